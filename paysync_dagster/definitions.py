@@ -1,0 +1,40 @@
+"""The PaySync code location: everything under ``defs/`` plus the resources for this environment."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dagster as dg
+
+from paysync_dagster.defs.paytrace.resources import PayTraceResource
+from paysync_dagster.defs.shared.resources import WarehouseResource
+from paysync_dagster.lib.warehouse import default_database_url
+
+# Where no PayTrace URL is configured, the local sandbox (`paysync sandbox`) is used.
+DEFAULT_PAYTRACE_BASE_URL = "http://127.0.0.1:8710"
+
+
+def _setting(name: str, default: str) -> str | dg.EnvVar:
+    """A connection setting: from the environment when set (resolved at run time, hidden in the UI), else the local default."""
+    return dg.EnvVar(name) if os.environ.get(name) else default
+
+
+def resources() -> dict[str, dg.ConfigurableResource]:
+    return {
+        "warehouse": WarehouseResource(database_url=_setting("PAYSYNC_DATABASE_URL", default_database_url())),
+        "paytrace": PayTraceResource(
+            base_url=_setting("PAYTRACE_BASE_URL", DEFAULT_PAYTRACE_BASE_URL),
+            username=dg.EnvVar("PAYTRACE_USERNAME"),
+            password=dg.EnvVar("PAYTRACE_PASSWORD"),
+            integrator_id=dg.EnvVar("PAYTRACE_INTEGRATOR_ID"),
+        ),
+    }
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    return dg.Definitions.merge(
+        dg.load_from_defs_folder(path_within_project=Path(__file__).parent),
+        dg.Definitions(resources=resources()),
+    )

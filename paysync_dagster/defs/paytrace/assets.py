@@ -1,0 +1,220 @@
+"""PayTrace raw assets: the day's transactions (from the landing table) and settlement batches."""
+
+
+from datetime import date
+
+import dagster as dg
+import pandas as pd
+import pandera.errors
+from sqlalchemy import func, select
+
+from paysync_dagster.defs.paytrace.partitions import daily_partitions
+from paysync_dagster.defs.paytrace.resources import PayTraceResource
+from paysync_dagster.defs.shared.resources import WarehouseResource
+from paysync_dagster.lib.markdown import table as md_table
+from paysync_dagster.lib.money import format_amount
+from paysync_dagster.lib.paytrace.errors import PayTraceDataError
+from paysync_dagster.lib.paytrace.landing import landing_row_for_record, landing_rows_for_dates, land
+from paysync_dagster.lib.paytrace.tables import batch_discrepancies, batch_rows, transaction_rows, transaction_summary
+from paysync_dagster.lib.schemas import BatchTransactionsSchema, PayTraceTransactionsSchema, SettlementBatchesSchema
+from paysync_dagster.lib.settings import merchant_timezone
+from paysync_dagster.lib.timeutil import utcnow
+from paysync_dagster.lib.warehouse import begin_write, replace_partition, replace_partitions
+from paysync_dagster.lib.warehouse.tables import (
+    paytrace_batch_transactions,
+    paytrace_export_pulls,
+    paytrace_landing,
+    paytrace_settlement_batches as settlement_batches_table,
+    paytrace_transactions as paytrace_transactions_table,
+)
+
+API_RETRY = dg.RetryPolicy(max_retries=3, delay=10, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS)
+
+
+class PayTraceTransactionsConfig(dg.Config):
+    """How a run builds the day's transactions."""
+
+    pull_export: bool = True
+    """Pull PayTrace's export for the date into the landing table first (backfills, the nightly run).
+    Near-real-time runs started by the landing sensor skip it: the rows they need are landed already."""
+
+
+def _partition_day(context: dg.AssetExecutionContext) -> date:
+    return date.fromisoformat(context.partition_key)
+
+
+def _validated(df: pd.DataFrame, schema, what: str) -> None:  # noqa: ANN001
+    try:
+        schema.validate(df, lazy=True)
+    except pandera.errors.SchemaErrors as exc:
+        cases = exc.failure_cases.head(20).to_dict("records")
+        raise dg.Failure(
+            description=f"{what} failed its contract ({len(exc.failure_cases)} problems); nothing was written",
+            metadata={"failure_cases": dg.MetadataValue.md(md_table(cases, list(cases[0].keys()) if cases else []))},
+        ) from None
+
+
+def pull_export_into_landing(engine, paytrace: "PayTraceResource", day: date, tz_name: str, log) -> dict[str, int]:  # noqa: ANN001
+    """PayTrace's export for one business date -> the landing table (deduplicated)."""
+    try:
+        with paytrace.client() as client:
+            records = client.export_transactions(day, day)
+        # Read every record before landing any: a bad record fails the pull with nothing written.
+        rows = [landing_row_for_record(r, source="export", tz_name=tz_name) for r in records]
+    except PayTraceDataError as exc:
+        # Bad data does not improve by asking again: fail now, without the step's retries.
+        raise dg.Failure(
+            description=f"PayTrace sent data PaySync cannot read, nothing was written: {exc}",
+            metadata={"error": type(exc).__name__, "transaction_id": str(getattr(exc, "transaction_id", "") or ""),
+                      "field": getattr(exc, "field", "") or ""},
+            allow_retries=False,
+        ) from exc
+    result = land(engine, rows)
+    with begin_write(engine) as conn:
+        conn.execute(paytrace_export_pulls.delete().where(paytrace_export_pulls.c.business_date == day))
+        conn.execute(paytrace_export_pulls.insert().values(business_date=day, pulled_at=utcnow(), records=len(records), landed=result.landed))
+    log.info(f"export for {day}: {len(records)} records, {result.landed} new landing rows")
+    return {"exported": len(records), "landed": result.landed}
+
+
+@dg.asset(
+    partitions_def=daily_partitions,
+    group_name="paytrace",
+    kinds={"paytrace", "sql"},
+    pool="paytrace_api",
+    retry_policy=API_RETRY,
+    check_specs=[
+        dg.AssetCheckSpec("schema_valid", asset="paytrace_transactions", blocking=True, description="rows satisfy PayTraceTransactionsSchema"),
+        dg.AssetCheckSpec("landing_accounted", asset="paytrace_transactions", blocking=True, description="every landed transaction of the date has exactly one row"),
+    ],
+)
+def paytrace_transactions(
+    context: dg.AssetExecutionContext,
+    config: PayTraceTransactionsConfig,
+    warehouse: WarehouseResource,
+    paytrace: PayTraceResource,
+) -> dg.MaterializeResult:
+    """Every PayTrace transaction created on the business date, in its latest known state.
+
+    Built from the landing table (webhook and export rows alike); a backfill or the nightly run
+    first pulls PayTrace's export for the date so that nothing a lost webhook missed is missing.
+    Amounts in cents, timestamps in UTC, card numbers masked.
+    """
+    day = _partition_day(context)
+    tz_name = merchant_timezone()
+    engine = warehouse.engine
+    pulled = pull_export_into_landing(engine, paytrace, day, tz_name, context.log) if config.pull_export else {}
+    rows = transaction_rows(landing_rows_for_dates(engine, [day]), tz_name)
+    df = pd.DataFrame(rows, columns=[c.name for c in paytrace_transactions_table.columns])
+    _validated(df, PayTraceTransactionsSchema, f"paytrace_transactions for {day}")
+    replace_partition(engine, paytrace_transactions_table, [day], rows)
+
+    with engine.connect() as conn:
+        landed_ids = conn.execute(
+            select(func.count(func.distinct(paytrace_landing.c.transaction_id))).where(paytrace_landing.c.business_date == day)
+        ).scalar_one()
+        written = conn.execute(
+            select(func.count()).select_from(paytrace_transactions_table).where(paytrace_transactions_table.c.business_date == day)
+        ).scalar_one()
+    summary = transaction_summary(rows)
+    by_state = df.groupby("state")["amount_minor"].agg(["count", "sum"]).reset_index().to_dict("records") if rows else []
+    preview = md_table(
+        rows,
+        ["transaction_id", "transaction_type", "state", "amount_minor", "invoice_id", "masked_card_number", "created_at"],
+        money=["amount_minor"],
+    )
+    return dg.MaterializeResult(
+        metadata={
+            "business_date": str(day),
+            "transactions": summary["transactions"],
+            "gross": dg.MetadataValue.text(format_amount(summary["gross_minor"])),
+            "refunds": dg.MetadataValue.text(format_amount(summary["refunds_minor"])),
+            "net": dg.MetadataValue.text(format_amount(summary["net_minor"])),
+            "gross_minor": summary["gross_minor"],
+            "refunds_minor": summary["refunds_minor"],
+            "net_minor": summary["net_minor"],
+            "declined": summary["declined"],
+            "voided": summary["voided"],
+            "settled": summary["settled"],
+            "pending_settlement": summary["pending"],
+            "export_records": pulled.get("exported", 0),
+            "newly_landed": pulled.get("landed", 0),
+            "by_state": dg.MetadataValue.md(md_table([{**r, "currency": "USD"} for r in by_state], ["state", "count", "sum"], money=["sum"])),
+            "preview": dg.MetadataValue.md(preview),
+        },
+        check_results=[
+            dg.AssetCheckResult(check_name="schema_valid", passed=True, metadata={"rows": len(rows)}),
+            dg.AssetCheckResult(
+                check_name="landing_accounted",
+                passed=landed_ids == written == len(rows),
+                metadata={"landed_transactions": landed_ids, "rows_written": written},
+            ),
+        ],
+    )
+
+
+@dg.asset(
+    partitions_def=daily_partitions,
+    group_name="paytrace",
+    kinds={"paytrace", "sql"},
+    pool="paytrace_api",
+    retry_policy=API_RETRY,
+    check_specs=[
+        dg.AssetCheckSpec("schema_valid", asset="paytrace_settlement_batches", blocking=True, description="rows satisfy the batch schemas"),
+        dg.AssetCheckSpec(
+            "batch_totals_match_transactions",
+            asset="paytrace_settlement_batches",
+            blocking=True,
+            description="each batch's count and net equal the sum of the transactions PayTrace lists in it",
+        ),
+    ],
+)
+def paytrace_settlement_batches(
+    context: dg.AssetExecutionContext,
+    warehouse: WarehouseResource,
+    paytrace: PayTraceResource,
+) -> dg.MaterializeResult:
+    """Settlement batches PayTrace closed on the business date, with the transactions in each.
+
+    PayTrace closes a batch at 8 pm merchant time by default; refunds settle in the batch of the day
+    they were made, not with the sale they return.
+    """
+    day = _partition_day(context)
+    tz_name = merchant_timezone()
+    with paytrace.client() as client:
+        batches = client.export_batches(day, day)
+        listed = {int(b["number"]): client.batch_transactions(int(b["number"])) for b in batches if str(b.get("number", "")).isdigit()}
+    summaries, members = batch_rows(day, batches, listed, tz_name)
+    _validated(pd.DataFrame(summaries, columns=[c.name for c in settlement_batches_table.columns]), SettlementBatchesSchema, f"settlement batches for {day}")
+    _validated(pd.DataFrame(members, columns=[c.name for c in paytrace_batch_transactions.columns]), BatchTransactionsSchema, f"batch transactions for {day}")
+    replace_partitions(warehouse.engine, [day], {settlement_batches_table: summaries, paytrace_batch_transactions: members})
+
+    problems = batch_discrepancies(summaries)
+    sales = sum(b["sales_minor"] for b in summaries)
+    refunds = sum(b["refund_minor"] for b in summaries)
+    net = sum(b["net_minor"] for b in summaries)
+    preview = md_table(
+        [{**b, "currency": "USD"} for b in summaries],
+        ["batch_number", "closed_at", "transaction_count", "sales_minor", "refund_minor", "net_minor"],
+        money=["sales_minor", "refund_minor", "net_minor"],
+    )
+    return dg.MaterializeResult(
+        metadata={
+            "business_date": str(day),
+            "batches": len(summaries),
+            "settled_transactions": len(members),
+            "gross": dg.MetadataValue.text(format_amount(sales)),
+            "refunds": dg.MetadataValue.text(format_amount(refunds)),
+            "net": dg.MetadataValue.text(format_amount(net)),
+            "net_minor": net,
+            "preview": dg.MetadataValue.md(preview),
+        },
+        check_results=[
+            dg.AssetCheckResult(check_name="schema_valid", passed=True, metadata={"batches": len(summaries), "transactions": len(members)}),
+            dg.AssetCheckResult(
+                check_name="batch_totals_match_transactions",
+                passed=not problems,
+                metadata={"discrepancies": dg.MetadataValue.md("\n".join(f"- {p}" for p in problems) or "none")},
+            ),
+        ],
+    )

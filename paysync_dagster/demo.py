@@ -1,0 +1,194 @@
+"""``paysync demo``: PaySync end to end on the embedded default (SQLite + the local sandboxes).
+
+Interactive: starts the sandboxes and ``dagster dev`` (UI on http://127.0.0.1:3000), backfills the
+demo week, prints the URLs, and stops every process it started on Ctrl-C.
+Headless (``--headless``): starts the sandboxes, runs the main job once per business date of the
+demo week, prints a summary a finance user can read, and exits 0 when every run succeeded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from contextlib import ExitStack, contextmanager
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+
+import httpx
+
+from paysync_dagster.lib.timeutil import DEFAULT_MERCHANT_TIMEZONE, zone
+
+REPO = Path(__file__).resolve().parents[1]
+
+# The sandbox's own demo credentials (not secrets: they open nothing but the local simulator).
+SANDBOX_CREDENTIALS = {
+    "PAYTRACE_USERNAME": "paysync-demo",
+    "PAYTRACE_PASSWORD": "paysync-demo-password",
+    "PAYTRACE_INTEGRATOR_ID": "9575315uXt4u",
+}
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
+
+
+def _pick_port(preferred: int) -> int:
+    if _port_free(preferred):
+        return preferred
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_http(url: str, what: str, proc: subprocess.Popen, timeout: float = 180.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{what} exited with code {proc.returncode} before it was ready")
+        try:
+            if httpx.get(url, timeout=2.0).status_code < 500:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.25)
+    raise RuntimeError(f"{what} did not answer at {url} within {timeout:.0f}s")
+
+
+def _stop(proc: subprocess.Popen, grace: float = 10.0) -> None:
+    """SIGTERM the process group, SIGKILL it after the grace period (dagster dev can ignore SIGTERM)."""
+    if proc.poll() is not None:
+        return
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(timeout=grace)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+@contextmanager
+def _process(args: list[str], env: dict[str, str], log: Path, what: str):  # noqa: ANN202
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(args, env=env, cwd=REPO, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        yield proc
+    finally:
+        _stop(proc)
+
+
+def demo_week(tz_name: str, days: int) -> tuple[date, date]:
+    """The ``days`` business dates that ended before today, in the merchant's zone."""
+    today = datetime.now(timezone.utc).astimezone(zone(tz_name)).date()
+    return today - timedelta(days=days), today - timedelta(days=1)
+
+
+def prepare_environment(home: Path, sandbox_url: str, start: date) -> dict[str, str]:
+    """Environment for the demo's processes: local state under ``home``, PayTrace pointed at the sandbox."""
+    dagster_home = home / "dagster_home"
+    dagster_home.mkdir(parents=True, exist_ok=True)
+    template = REPO / "dagster.yaml"
+    if template.exists():
+        shutil.copyfile(template, dagster_home / "dagster.yaml")
+    env = dict(os.environ)
+    env.update({
+        "PAYSYNC_HOME": str(home),
+        "DAGSTER_HOME": str(dagster_home),
+        "PAYTRACE_BASE_URL": sandbox_url,
+        **{k: env.get(k) or v for k, v in SANDBOX_CREDENTIALS.items()},
+    })
+    env.setdefault("PAYSYNC_DATABASE_URL", f"sqlite:///{home / 'warehouse.db'}")
+    env.setdefault("PAYSYNC_PARTITIONS_START", (start - timedelta(days=30)).isoformat())
+    env.setdefault("PAYSYNC_MERCHANT_TIMEZONE", DEFAULT_MERCHANT_TIMEZONE)
+    return env
+
+
+def _sandbox_args(port: int, start: date, days: int, per_day: int, seed: int, tz_name: str) -> list[str]:
+    return [sys.executable, "-m", "paysync_dagster.cli", "sandbox", "--host", "127.0.0.1", "--port", str(port),
+            "--seed", str(seed), "--start-date", start.isoformat(), "--days", str(days), "--per-day", str(per_day),
+            "--timezone", tz_name]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="paysync demo", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--headless", action="store_true", help="run the main job over the demo week, print a summary, exit")
+    parser.add_argument("--days", type=int, default=7, help="business dates in the demo week (default 7)")
+    parser.add_argument("--per-day", type=int, default=300, help="PayTrace transactions per day (default 300)")
+    parser.add_argument("--seed", type=int, default=7, help="seed of the synthetic activity (default 7)")
+    parser.add_argument("--ui-port", type=int, default=3000)
+    parser.add_argument("--sandbox-port", type=int, default=8710)
+    parser.add_argument("--home", type=Path, default=Path(os.environ.get("PAYSYNC_HOME") or REPO / ".paysync"))
+    args = parser.parse_args(argv)
+
+    tz_name = os.environ.get("PAYSYNC_MERCHANT_TIMEZONE") or DEFAULT_MERCHANT_TIMEZONE
+    start, end = demo_week(tz_name, args.days)
+    home = args.home.resolve()
+    sandbox_port = _pick_port(args.sandbox_port)
+    sandbox_url = f"http://127.0.0.1:{sandbox_port}"
+    env = prepare_environment(home, sandbox_url, start)
+    logs = home / "logs"
+
+    with ExitStack() as stack:
+        print(f"PaySync demo: {start} to {end} ({tz_name}), {args.per_day} PayTrace transactions a day, state in {home}")
+        sandbox = stack.enter_context(_process(_sandbox_args(sandbox_port, start, args.days, args.per_day, args.seed, tz_name), env, logs / "sandbox.log", "sandbox"))
+        _wait_http(f"{sandbox_url}/v1/ping", "the sandbox", sandbox)
+        print(f"  sandboxes       {sandbox_url}   (PayTrace v1; log: {logs / 'sandbox.log'})")
+        if args.headless:
+            from paysync_dagster.demo_headless import run_headless
+
+            return run_headless(env, start, end)
+        return _interactive(stack, env, args.ui_port, logs, start, end, sandbox)
+    return 0
+
+
+def _interactive(stack: ExitStack, env: dict[str, str], ui_port: int, logs: Path, start: date, end: date, sandbox: subprocess.Popen) -> int:
+    from paysync_dagster.demo_headless import launch_backfill
+
+    if not _port_free(ui_port):
+        print(f"port {ui_port} is taken; stop what uses it or pass --ui-port", file=sys.stderr)
+        return 2
+    dagster = stack.enter_context(_process(
+        [str(Path(sys.executable).parent / "dagster"), "dev", "-w", str(REPO / "workspace.yaml"), "-h", "127.0.0.1", "-p", str(ui_port)],
+        env, logs / "dagster.log", "dagster dev",
+    ))
+    ui = f"http://127.0.0.1:{ui_port}"
+    print(f"  dagster dev     starting (log: {logs / 'dagster.log'}) ...", flush=True)
+    _wait_http(f"{ui}/server_info", "dagster dev", dagster)
+    backfill = launch_backfill(ui, start, end)
+    print(f"  Dagster UI      {ui}")
+    print(f"  backfill        {backfill} of {start}..{end}: {ui}/overview/backfills")
+    print("Ctrl-C stops everything.", flush=True)
+    stop = {"now": False}
+
+    def _on_signal(_sig, _frame):  # noqa: ANN001
+        stop["now"] = True
+
+    signal.signal(signal.SIGINT, _on_signal)
+    signal.signal(signal.SIGTERM, _on_signal)
+    while not stop["now"]:
+        for proc, what in ((dagster, "dagster dev"), (sandbox, "the sandbox")):
+            if proc.poll() is not None:
+                print(f"{what} exited with code {proc.returncode}; stopping", file=sys.stderr)
+                return 1
+        time.sleep(0.5)
+    print("\nstopping ...", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

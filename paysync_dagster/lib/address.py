@@ -1,0 +1,60 @@
+"""Billing-address standardization: US state codes, ZIP5 / ZIP+4, ISO 3166 alpha-2 countries. Vectorized."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+US_STATES = {
+    "ALABAMA": "AL", "ALASKA": "AK", "ARIZONA": "AZ", "ARKANSAS": "AR", "CALIFORNIA": "CA", "COLORADO": "CO",
+    "CONNECTICUT": "CT", "DELAWARE": "DE", "DISTRICT OF COLUMBIA": "DC", "FLORIDA": "FL", "GEORGIA": "GA",
+    "HAWAII": "HI", "IDAHO": "ID", "ILLINOIS": "IL", "INDIANA": "IN", "IOWA": "IA", "KANSAS": "KS",
+    "KENTUCKY": "KY", "LOUISIANA": "LA", "MAINE": "ME", "MARYLAND": "MD", "MASSACHUSETTS": "MA",
+    "MICHIGAN": "MI", "MINNESOTA": "MN", "MISSISSIPPI": "MS", "MISSOURI": "MO", "MONTANA": "MT",
+    "NEBRASKA": "NE", "NEVADA": "NV", "NEW HAMPSHIRE": "NH", "NEW JERSEY": "NJ", "NEW MEXICO": "NM",
+    "NEW YORK": "NY", "NORTH CAROLINA": "NC", "NORTH DAKOTA": "ND", "OHIO": "OH", "OKLAHOMA": "OK",
+    "OREGON": "OR", "PENNSYLVANIA": "PA", "RHODE ISLAND": "RI", "SOUTH CAROLINA": "SC", "SOUTH DAKOTA": "SD",
+    "TENNESSEE": "TN", "TEXAS": "TX", "UTAH": "UT", "VERMONT": "VT", "VIRGINIA": "VA", "WASHINGTON": "WA",
+    "WEST VIRGINIA": "WV", "WISCONSIN": "WI", "WYOMING": "WY", "PUERTO RICO": "PR", "GUAM": "GU",
+}
+COUNTRIES = {
+    "US": "US", "USA": "US", "U.S.": "US", "U.S.A.": "US", "UNITED STATES": "US", "UNITED STATES OF AMERICA": "US", "AMERICA": "US",
+    "CA": "CA", "CAN": "CA", "CANADA": "CA",
+    "GB": "GB", "GBR": "GB", "UK": "GB", "U.K.": "GB", "UNITED KINGDOM": "GB", "GREAT BRITAIN": "GB", "ENGLAND": "GB",
+    "SCOTLAND": "GB", "WALES": "GB", "MX": "MX", "MEX": "MX", "MEXICO": "MX", "DE": "DE", "GERMANY": "DE",
+    "FR": "FR", "FRANCE": "FR", "AU": "AU", "AUSTRALIA": "AU",
+}
+_US_CODES = frozenset(US_STATES.values())
+
+
+def _clean(s: pd.Series) -> pd.Series:
+    return s.fillna("").astype(str).str.strip().str.replace(r"\s+", " ", regex=True).str.upper()
+
+
+def standardize_country(country: pd.Series) -> pd.Series:
+    c = _clean(country)
+    mapped = c.map(COUNTRIES)
+    # An unknown two-letter code is kept as given; anything else unknown stays visible, uppercased.
+    return mapped.fillna(c)
+
+
+def standardize_state(state: pd.Series, country: pd.Series) -> pd.Series:
+    s = _clean(state).str.replace(".", "", regex=False)
+    is_us = country == "US"
+    named = s.map(US_STATES)
+    return s.where(~(is_us & named.notna()), named)
+
+
+def standardize_postal_code(postal: pd.Series, country: pd.Series) -> pd.Series:
+    p = _clean(postal)
+    digits = p.str.replace(r"[^0-9]", "", regex=True)
+    is_us = country == "US"
+    zip5 = is_us & (digits.str.len() == 5)
+    zip9 = is_us & (digits.str.len() == 9)
+    out = p.copy()
+    out[zip5] = digits[zip5]
+    out[zip9] = digits[zip9].str[:5] + "-" + digits[zip9].str[5:]
+    return out
+
+
+def is_us_state_code(code: str) -> bool:
+    return code in _US_CODES

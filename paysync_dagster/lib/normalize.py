@@ -1,0 +1,263 @@
+"""PayTrace transactions -> normalized payments, the contract every ERP path and the reconciliation read.
+
+Pure and vectorized (pandas): a million rows take seconds. Rows that cannot be normalized are not
+dropped and do not fail the partition: they come back as exceptions with a reason code and the
+offending values, so that raw = normalized + exceptions, in count and to the cent.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from decimal import ROUND_HALF_EVEN, Decimal
+
+import numpy as np
+import pandas as pd
+
+from paysync_dagster.lib.address import standardize_country, standardize_postal_code, standardize_state
+from paysync_dagster.lib.invoice_refs import normalize_invoice_refs
+from paysync_dagster.lib.mapping import Mapping
+from paysync_dagster.lib.money import exponent
+from paysync_dagster.lib.scrub import mask_card_numbers
+
+NORMALIZED_COLUMNS = [
+    "business_date", "transaction_id", "kind", "paytrace_state", "status", "oracle_status", "sage_status",
+    "amount_minor", "currency", "base_currency", "fx_rate", "fx_rate_date", "fx_rate_source", "base_amount_minor",
+    "occurred_at", "settled_at", "settlement_batch", "invoice_reference_raw", "invoice_reference",
+    "paytrace_customer_id", "oracle_customer_account", "sage_customer_account", "customer_email", "customer_name",
+    "gl_account", "card_brand", "card_last_four", "billing_name", "billing_street", "billing_city", "billing_state",
+    "billing_postal_code", "billing_country", "description", "source", "mapping_version",
+]
+EXCEPTION_COLUMNS = [
+    "business_date", "transaction_id", "stage", "reason_code", "reason", "amount_minor", "currency", "details", "suggested_action",
+]
+
+# reason code -> (what happened, what a person does next)
+REASONS = {
+    "unknown_status": ("the PayTrace state has no canonical status in the mapping", "add the state under statuses.paytrace in the mapping file"),
+    "negative_amount": ("a negative amount on a payment that must be positive", "check the transaction in the PayTrace portal; correct or void it there"),
+    "missing_rate": ("no exchange rate into the base currency on or before the business date", "add a rate for the currency under currency.rates in the mapping file, then replay"),
+    "unknown_customer": ("the PayTrace customer is not mapped to an ERP account and carries no invoice reference", "add the customer under customers.map in the mapping file, then replay"),
+}
+
+_GROSS_TYPES = ("SALE", "STR/FWD", "FORCE")
+
+
+@dataclass
+class Normalized:
+    payments: pd.DataFrame
+    exceptions: pd.DataFrame
+    card_numbers_masked: int
+
+
+def card_brand(masked: pd.Series) -> pd.Series:
+    """The brand from what the mask shows: the BIN when the export includes it, else the length (AmEx 15, Diners 14)."""
+    m = masked.fillna("").astype(str)
+    first = m.str[:1]
+    first2 = m.str[:2]
+    n = m.str.len()
+    return pd.Series(np.select(
+        [first2.isin(["34", "37"]), first == "4", first2.isin([f"{i}" for i in range(51, 56)]) | (first == "2"),
+         first2.isin(["60", "64", "65"]), first2.isin(["30", "36", "38"]), first2 == "35", n == 15, n == 14],
+        ["AMEX", "VISA", "MASTERCARD", "DISCOVER", "DINERS", "JCB", "AMEX", "DINERS"],
+        default="UNKNOWN",
+    ), index=masked.index)
+
+
+def _kind(state: pd.Series, ttype: pd.Series) -> pd.Series:
+    return pd.Series(np.select(
+        [state == "declined", state == "voided", state.str.startswith("chargeback"), ttype == "REFUND",
+         ttype == "AUTHORIZATION", ttype == "CAPTURE", ttype.isin(_GROSS_TYPES)],
+        ["decline", "void", "chargeback", "refund", "authorization", "capture", "sale"],
+        default="unknown",
+    ), index=state.index)
+
+
+def _gl_accounts(df: pd.DataFrame, mapping: Mapping) -> pd.Series:
+    account = pd.Series(mapping.gl_accounts.default, index=df.index, dtype=object)
+    unset = pd.Series(True, index=df.index)
+    for rule in mapping.gl_accounts.rules:
+        match = unset.copy()
+        for field, value in rule.when.model_dump(exclude_none=True).items():
+            column = df.get(field)
+            if column is None:
+                match &= False
+            else:
+                match &= column.astype(str).str.upper() == str(value).upper()
+        account[match] = rule.account
+        unset &= ~match
+    return account
+
+
+def _customers(df: pd.DataFrame, mapping: Mapping, erp_customers: pd.DataFrame | None) -> tuple[pd.Series, pd.Series]:
+    """(Oracle account, Sage account) per row: the static map, then by email, then a look-up in the ERP data."""
+    oracle = pd.Series("", index=df.index, dtype=object)
+    sage = pd.Series("", index=df.index, dtype=object)
+    cid = df["customer_id"].fillna("").astype(str)
+    email = df["receipt_emailed_to"].fillna("").astype(str).str.strip().str.lower()
+    name = df["billing_name"].fillna("").astype(str).str.strip().str.upper()
+    for series, key, table in ((cid, "id", mapping.customers.map), (email, "email", {k.lower(): v for k, v in mapping.customers.by_email.items()})):
+        for erp, out in (("oracle", oracle), ("sage", sage)):
+            looked = series.map({k: getattr(v, erp) or "" for k, v in table.items()}).fillna("")
+            fill = (out == "") & (looked != "")
+            out[fill] = looked[fill]
+    if erp_customers is not None and not erp_customers.empty:
+        for field in mapping.customers.lookup_fallback:
+            probe = email if field == "email" else name
+            for erp, out in (("oracle", oracle), ("sage", sage)):
+                rows = erp_customers[erp_customers["erp"] == erp]
+                column = rows[field].fillna("").astype(str).str.strip()
+                column = column.str.lower() if field == "email" else column.str.upper()
+                lookup = dict(zip(column, rows["account_number"]))
+                lookup.pop("", None)
+                looked = probe.map(lookup).fillna("")
+                fill = (out == "") & (looked != "") & (probe != "")
+                out[fill] = looked[fill]
+    return oracle, sage
+
+
+def _exceptions(rows: pd.DataFrame, code: str, details: list[str]) -> pd.DataFrame:
+    reason, action = REASONS[code]
+    return pd.DataFrame({
+        "business_date": rows["business_date"].values,
+        "transaction_id": rows["transaction_id"].values,
+        "stage": "normalize",
+        "reason_code": code,
+        "reason": reason,
+        "amount_minor": rows["amount_minor"].values,
+        "currency": rows["currency"].values,
+        "details": [json.dumps({k: _plain(rows.iloc[i][k]) for k in details}, sort_keys=True) for i in range(len(rows))],
+        "suggested_action": action,
+    }, columns=EXCEPTION_COLUMNS)
+
+
+def _plain(value: object) -> object:
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return None
+    return value if isinstance(value, (int, float, str, bool)) else str(value)
+
+
+def normalize(
+    raw: pd.DataFrame,
+    mapping: Mapping,
+    *,
+    batches: pd.DataFrame | None = None,
+    erp_customers: pd.DataFrame | None = None,
+) -> Normalized:
+    """``paytrace_transactions`` rows -> (normalized payments, exceptions).
+
+    ``batches`` maps ``transaction_id`` to ``batch_number`` (the settlement batch that settled it);
+    ``erp_customers`` has ``erp``, ``account_number``, ``email``, ``name`` for the customer look-up.
+    """
+    df = raw.reset_index(drop=True)
+    state = df["state"].astype(str)
+    ttype = df["transaction_type"].astype(str).str.upper()
+    status = state.map(mapping.statuses.paytrace)
+    kind = _kind(state, ttype)
+    currency = df["currency"].fillna("").astype(str).str.upper()
+    invoice = normalize_invoice_refs(df["invoice_id"], mapping.invoice_reference.prefix, mapping.invoice_reference.digits)
+    oracle_acct, sage_acct = _customers(df, mapping, erp_customers)
+
+    # Exchange rates: few distinct (currency, date) pairs, so they are looked up once each.
+    base = mapping.currency.base
+    fx_rate = pd.Series("1", index=df.index, dtype=object)
+    fx_date = df["business_date"].astype(str)
+    fx_source = pd.Series("base currency", index=df.index, dtype=object)
+    base_amount = df["amount_minor"].astype("int64").copy()
+    missing_rate = pd.Series(False, index=df.index)
+    foreign = currency != base
+    if foreign.any():
+        for (cur, day), idx in df[foreign].groupby([currency[foreign], df.loc[foreign, "business_date"]]).groups.items():
+            rate = mapping.rate_for(cur, pd.Timestamp(day).date())
+            if rate is None:
+                missing_rate[idx] = True
+                continue
+            shift = Decimal(10) ** (exponent(base) - exponent(cur))
+            fx_rate[idx] = str(rate.rate)
+            fx_date[idx] = rate.date.isoformat()
+            fx_source[idx] = rate.source
+            base_amount[idx] = [int((Decimal(int(a)) * rate.rate * shift).to_integral_value(ROUND_HALF_EVEN)) for a in df.loc[idx, "amount_minor"]]
+
+    problems = {
+        "unknown_status": (status.isna() | (kind == "unknown"), ["state", "transaction_type"]),
+        "negative_amount": (df["amount_minor"] < 0, ["amount_minor", "transaction_type"]),
+        "missing_rate": (missing_rate, ["currency", "business_date"]),
+        "unknown_customer": (
+            (df["customer_id"].fillna("") != "") & (oracle_acct == "") & (sage_acct == "") & (invoice == ""),
+            ["customer_id", "receipt_emailed_to", "billing_name"],
+        ),
+    }
+    bad = pd.Series(False, index=df.index)
+    exception_frames = []
+    for code, (mask, details) in problems.items():
+        mask = mask & ~bad  # one exception per row: the first reason found
+        if mask.any():
+            exception_frames.append(_exceptions(df[mask], code, details))
+        bad |= mask
+    good = ~bad
+
+    descriptions = df["description"].fillna("").astype(str)
+    masked_count = 0
+    suspicious = descriptions.str.contains(r"\d{4}[ -]?\d{4}[ -]?\d{4}[ -]?\d", regex=True)
+    if suspicious.any():
+        cleaned = descriptions[suspicious].map(mask_card_numbers)
+        descriptions = descriptions.copy()
+        descriptions[suspicious] = cleaned.str[0]
+        masked_count = int(cleaned.str[1].sum())
+
+    country = standardize_country(df["billing_country"])
+    batch_of = pd.Series(pd.NA, index=df.index, dtype="Int64")
+    if batches is not None and not batches.empty:
+        batch_of = df["transaction_id"].map(dict(zip(batches["transaction_id"], batches["batch_number"]))).astype("Int64")
+    work = pd.DataFrame({"kind": kind, "card_brand": card_brand(df["masked_card_number"]), "business_unit": mapping.receipts.business_unit})
+    canonical = status.fillna("")
+    out = pd.DataFrame({
+        "business_date": df["business_date"],
+        "transaction_id": df["transaction_id"].astype("int64"),
+        "kind": kind,
+        "paytrace_state": state,
+        "status": canonical,
+        "oracle_status": canonical.map(mapping.statuses.oracle).fillna(""),
+        "sage_status": canonical.map(mapping.statuses.sage).fillna(""),
+        "amount_minor": df["amount_minor"].astype("int64"),
+        "currency": currency,
+        "base_currency": base,
+        "fx_rate": fx_rate,
+        "fx_rate_date": fx_date,
+        "fx_rate_source": fx_source,
+        "base_amount_minor": base_amount,
+        "occurred_at": df["created_at"],
+        "settled_at": df["settled_at"],
+        "settlement_batch": batch_of,
+        "invoice_reference_raw": df["invoice_id"].fillna("").astype(str),
+        "invoice_reference": invoice,
+        "paytrace_customer_id": df["customer_id"].fillna("").astype(str),
+        "oracle_customer_account": oracle_acct,
+        "sage_customer_account": sage_acct,
+        "customer_email": df["receipt_emailed_to"].fillna("").astype(str).str.strip().str.lower(),
+        "customer_name": df["billing_name"].fillna("").astype(str).str.strip(),
+        "gl_account": _gl_accounts(work, mapping),
+        "card_brand": work["card_brand"],
+        "card_last_four": df["card_last_four"].fillna("").astype(str),
+        "billing_name": df["billing_name"].fillna("").astype(str).str.strip(),
+        "billing_street": df["billing_street"].fillna("").astype(str).str.strip(),
+        "billing_city": df["billing_city"].fillna("").astype(str).str.strip().str.title(),
+        "billing_state": standardize_state(df["billing_state"], country),
+        "billing_postal_code": standardize_postal_code(df["billing_zip"], country),
+        "billing_country": country,
+        "description": descriptions,
+        "source": df["source"].fillna("").astype(str),
+        "mapping_version": mapping.version,
+    }, columns=NORMALIZED_COLUMNS)
+    exceptions = pd.concat(exception_frames, ignore_index=True) if exception_frames else pd.DataFrame(columns=EXCEPTION_COLUMNS)
+    return Normalized(payments=out[good].reset_index(drop=True), exceptions=exceptions, card_numbers_masked=masked_count)
+
+
+def balance(raw: pd.DataFrame, result: Normalized) -> dict[str, int]:
+    """Raw against normalized + exceptions, in count and cents: every figure must be zero."""
+    return {
+        "count_difference": len(raw) - len(result.payments) - len(result.exceptions),
+        "amount_difference_minor": int(raw["amount_minor"].sum()) - int(result.payments["amount_minor"].sum()) - int(pd.to_numeric(result.exceptions["amount_minor"]).sum()),
+    }

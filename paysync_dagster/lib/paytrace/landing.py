@@ -1,0 +1,150 @@
+"""Writing to and reading from the landing table, the single raw record of what PayTrace said.
+
+Both writers (the export poller and the webhook receiver) go through ``land``: records are scrubbed
+of card data, keyed by transaction and state, and inserted with ON CONFLICT DO NOTHING, so any
+number of redeliveries and re-pulls leave one row per (transaction, state).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import Engine, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from paysync_dagster.lib.paytrace.records import dedup_key, parse_record, payload_json
+from paysync_dagster.lib.scrub import scrub
+from paysync_dagster.lib.timeutil import utcnow
+from paysync_dagster.lib.warehouse.engine import begin_write
+from paysync_dagster.lib.warehouse.tables import paytrace_landing
+
+# Export-derived rows carry the state as an event type, in the webhook vocabulary.
+STATE_EVENT_TYPES = {
+    "authorized": "transaction.approved",
+    "approved": "transaction.approved",
+    "captured": "transaction.captured",
+    "declined": "transaction.declined",
+    "settled": "transaction.settled",
+    "voided": "transaction.voided",
+}
+
+
+@dataclass(frozen=True)
+class LandingRow:
+    dedup_key: str
+    transaction_id: int
+    state: str
+    source: str
+    event_id: str | None
+    event_type: str
+    business_date: date
+    occurred_at: datetime
+    payload: str
+
+    def as_dict(self, landed_at: datetime) -> dict[str, Any]:
+        return {**self.__dict__, "landed_at": landed_at}
+
+
+@dataclass(frozen=True)
+class LandResult:
+    received: int
+    landed: int
+
+    @property
+    def duplicates(self) -> int:
+        return self.received - self.landed
+
+
+def landing_row_for_record(
+    record: Mapping[str, Any],
+    *,
+    source: str,
+    tz_name: str,
+    state: str | None = None,
+    event_id: str | None = None,
+    event_type: str | None = None,
+    occurred_at: datetime | None = None,
+) -> LandingRow:
+    """A landing row for one PayTrace record. Raises ``PayTraceDataError`` for a record that cannot be read."""
+    clean, _ = scrub(dict(record))
+    parsed = parse_record(clean, tz_name)
+    state = state or parsed["state"]
+    return LandingRow(
+        dedup_key=dedup_key(parsed["transaction_id"], state),
+        transaction_id=parsed["transaction_id"],
+        state=state,
+        source=source,
+        event_id=event_id,
+        event_type=event_type or STATE_EVENT_TYPES.get(state, f"transaction.{state}"),
+        business_date=parsed["business_date"],
+        occurred_at=occurred_at or parsed["settled_at"] or parsed["created_at"],
+        payload=payload_json(clean),
+    )
+
+
+def _insert_ignoring_conflicts(engine: Engine):
+    dialect = engine.dialect.name
+    if dialect == "sqlite":
+        return sqlite.insert(paytrace_landing).on_conflict_do_nothing()
+    if dialect == "postgresql":
+        return postgresql.insert(paytrace_landing).on_conflict_do_nothing()
+    raise NotImplementedError(f"the warehouse supports SQLite and PostgreSQL, not {dialect}")
+
+
+def land(engine: Engine, rows: Sequence[LandingRow], *, chunk_size: int = 2_000) -> LandResult:
+    """Insert rows that are not there yet, in one transaction. Returns how many were new."""
+    landed = 0
+    now = utcnow()
+    stmt = _insert_ignoring_conflicts(engine).returning(paytrace_landing.c.id)
+    with begin_write(engine) as conn:
+        for start in range(0, len(rows), chunk_size):
+            chunk = [r.as_dict(now) for r in rows[start : start + chunk_size]]
+            # Dedupe within the chunk too: ON CONFLICT sees only committed or earlier rows.
+            seen: dict[str, dict[str, Any]] = {}
+            for r in chunk:
+                seen.setdefault(r["dedup_key"], r)
+            landed += len(conn.execute(stmt, list(seen.values())).all())
+    return LandResult(received=len(rows), landed=landed)
+
+
+def landing_rows_for_dates(engine: Engine, days: Iterable[date]) -> list[dict[str, Any]]:
+    t = paytrace_landing
+    with engine.connect() as conn:
+        result = conn.execute(
+            select(t.c.id, t.c.transaction_id, t.c.state, t.c.source, t.c.business_date, t.c.payload)
+            .where(t.c.business_date.in_(sorted(set(days))))
+            .order_by(t.c.id)
+        )
+        return [dict(r._mapping) for r in result]
+
+
+def landing_rows_after(engine: Engine, after_id: int, limit: int) -> list[dict[str, Any]]:
+    """The next ``limit`` landing rows after a cursor, oldest first (the sensors' read)."""
+    t = paytrace_landing
+    with engine.connect() as conn:
+        result = conn.execute(
+            select(t.c.id, t.c.transaction_id, t.c.state, t.c.business_date, t.c.source)
+            .where(t.c.id > after_id)
+            .order_by(t.c.id)
+            .limit(limit)
+        )
+        return [dict(r._mapping) for r in result]
+
+
+def landing_dates_after(engine: Engine, after_id: int, limit: int) -> list[dict[str, Any]]:
+    """For the next ``limit`` landing rows after a cursor: each business date touched, its row count and highest id.
+
+    One indexed range read, aggregated in the database, so a sensor tick stays short at any backlog.
+    """
+    t = paytrace_landing
+    window = select(t.c.id, t.c.business_date).where(t.c.id > after_id).order_by(t.c.id).limit(limit).subquery()
+    with engine.connect() as conn:
+        result = conn.execute(
+            select(window.c.business_date, func.count().label("rows"), func.max(window.c.id).label("max_id"))
+            .group_by(window.c.business_date)
+            .order_by(window.c.business_date)
+        )
+        return [dict(r._mapping) for r in result]

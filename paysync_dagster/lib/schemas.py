@@ -1,0 +1,130 @@
+"""pandera models: the contract of each warehouse table, checked before a partition is written."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pandera.pandas as pa
+from pandera.typing import Series
+
+from paysync_dagster.lib.scrub import mask_card_numbers
+
+_STATES = ["authorized", "approved", "captured", "declined", "settled", "voided", "chargeback_opened", "chargeback_resolved"]
+_TYPES = ["SALE", "AUTHORIZATION", "CAPTURE", "REFUND", "VOID", "STR/FWD", "FORCE"]
+
+
+class PayTraceTransactionsSchema(pa.DataFrameModel):
+    """``paytrace_transactions``: one row per PayTrace transaction of a business date, latest state."""
+
+    business_date: Series[pa.DateTime] = pa.Field(description="merchant-local date the transaction was created")
+    transaction_id: Series[int] = pa.Field(gt=0, unique=True, description="PayTrace transaction id")
+    transaction_type: Series[str] = pa.Field(isin=_TYPES)
+    state: Series[str] = pa.Field(isin=_STATES, description="derived state, see lib/paytrace/records.py")
+    amount_minor: Series[int] = pa.Field(ge=0, description="amount in cents")
+    tax_minor: Series[int] = pa.Field(ge=0)
+    currency: Series[str] = pa.Field(str_length={"min_value": 3, "max_value": 3})
+    created_at: Series[pa.DateTime] = pa.Field(description="UTC")
+    settled_at: Series[pa.DateTime] = pa.Field(nullable=True, description="UTC, empty until settled")
+    masked_card_number: Series[str] = pa.Field(str_matches=r"^[*xX]*\d{0,10}$", description="never a full number")
+    card_last_four: Series[str] = pa.Field(str_matches=r"^\d{0,4}$")
+    landing_id: Series[int] = pa.Field(gt=0)
+
+    @pa.dataframe_check(error="settled rows need settled_at")
+    @classmethod
+    def settled_has_time(cls, df):  # noqa: ANN001
+        return ~((df["state"] == "settled") & df["settled_at"].isna())
+
+    class Config:
+        strict = False
+        coerce = True
+
+
+class SettlementBatchesSchema(pa.DataFrameModel):
+    """``paytrace_settlement_batches``: batches closed on a business date."""
+
+    business_date: Series[pa.DateTime]
+    batch_number: Series[int] = pa.Field(gt=0, unique=True)
+    closed_at: Series[pa.DateTime]
+    transaction_count: Series[int] = pa.Field(ge=0)
+    sales_count: Series[int] = pa.Field(ge=0)
+    sales_minor: Series[int] = pa.Field(ge=0)
+    refund_count: Series[int] = pa.Field(ge=0)
+    refund_minor: Series[int] = pa.Field(ge=0)
+    net_minor: Series[int]
+
+    @pa.dataframe_check(error="net must equal sales minus refunds")
+    @classmethod
+    def net_is_sales_minus_refunds(cls, df):  # noqa: ANN001
+        return df["net_minor"] == df["sales_minor"] - df["refund_minor"]
+
+    class Config:
+        strict = False
+        coerce = True
+
+
+class BatchTransactionsSchema(pa.DataFrameModel):
+    """``paytrace_batch_transactions``: settled transactions per batch, refunds negative."""
+
+    batch_number: Series[int] = pa.Field(gt=0)
+    transaction_id: Series[int] = pa.Field(gt=0)
+    transaction_type: Series[str] = pa.Field(isin=_TYPES)
+    amount_minor: Series[int]
+
+    class Config:
+        strict = False
+        coerce = True
+
+
+_KINDS = ["sale", "authorization", "capture", "refund", "void", "decline", "chargeback"]
+
+
+class NormalizedPaymentsSchema(pa.DataFrameModel):
+    """``normalized_payments``: the contract every ERP path and the reconciliation read."""
+
+    business_date: Series[pa.DateTime] = pa.Field(description="merchant-local date the transaction was created")
+    transaction_id: Series[int] = pa.Field(gt=0, unique=True, description="PayTrace transaction id; one row each")
+    kind: Series[str] = pa.Field(isin=_KINDS, description="sale, authorization, capture, refund, void, decline, chargeback")
+    paytrace_state: Series[str] = pa.Field(isin=_STATES, description="the state PayTrace shows (records.py)")
+    status: Series[str] = pa.Field(str_length={"min_value": 1}, description="canonical status from the mapping")
+    oracle_status: Series[str] = pa.Field(description="the status in Oracle's words (mapping), or empty")
+    sage_status: Series[str] = pa.Field(description="the status in Sage's words (mapping), or empty")
+    amount_minor: Series[int] = pa.Field(ge=0, description="amount in minor units of `currency`")
+    currency: Series[str] = pa.Field(str_matches=r"^[A-Z]{3}$", description="ISO 4217")
+    base_currency: Series[str] = pa.Field(str_matches=r"^[A-Z]{3}$", description="the ERP's base currency")
+    fx_rate: Series[str] = pa.Field(str_matches=r"^\d+(\.\d+)?$", description="base units per unit of currency, exact decimal")
+    fx_rate_date: Series[str] = pa.Field(description="date of the rate used")
+    fx_rate_source: Series[str] = pa.Field(description="where the rate comes from")
+    base_amount_minor: Series[int] = pa.Field(ge=0, description="amount in minor units of the base currency (half-even)")
+    occurred_at: Series[pa.DateTime] = pa.Field(description="UTC")
+    settled_at: Series[pa.DateTime] = pa.Field(nullable=True, description="UTC")
+    settlement_batch: Series[pd.Int64Dtype] = pa.Field(nullable=True, description="PayTrace batch that settled it")
+    invoice_reference_raw: Series[str] = pa.Field(description="as typed in PayTrace")
+    invoice_reference: Series[str] = pa.Field(description="normalized to the ERP's form (prefix, zero padding, case, separators)")
+    paytrace_customer_id: Series[str] = pa.Field(description="PayTrace vault customer id, or empty")
+    oracle_customer_account: Series[str] = pa.Field(description="Oracle account number, or empty (resolved by invoice)")
+    sage_customer_account: Series[str] = pa.Field(description="Sage customer number, or empty")
+    customer_email: Series[str]
+    customer_name: Series[str]
+    gl_account: Series[str] = pa.Field(str_length={"min_value": 1}, description="first matching GL rule, else the default")
+    card_brand: Series[str] = pa.Field(isin=["VISA", "MASTERCARD", "AMEX", "DISCOVER", "DINERS", "JCB", "UNKNOWN"])
+    card_last_four: Series[str] = pa.Field(str_matches=r"^\d{0,4}$", description="never more than four digits")
+    billing_name: Series[str]
+    billing_street: Series[str]
+    billing_city: Series[str]
+    billing_state: Series[str] = pa.Field(description="two-letter code for US addresses")
+    billing_postal_code: Series[str] = pa.Field(description="ZIP5 or ZIP+4 for US addresses")
+    billing_country: Series[str] = pa.Field(description="ISO 3166 alpha-2 where recognised")
+    description: Series[str] = pa.Field(description="card numbers masked")
+    source: Series[str] = pa.Field(isin=["webhook", "export"])
+    mapping_version: Series[str] = pa.Field(str_length={"min_value": 1})
+
+    @pa.dataframe_check(error="a card number survived in description")
+    @classmethod
+    def no_card_numbers(cls, df):  # noqa: ANN001
+        ok = pd.Series(True, index=df.index)
+        suspicious = df["description"].str.contains(r"\d{4}[ -]?\d{4}[ -]?\d{4}[ -]?\d", regex=True)
+        ok[suspicious] = df.loc[suspicious, "description"].map(lambda text: mask_card_numbers(text)[1] == 0)
+        return ok
+
+    class Config:
+        strict = True
+        coerce = True

@@ -1,0 +1,231 @@
+"""Warehouse tables, in SQLAlchemy Core.
+
+Conventions: money is integer minor units (``*_minor``) beside a ``currency`` column; timestamps are
+naive UTC (``*_at``); ``business_date`` is the merchant's calendar date. Each asset owns its tables
+and rewrites its partition (one business date) in one transaction.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+# SQLite only auto-increments INTEGER PRIMARY KEY; BIGINT elsewhere.
+Id = BigInteger().with_variant(Integer(), "sqlite")
+
+schema_version = Table(
+    "paysync_schema_version",
+    metadata,
+    Column("version", Integer, primary_key=True),
+    Column("applied_at", DateTime, nullable=False),
+)
+
+# The single raw record of what PayTrace said. Append-only; two writers (the webhook receiver and
+# the export poller) deduplicate on ``dedup_key`` (transaction id + the state the record shows), so
+# nothing downstream cares which path a row came by. ``id`` is the sensors' cursor.
+paytrace_landing = Table(
+    "paytrace_landing",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("dedup_key", String(120), nullable=False, unique=True),
+    Column("transaction_id", BigInteger, nullable=False),
+    Column("state", String(40), nullable=False),
+    Column("source", String(16), nullable=False),  # export | webhook
+    Column("event_id", String(200), nullable=True, unique=True),
+    Column("event_type", String(40), nullable=False),
+    Column("business_date", Date, nullable=False),
+    Column("occurred_at", DateTime, nullable=False),
+    Column("landed_at", DateTime, nullable=False),
+    Column("payload", Text, nullable=False),  # the PayTrace record as JSON, card data scrubbed
+)
+Index("ix_paytrace_landing_business_date", paytrace_landing.c.business_date)
+Index("ix_paytrace_landing_transaction_id", paytrace_landing.c.transaction_id)
+
+# Which business dates the export poller has pulled completely, and when.
+paytrace_export_pulls = Table(
+    "paytrace_export_pulls",
+    metadata,
+    Column("business_date", Date, primary_key=True),
+    Column("pulled_at", DateTime, nullable=False),
+    Column("records", Integer, nullable=False),
+    Column("landed", Integer, nullable=False),
+)
+
+# One row per PayTrace transaction whose business date is the partition, in its latest known state.
+paytrace_transactions = Table(
+    "paytrace_transactions",
+    metadata,
+    Column("business_date", Date, nullable=False),
+    Column("transaction_id", BigInteger, nullable=False),
+    Column("transaction_type", String(20), nullable=False),
+    Column("state", String(40), nullable=False),
+    Column("amount_minor", BigInteger, nullable=False),
+    Column("tax_minor", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("settled_at", DateTime, nullable=True),
+    Column("invoice_id", String(100), nullable=False),
+    Column("customer_id", String(100), nullable=False),
+    Column("description", Text, nullable=False),
+    Column("masked_card_number", String(32), nullable=False),
+    Column("card_last_four", String(4), nullable=False),
+    Column("expiration_month", Integer, nullable=True),
+    Column("expiration_year", Integer, nullable=True),
+    Column("approval_code", String(20), nullable=False),
+    Column("approval_message", String(200), nullable=False),
+    Column("billing_name", String(200), nullable=False),
+    Column("billing_street", String(200), nullable=False),
+    Column("billing_city", String(100), nullable=False),
+    Column("billing_state", String(50), nullable=False),
+    Column("billing_zip", String(20), nullable=False),
+    Column("billing_country", String(50), nullable=False),
+    Column("receipt_emailed_to", String(200), nullable=False),
+    Column("source", String(16), nullable=False),
+    Column("landing_id", BigInteger, nullable=False),
+    UniqueConstraint("transaction_id", name="uq_paytrace_transactions_transaction_id"),
+)
+Index("ix_paytrace_transactions_business_date", paytrace_transactions.c.business_date)
+
+# Settlement batches closed on the partition's business date (merchant time zone).
+paytrace_settlement_batches = Table(
+    "paytrace_settlement_batches",
+    metadata,
+    Column("business_date", Date, nullable=False),
+    Column("batch_number", BigInteger, primary_key=True),
+    Column("closed_at", DateTime, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("transaction_count", Integer, nullable=False),
+    Column("sales_count", Integer, nullable=False),
+    Column("sales_minor", BigInteger, nullable=False),
+    Column("refund_count", Integer, nullable=False),
+    Column("refund_minor", BigInteger, nullable=False),
+    Column("net_minor", BigInteger, nullable=False),
+    Column("listed_count", Integer, nullable=False),  # transactions in the batch's transaction list
+    Column("listed_net_minor", BigInteger, nullable=False),
+)
+Index("ix_paytrace_settlement_batches_business_date", paytrace_settlement_batches.c.business_date)
+
+paytrace_batch_transactions = Table(
+    "paytrace_batch_transactions",
+    metadata,
+    Column("business_date", Date, nullable=False),  # the batch's
+    Column("batch_number", BigInteger, nullable=False),
+    Column("transaction_id", BigInteger, nullable=False),
+    Column("transaction_type", String(20), nullable=False),
+    Column("amount_minor", BigInteger, nullable=False),  # signed: refunds negative
+    Column("currency", String(3), nullable=False),
+    Column("settled_at", DateTime, nullable=True),
+    Column("invoice_id", String(100), nullable=False),
+    UniqueConstraint("batch_number", "transaction_id", name="uq_paytrace_batch_transactions"),
+)
+Index("ix_paytrace_batch_transactions_business_date", paytrace_batch_transactions.c.business_date)
+
+# The contract every ERP path and the reconciliation read: one row per PayTrace transaction.
+normalized_payments = Table(
+    "normalized_payments",
+    metadata,
+    Column("business_date", Date, nullable=False),
+    Column("transaction_id", BigInteger, nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("paytrace_state", String(40), nullable=False),
+    Column("status", String(40), nullable=False),
+    Column("oracle_status", String(40), nullable=False),
+    Column("sage_status", String(40), nullable=False),
+    Column("amount_minor", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("base_currency", String(3), nullable=False),
+    Column("fx_rate", String(40), nullable=False),  # a decimal as text: exact
+    Column("fx_rate_date", String(10), nullable=False),
+    Column("fx_rate_source", String(100), nullable=False),
+    Column("base_amount_minor", BigInteger, nullable=False),
+    Column("occurred_at", DateTime, nullable=False),
+    Column("settled_at", DateTime, nullable=True),
+    Column("settlement_batch", BigInteger, nullable=True),
+    Column("invoice_reference_raw", String(100), nullable=False),
+    Column("invoice_reference", String(100), nullable=False),
+    Column("paytrace_customer_id", String(100), nullable=False),
+    Column("oracle_customer_account", String(100), nullable=False),
+    Column("sage_customer_account", String(100), nullable=False),
+    Column("customer_email", String(200), nullable=False),
+    Column("customer_name", String(200), nullable=False),
+    Column("gl_account", String(100), nullable=False),
+    Column("card_brand", String(20), nullable=False),
+    Column("card_last_four", String(4), nullable=False),
+    Column("billing_name", String(200), nullable=False),
+    Column("billing_street", String(200), nullable=False),
+    Column("billing_city", String(100), nullable=False),
+    Column("billing_state", String(50), nullable=False),
+    Column("billing_postal_code", String(20), nullable=False),
+    Column("billing_country", String(50), nullable=False),
+    Column("description", Text, nullable=False),
+    Column("source", String(16), nullable=False),
+    Column("mapping_version", String(100), nullable=False),
+    UniqueConstraint("transaction_id", name="uq_normalized_payments_transaction_id"),
+)
+Index("ix_normalized_payments_business_date", normalized_payments.c.business_date)
+
+# Everything that could not go through, with its reason and a next step. Each stage rewrites its
+# own rows for a business date; a person's decision (resolve, replay) is kept in the audit log.
+payment_exceptions = Table(
+    "payment_exceptions",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("business_date", Date, nullable=False),
+    Column("transaction_id", BigInteger, nullable=False),
+    Column("stage", String(40), nullable=False),  # normalize | oracle | sage | reconciliation
+    Column("reason_code", String(60), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("amount_minor", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("details", Text, nullable=False),  # JSON of the offending values (never card data)
+    Column("suggested_action", Text, nullable=False),
+    Column("status", String(20), nullable=False, default="open"),
+    Column("created_at", DateTime, nullable=False),
+)
+Index("ix_payment_exceptions_business_date_stage", payment_exceptions.c.business_date, payment_exceptions.c.stage)
+
+# ERP customer accounts, for the customer look-up by email or name (filled by the ERP paths).
+erp_customers = Table(
+    "erp_customers",
+    metadata,
+    Column("erp", String(10), primary_key=True),
+    Column("account_number", String(100), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("email", String(200), nullable=False),
+)
+
+# Append-only record of decisions people and runs take (who, when, what, before, after).
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("at", DateTime, nullable=False),
+    Column("actor", String(100), nullable=False),
+    Column("action", String(100), nullable=False),
+    Column("subject", String(200), nullable=False),
+    Column("before", Text, nullable=True),
+    Column("after", Text, nullable=True),
+    Column("note", Text, nullable=True),
+)
+
+SCHEMA_VERSION = 1
+
+__all__ = [name for name, obj in list(globals().items()) if isinstance(obj, Table)] + [
+    "metadata",
+    "SCHEMA_VERSION",
+    "Boolean",
+]

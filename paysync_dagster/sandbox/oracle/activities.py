@@ -1,0 +1,136 @@
+"""Read-only customer views: ``receivablesCustomerAccountActivities`` (by ``AccountId``) and
+``receivablesCustomerAccountSiteActivities`` (by ``BillToSiteUseId``, sample 10's shape), with their
+``transactionPaymentSchedules`` (open and closed installments of complete invoices), and on the
+account also ``standardReceipts`` and ``standardReceiptApplications`` (spec §3.3).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from . import invoices, receipts
+from .rest import ChildSpec, ResourceSpec
+from .state import Application, Customer, Installment, Invoice, OracleState, Receipt
+from .wire import money
+
+SCHEDULE_ATTRIBUTES = (
+    "InstallmentId", "InstallmentNumber", "InstallmentStatus", "TransactionId", "TransactionNumber", "TransactionClass",
+    "TransactionType", "TransactionSourceName", "TransactionDate", "PaymentScheduleDueDate", "PaymentDaysLate",
+    "TotalBalanceAmount", "TotalOriginalAmount", "EnteredCurrency", "BillToSiteNumber", "PurchaseOrder",
+)
+APPLICATION_ATTRIBUTES = (
+    "ApplicationId", "StandardReceiptId", "ReceiptNumber", "ReceiptDate", "TransactionId", "TransactionNumber",
+    "InstallmentId", "InstallmentNumber", "AppliedAmount", "ApplicationDate", "AccountingDate", "ApplicationStatus",
+    "Currency",
+)
+ACCOUNT_ATTRIBUTES = ("AccountId", "AccountNumber", "CustomerName", "CustomerId", "TaxRegistrationNumber",
+                      "TaxpayerIdentificationNumber", "TotalOpenReceivables", "TotalTransactionsDue", "CreatedBy",
+                      "CreationDate")
+SITE_ATTRIBUTES = ("BillToSiteUseId", "BillToSiteNumber", "BillToSiteAddress", "AccountNumber", "AccountId",
+                   "CustomerName", "CustomerId", "TaxRegistrationNumber", "TaxpayerIdentificationNumber",
+                   "TotalOpenReceivablesForSite", "TotalTransactionsDueForSite", "CreatedBy", "CreationDate")
+CREATED_BY = "FUSION_APPS_CRM_SOA_APPID"  # as on sample 10's TCA rows
+
+
+def schedules(state: OracleState, customer: Customer) -> list[tuple[Invoice, Installment]]:
+    return [(inv, inst) for inv in state.store.invoices.values() if inv.account_id == customer.account_id
+            and inv.complete for inst in inv.installments]
+
+
+def render_schedule(state: OracleState, pair: tuple[Invoice, Installment]) -> dict[str, Any]:
+    inv, inst = pair
+    late = (date.fromisoformat(state.today()) - date.fromisoformat(inst.due_date)).days
+    customer = state.store.customers.get(inv.account_id)
+    return {"InstallmentId": inst.id, "InstallmentNumber": inst.number,
+            "InstallmentStatus": invoices.installment_status(inst), "TransactionId": inv.id,
+            "TransactionNumber": inv.number, "TransactionClass": "Invoice",
+            "TransactionType": inv.fields.get("TransactionType"),
+            "TransactionSourceName": inv.fields.get("TransactionSource"),
+            "TransactionDate": inv.fields.get("TransactionDate"), "PaymentScheduleDueDate": inst.due_date,
+            "PaymentDaysLate": max(0, late) if inst.balance_minor else 0,
+            "TotalBalanceAmount": money(inst.balance_minor, inv.currency),
+            "TotalOriginalAmount": money(inst.original_minor, inv.currency), "EnteredCurrency": inv.currency,
+            "BillToSiteNumber": customer.site_number if customer else None,
+            "PurchaseOrder": inv.fields.get("PurchaseOrder")}
+
+
+def customer_receipts(state: OracleState, customer: Customer) -> list[Receipt]:
+    return [r for r in state.store.receipts.values() if r.account_id == customer.account_id]
+
+
+def customer_applications(state: OracleState, customer: Customer) -> list[tuple[Receipt, Application]]:
+    return [(r, a) for r in customer_receipts(state, customer) for a in r.applications]
+
+
+def render_application(state: OracleState, pair: tuple[Receipt, Application]) -> dict[str, Any]:
+    r, app = pair
+    invoice = state.store.invoices.get(app.invoice_id)
+    inst = next((i for i in invoice.installments if i.id == app.installment_id), None) if invoice else None
+    return {"ApplicationId": app.id, "StandardReceiptId": r.id, "ReceiptNumber": r.fields.get("ReceiptNumber"),
+            "ReceiptDate": r.fields.get("ReceiptDate"), "TransactionId": app.invoice_id,
+            "TransactionNumber": invoice.number if invoice else None, "InstallmentId": app.installment_id,
+            "InstallmentNumber": inst.number if inst else None, "AppliedAmount": money(app.amount_minor, r.currency),
+            "ApplicationDate": app.apply_date, "AccountingDate": app.gl_date,
+            "ApplicationStatus": "Applied" if app.status == "APP" else "Unapplied", "Currency": r.currency}
+
+
+def _totals(state: OracleState, customer: Customer) -> tuple[int | float, int | float]:
+    open_ = [inst for _, inst in schedules(state, customer) if inst.balance_minor > 0]
+    cur = state.ledger_currency
+    return (money(sum(i.balance_minor for i in open_), cur), money(sum(i.original_minor for i in open_), cur))
+
+
+def render_account(state: OracleState, c: Customer) -> dict[str, Any]:
+    open_total, due_total = _totals(state, c)
+    return {"AccountId": c.account_id, "AccountNumber": c.account_number, "CustomerName": c.customer_name,
+            "CustomerId": c.customer_id, "TaxRegistrationNumber": None, "TaxpayerIdentificationNumber": None,
+            "TotalOpenReceivables": open_total, "TotalTransactionsDue": due_total, "CreatedBy": CREATED_BY,
+            "CreationDate": c.created}
+
+
+def render_site(state: OracleState, c: Customer) -> dict[str, Any]:
+    open_total, due_total = _totals(state, c)
+    return {"BillToSiteUseId": c.site_use_id, "BillToSiteNumber": c.site_number, "BillToSiteAddress": c.site_address,
+            "AccountNumber": c.account_number, "AccountId": c.account_id, "CustomerName": c.customer_name,
+            "CustomerId": c.customer_id, "TaxRegistrationNumber": None, "TaxpayerIdentificationNumber": None,
+            "TotalOpenReceivablesForSite": open_total, "TotalTransactionsDueForSite": due_total,
+            "CreatedBy": CREATED_BY, "CreationDate": c.created}
+
+
+def _customers(state: OracleState) -> list[Customer]:
+    return sorted(state.store.customers.values(), key=lambda c: c.account_id)
+
+
+def _by(attr: str) -> Any:
+    def find(state: OracleState, key: str) -> Customer | None:
+        return next((c for c in state.store.customers.values() if str(getattr(c, attr)) == key), None)
+    return find
+
+
+_SCHEDULES = ChildSpec(name="transactionPaymentSchedules", attributes=SCHEDULE_ATTRIBUTES, rows=schedules,
+                       key_of=lambda pair: str(pair[1].id), render=render_schedule)
+_NOT_SUPPORTED = {"POST": "POST action not supported", "PATCH": "PATCH action not supported",
+                  "DELETE": "DELETE action not supported"}
+
+ACCOUNT_SPEC = ResourceSpec(
+    name="receivablesCustomerAccountActivities", attributes=ACCOUNT_ATTRIBUTES, rows=_customers,
+    find=_by("account_id"), key_of=lambda c: str(c.account_id), render=render_account, unsupported=_NOT_SUPPORTED,
+    finders={"CustomerAccountActivitiesFinder": {"AccountNumber": "AccountNumber", "CustomerName": "CustomerName"}},
+    children={
+        "transactionPaymentSchedules": _SCHEDULES,
+        "standardReceipts": ChildSpec(name="standardReceipts", attributes=receipts.ATTRIBUTES, rows=customer_receipts,
+                                      key_of=lambda r: str(r.id), render=receipts.render,
+                                      query_values=receipts.query_values),
+        "standardReceiptApplications": ChildSpec(
+            name="standardReceiptApplications", attributes=APPLICATION_ATTRIBUTES, rows=customer_applications,
+            key_of=lambda pair: str(pair[1].id), render=render_application),
+    },
+)
+
+SITE_SPEC = ResourceSpec(
+    name="receivablesCustomerAccountSiteActivities", attributes=SITE_ATTRIBUTES, rows=_customers,
+    find=_by("site_use_id"), key_of=lambda c: str(c.site_use_id), render=render_site, unsupported=_NOT_SUPPORTED,
+    finders={"CustomerAccountSiteActivitiesFinder": {"AccountNumber": "AccountNumber", "CustomerName": "CustomerName"}},
+    children={"transactionPaymentSchedules": _SCHEDULES},
+)

@@ -1,0 +1,106 @@
+"""Seeding the Oracle sandbox from the PayTrace generator's ERP catalogue.
+
+The PayTrace generator (``sandbox/paytrace/generator.py``) decides which invoices its payments pay:
+``open_invoices(seed, start, end, per_day)`` and ``customer_catalogue(seed, per_day, year)``. Loading
+the same catalogue here makes the two sandboxes agree: the invoice numbers PayTrace payments name
+exist in Oracle as open, complete invoices of the right customer account, for the right amount.
+
+Determinism: customers are created in account-number order and invoices in invoice-number order, so
+the same catalogue into an empty store gives the same ids every time. Seeding is idempotent: an
+account or invoice number that already exists is left alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from paysync_dagster.lib.money import to_wire
+from paysync_dagster.lib.timeutil import DEFAULT_MERCHANT_TIMEZONE
+
+from . import invoices
+from .state import OracleState
+
+CATALOGUE_SOURCE = "PaySync Catalogue"
+CATALOGUE_LINE = "Goods and services"
+
+
+@dataclass(frozen=True)
+class SeedSpec:
+    """The generator arguments the sandbox was seeded with (kept so ``reset`` can reproduce them)."""
+
+    seed: int
+    start_date: date
+    end_date: date
+    per_day: int
+    tz_name: str = DEFAULT_MERCHANT_TIMEZONE
+
+
+def _address(billing: Any) -> str | None:
+    if not billing:
+        return None
+    _name, street, street2, city, region, postal, country = (list(billing) + [""] * 7)[:7]
+    parts = [p for p in (street, street2, f"{city} {region} {postal}".strip(), country) if p]
+    return ", ".join(parts) or None
+
+
+def terms_for(invoice_date: str, due_date: str | None) -> str:
+    """Payment terms whose single installment falls on the catalogue's due date."""
+    if not due_date:
+        return "30 Net"
+    days = (date.fromisoformat(due_date) - date.fromisoformat(invoice_date)).days
+    return "Immediate" if days <= 0 else f"{days} Net"
+
+
+def seed_from_catalogue(state: OracleState, invoices_: Iterable[Mapping[str, Any]],
+                        customers: Iterable[Mapping[str, Any]] = (), *, business_unit: str | None = None,
+                        transaction_source: str = CATALOGUE_SOURCE, transaction_type: str = "Invoice") -> dict[str, int]:
+    """Create the customer accounts and open invoices of a catalogue; returns what was added.
+
+    ``invoices_`` are the generator's dicts (``invoice_number``, ``customer_account``, ``customer_name``,
+    ``customer_email``, ``amount_minor``, ``currency``, ``invoice_date``, ``due_date``; ``paid_by`` is
+    ignored). ``customers`` are ``customer_catalogue`` dicts (``account``, ``company``, ``email``,
+    ``billing``); customers named only by invoices are created from the invoice's fields.
+    """
+    bu = business_unit or state.business_units[0]
+    added = {"customers": 0, "invoices": 0}
+    invoice_list = sorted(invoices_, key=lambda inv: str(inv["invoice_number"]))
+    people: dict[str, dict[str, Any]] = {}
+    for c in customers:
+        people[str(c["account"])] = {"name": c["company"], "email": c.get("email"), "address": _address(c.get("billing"))}
+    for inv in invoice_list:
+        people.setdefault(str(inv["customer_account"]), {"name": inv["customer_name"], "email": inv.get("customer_email"),
+                                                          "address": None})
+    with state.lock:
+        for account in sorted(people):
+            if state.customer_by_number(account) is None:
+                p = people[account]
+                state.add_customer(account, p["name"], email=p["email"], address=p["address"])
+                added["customers"] += 1
+        for inv in invoice_list:
+            number = str(inv["invoice_number"])
+            if state.invoice_by_number(number) is not None:
+                continue
+            currency = str(inv.get("currency") or state.ledger_currency)
+            invoices.create_record(state, {
+                "TransactionNumber": number, "BusinessUnit": bu, "TransactionSource": transaction_source,
+                "TransactionType": transaction_type, "TransactionDate": inv["invoice_date"],
+                "AccountingDate": inv["invoice_date"], "DueDate": inv.get("due_date"),
+                "PaymentTerms": terms_for(inv["invoice_date"], inv.get("due_date")),
+                "BillToCustomerNumber": str(inv["customer_account"]), "InvoiceCurrencyCode": currency,
+                "receivablesInvoiceLines": [{"LineNumber": 1, "Description": CATALOGUE_LINE, "Quantity": 1,
+                                             "UnitSellingPrice": to_wire(int(inv["amount_minor"]), currency)}],
+            })
+            added["invoices"] += 1
+    return added
+
+
+def seed_from_generator(state: OracleState, spec: SeedSpec) -> dict[str, int]:
+    """Seed with exactly the catalogue the PayTrace generator pays for ``spec``'s arguments."""
+    from paysync_dagster.sandbox.paytrace.generator import customer_catalogue, open_invoices
+
+    return seed_from_catalogue(
+        state, open_invoices(spec.seed, spec.start_date, spec.end_date, spec.per_day, spec.tz_name),
+        customer_catalogue(spec.seed, spec.per_day, spec.start_date.year))

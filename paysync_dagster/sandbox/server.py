@@ -1,0 +1,262 @@
+"""One ASGI app and one port for every sandbox, a background server for tests, and ``paysync sandbox``.
+
+Dispatch is by path, so that the ERP sandboxes can join later on the same port: PayTrace owns
+``/oauth/token`` and ``/v1/``; Oracle will own ``/fscmRestApi/``, Sage ``/Sage300WebApi/``. The
+whole app sits behind :class:`~paysync_dagster.sandbox.faults.FaultInjector`, and ``/_sandbox/`` is
+the control API (loopback use, no auth, never faulted):
+
+- ``GET /_sandbox/faults`` -> the fault config; ``POST /_sandbox/faults`` (a full config, missing
+  keys default) replaces it and restarts its random stream.
+- ``POST /_sandbox/reset`` -> empty every store, drop tokens, clear faults and statistics, then
+  generate the startup history again (if there was one).
+- ``POST /_sandbox/generate`` ``{"seed", "start_date": "YYYY-MM-DD", "end_date" | "days", "per_day"}``
+  -> replace the history (tokens stay valid); answers the counts and the seconds it took.
+- ``POST /_sandbox/expire_tokens`` -> ``{"expired": n}``.
+- ``GET /_sandbox/stats`` -> ``{"paytrace": {"transactions", "batches", "open_batch", "customers",
+  "tokens"}, "requests": {path: {status: n}}, "faults": {kind: n}}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import socket
+import sys
+import threading
+import time
+from datetime import date, datetime, timedelta
+from typing import Any, Sequence
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from paysync_dagster.lib.timeutil import DEFAULT_MERCHANT_TIMEZONE, zone
+
+from .faults import FaultConfig, FaultInjector, fault_config
+from .paytrace.app import create_app as create_paytrace_app
+from .paytrace.state import HistorySpec, PayTraceState
+
+DEFAULT_PORT = 8710
+
+
+class SandboxApp:
+    """The composed ASGI app. ``.paytrace`` is the PayTrace store, ``.faults`` the injector."""
+
+    def __init__(self, paytrace: PayTraceState | None = None, faults: FaultConfig | dict | str | None = None):
+        self.paytrace = paytrace or PayTraceState()
+        paytrace_app = create_paytrace_app(self.paytrace)
+        self._mounts: list[tuple[str, Any]] = [
+            ("/_sandbox/", self._control_app()),
+            ("/oauth/", paytrace_app),
+            ("/v1/", paytrace_app),
+        ]
+        self.faults = FaultInjector(self._dispatch, fault_config(faults), on_expire_tokens=[self.paytrace.expire_tokens])
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "lifespan":  # nothing to start or stop; acknowledge so any ASGI server is happy
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+                elif message["type"] == "lifespan.shutdown":
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        await self.faults(scope, receive, send)
+
+    async def _dispatch(self, scope, receive, send) -> None:
+        path = scope.get("path", "")
+        for prefix, app in self._mounts:
+            if path.startswith(prefix):
+                await app(scope, receive, send)
+                return
+        await JSONResponse({"error": "not_found", "path": path}, 404)(scope, receive, send)
+
+    # -- control API ----------------------------------------------------------------------
+
+    def _control_app(self) -> Starlette:
+        async def get_faults(request: Request) -> JSONResponse:
+            return JSONResponse(self.faults.config.model_dump(mode="json"))
+
+        async def set_faults(request: Request) -> JSONResponse:
+            try:
+                config = FaultConfig.model_validate_json(await request.body() or b"{}")
+            except ValueError as exc:
+                return JSONResponse({"error": "invalid_fault_config", "detail": str(exc)}, 400)
+            self.faults.configure(config)
+            return JSONResponse(config.model_dump(mode="json"))
+
+        async def reset(request: Request) -> JSONResponse:
+            self.faults.configure(FaultConfig())
+            self.faults.reset_stats()
+            return JSONResponse({"paytrace": await run_in_threadpool(self.paytrace.reset)})
+
+        async def generate(request: Request) -> JSONResponse:
+            try:
+                spec = history_spec(await request.json())
+            except (ValueError, TypeError, KeyError) as exc:
+                return JSONResponse({"error": "invalid_history", "detail": str(exc)}, 400)
+            began = time.perf_counter()
+            counts = await run_in_threadpool(self.paytrace.generate, spec)
+            return JSONResponse({"paytrace": counts, "seconds": round(time.perf_counter() - began, 3)})
+
+        async def expire_tokens(request: Request) -> JSONResponse:
+            return JSONResponse({"expired": self.paytrace.expire_tokens()})
+
+        async def stats(request: Request) -> JSONResponse:
+            return JSONResponse({"paytrace": self.paytrace.counts(), **self.faults.stats()})
+
+        return Starlette(routes=[
+            Route("/_sandbox/faults", get_faults, methods=["GET"]),
+            Route("/_sandbox/faults", set_faults, methods=["POST"]),
+            Route("/_sandbox/reset", reset, methods=["POST"]),
+            Route("/_sandbox/generate", generate, methods=["POST"]),
+            Route("/_sandbox/expire_tokens", expire_tokens, methods=["POST"]),
+            Route("/_sandbox/stats", stats, methods=["GET"]),
+        ])
+
+
+def history_spec(raw: dict) -> HistorySpec:
+    """``{"seed", "start_date", "end_date" or "days", "per_day"}`` (dates ISO) -> HistorySpec."""
+    start = date.fromisoformat(str(raw["start_date"]))
+    end = date.fromisoformat(str(raw["end_date"])) if raw.get("end_date") else \
+        start + timedelta(days=int(raw.get("days", 7)) - 1)
+    per_day = int(raw.get("per_day", 300))
+    if end < start or per_day < 0:
+        raise ValueError("need start_date <= end_date and per_day >= 0")
+    return HistorySpec(seed=int(raw.get("seed", 7)), start_date=start, end_date=end, per_day=per_day)
+
+
+def build_app(*, history: HistorySpec | None = None, faults: FaultConfig | dict | str | None = None,
+              **state_options: Any) -> SandboxApp:
+    """The sandbox app; ``state_options`` go to :class:`PayTraceState` (credentials, tz_name, clock, ...)."""
+    return SandboxApp(PayTraceState(history=history, **state_options), faults)
+
+
+class ServerThread:
+    """uvicorn serving ``app`` on ``host`` and ``port`` (0 = a free one) in a background thread.
+
+    The socket is bound here before the thread starts, so ``.url`` is known at once and no other
+    process can take the port in between; ``__enter__`` returns when the server accepts connections.
+    """
+
+    def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 0, *, startup_timeout: float = 60.0,
+                 log_level: str = "warning"):
+        self.app, self.host, self.startup_timeout = app, host, startup_timeout
+        self._sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._sock.bind((host, port))
+        self.port: int = self._sock.getsockname()[1]
+        config = uvicorn.Config(app, log_level=log_level, access_log=False, lifespan="off",
+                                timeout_graceful_shutdown=5, timeout_keep_alive=5)
+        self.server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self._sock]},
+                                        name=f"sandbox-{self.port}", daemon=True)
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    def start(self) -> "ServerThread":
+        self._thread.start()
+        deadline = time.monotonic() + self.startup_timeout
+        while not self.server.started:
+            if not self._thread.is_alive():
+                raise RuntimeError(f"sandbox server on {self.url} exited during startup")
+            if time.monotonic() > deadline:
+                self.stop()
+                raise TimeoutError(f"sandbox server on {self.url} did not start within {self.startup_timeout}s")
+            self._thread.join(0.01)  # wait on the thread, a few ms at a time, until it reports started
+        with socket.create_connection((self.host, self.port), timeout=self.startup_timeout):
+            pass
+        return self
+
+    def stop(self, timeout: float = 30.0) -> None:
+        self.server.should_exit = True
+        self._thread.join(timeout / 2)
+        if self._thread.is_alive():
+            self.server.force_exit = True
+            self._thread.join(timeout / 2)
+        self._sock.close()
+
+    def is_alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def __enter__(self) -> "ServerThread":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="paysync sandbox", description="Serve the local PayTrace sandbox (and, later, "
+                                "the ERP sandboxes) on one port, with generated history and optional faults.")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=DEFAULT_PORT)
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--start-date", type=date.fromisoformat, default=None,
+                   help="first day of generated history (YYYY-MM-DD); default: --days days before today")
+    p.add_argument("--days", type=int, default=7)
+    p.add_argument("--per-day", type=int, default=300)
+    p.add_argument("--timezone", default=DEFAULT_MERCHANT_TIMEZONE, help="merchant time zone")
+    p.add_argument("--faults", default=None, help="fault config as JSON, e.g. '{\"error_rate\": 0.05}'")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        zone(args.timezone)
+        faults = fault_config(args.faults)
+    except ValueError as exc:
+        print(f"paysync sandbox: {exc}", file=sys.stderr)
+        return 2
+    if args.days < 1 or args.per_day < 0:
+        print("paysync sandbox: --days must be >= 1 and --per-day >= 0", file=sys.stderr)
+        return 2
+    # Default history: the days up to yesterday, so today's live calls land after it.
+    today = datetime.now(zone(args.timezone)).date()
+    start = args.start_date or today - timedelta(days=args.days)
+    history = HistorySpec(args.seed, start, start + timedelta(days=args.days - 1), args.per_day)
+    began = time.perf_counter()
+    app = build_app(history=history, faults=faults, tz_name=args.timezone)
+    counts = app.paytrace.counts()
+
+    try:
+        server = ServerThread(app, args.host, args.port, log_level="warning").start()
+    except OSError as exc:
+        print(f"paysync sandbox: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        return 1
+    # uvicorn runs in a thread here, so the signals are ours: they end the wait below, then the
+    # server stops cleanly and the previous handlers come back (main may be called in-process).
+    stop = threading.Event()
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, lambda *_: stop.set())
+    # The bare URL on stdout (for scripts to read), the human summary on stderr.
+    print(server.url, flush=True)
+    print(f"PayTrace sandbox on {server.url}: history {history.start_date}..{history.end_date}, "
+          f"{counts['transactions']} transactions, {counts['batches']} batches, "
+          f"generated in {time.perf_counter() - began:.1f}s; faults {json.dumps(faults.model_dump(mode='json'))}. "
+          "Ctrl-C to stop.", file=sys.stderr, flush=True)
+    try:
+        while not stop.wait(0.5):
+            if not server.is_alive():
+                print("paysync sandbox: server stopped unexpectedly", file=sys.stderr)
+                return 1
+    finally:
+        server.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

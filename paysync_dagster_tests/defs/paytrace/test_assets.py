@@ -1,0 +1,136 @@
+"""PayTrace assets materialized against the sandbox over real HTTP, on SQLite and PostgreSQL."""
+
+from datetime import date, timedelta
+
+import dagster as dg
+import httpx
+import pandas as pd
+import pytest
+from sqlalchemy import select
+
+from paysync_dagster.defs.normalize.assets import normalized_payments
+from paysync_dagster.defs.paytrace.assets import paytrace_settlement_batches, paytrace_transactions
+from paysync_dagster.defs.shared.resources import WarehouseResource
+from paysync_dagster.lib.warehouse import make_engine
+from paysync_dagster.lib.warehouse.tables import (
+    normalized_payments as normalized_table,
+    paytrace_batch_transactions,
+    paytrace_landing,
+    paytrace_settlement_batches as batches_table,
+    paytrace_transactions as transactions_table,
+)
+from paysync_dagster.sandbox.server import ServerThread
+from paysync_dagster_tests.conftest import SANDBOX_WEEK, paytrace_resource, start_paytrace_sandbox
+
+ASSETS = [paytrace_transactions, paytrace_settlement_batches, normalized_payments]
+WEEK = [(date.fromisoformat(SANDBOX_WEEK[0]) + timedelta(days=i)).isoformat() for i in range(7)]
+
+
+def materialize(url: str, warehouse_url: str, day: str, assets=ASSETS, **paytrace_overrides) -> dg.ExecuteInProcessResult:  # noqa: ANN001
+    return dg.materialize(
+        assets, partition_key=day, raise_on_error=False,
+        resources={"warehouse": WarehouseResource(database_url=warehouse_url), "paytrace": paytrace_resource(url, **paytrace_overrides)},
+    )
+
+
+def table(warehouse_url: str, t, drop=("landing_id",)) -> pd.DataFrame:  # noqa: ANN001
+    engine = make_engine(warehouse_url)
+    with engine.connect() as conn:
+        df = pd.DataFrame(conn.execute(select(t)).mappings().all())
+    engine.dispose()
+    if df.empty:
+        return df
+    keys = [c for c in ("business_date", "batch_number", "transaction_id") if c in df.columns]
+    return df.drop(columns=[c for c in drop if c in df.columns]).sort_values(keys).reset_index(drop=True)
+
+
+def test_a_day_materializes_with_checks_and_metadata(paytrace_sandbox: ServerThread, database_url: str) -> None:
+    result = materialize(paytrace_sandbox.url, database_url, WEEK[1])
+    assert result.success
+    checks = {(c.asset_key.to_user_string(), c.check_name): c.passed for c in result.get_asset_check_evaluations()}
+    assert checks and all(checks.values()), checks
+    meta = {m.asset_key.to_user_string(): m.materialization.metadata for m in result.get_asset_materialization_events()}
+    txn_meta = meta["paytrace_transactions"]
+    assert txn_meta["transactions"].value > 20
+    assert txn_meta["net_minor"].value == txn_meta["gross_minor"].value - txn_meta["refunds_minor"].value
+    assert "|" in txn_meta["preview"].value
+    rows = table(database_url, transactions_table)
+    assert len(rows) == txn_meta["transactions"].value
+    assert rows["amount_minor"].dtype.kind == "i" and (rows["currency"] == "USD").all()
+    assert set(rows["business_date"]) == {date.fromisoformat(WEEK[1])}
+    assert rows["masked_card_number"].str.fullmatch(r"\*+\d{4}").all()
+    batches = table(database_url, batches_table)
+    assert len(batches) == 1 and (batches["net_minor"] == batches["listed_net_minor"]).all()
+    normalized = table(database_url, normalized_table)
+    assert meta["normalized_payments"]["raw_transactions"].value == len(rows)
+    assert meta["normalized_payments"]["mapping_version"].value
+    assert len(normalized) + meta["normalized_payments"]["exceptions"].value == len(rows)
+
+
+def test_rematerializing_is_idempotent_and_deterministic(paytrace_sandbox: ServerThread, sqlite_url: str) -> None:
+    assert materialize(paytrace_sandbox.url, sqlite_url, WEEK[2]).success
+    first = [table(sqlite_url, t) for t in (transactions_table, batches_table, paytrace_batch_transactions, normalized_table)]
+    landing_rows = len(table(sqlite_url, paytrace_landing))
+    assert materialize(paytrace_sandbox.url, sqlite_url, WEEK[2]).success
+    second = [table(sqlite_url, t) for t in (transactions_table, batches_table, paytrace_batch_transactions, normalized_table)]
+    for a, b in zip(first, second):
+        pd.testing.assert_frame_equal(a, b)
+    assert len(table(sqlite_url, paytrace_landing)) == landing_rows
+
+
+def test_a_faulted_week_ends_with_exactly_the_rows_of_a_clean_week(tmp_path) -> None:  # noqa: ANN001
+    clean_db, faulted_db = f"sqlite:///{tmp_path / 'clean.db'}", f"sqlite:///{tmp_path / 'faulted.db'}"
+    faults = {"seed": 3, "error_rate": 0.2, "rate_limit_every": 7, "rate_limit_burst": 2, "retry_after_seconds": 1,
+              "expire_tokens_after_requests": 9}
+    with start_paytrace_sandbox() as clean, start_paytrace_sandbox(faults=faults) as faulted:
+        for day in WEEK:
+            assert materialize(clean.url, clean_db, day).success, day
+            assert materialize(faulted.url, faulted_db, day).success, day
+        stats = httpx.get(f"{faulted.url}/_sandbox/stats").json()
+    injected = str(stats)
+    assert "429" in injected or "rate_limit" in injected, stats
+    for t in (transactions_table, batches_table, paytrace_batch_transactions, normalized_table):
+        pd.testing.assert_frame_equal(table(clean_db, t), table(faulted_db, t))
+
+
+def _bad_paytrace(records_body: bytes) -> ServerThread:
+    """A PayTrace look-alike that answers the token call and then serves the given export body."""
+    from starlette.applications import Starlette
+    from starlette.responses import JSONResponse, Response
+    from starlette.routing import Route
+
+    async def token(_request):  # noqa: ANN001, ANN202
+        return JSONResponse({"access_token": "a:b:c", "token_type": "bearer", "expires_in": 7200})
+
+    async def export(_request):  # noqa: ANN001, ANN202
+        return Response(records_body, media_type="application/json")
+
+    return ServerThread(Starlette(routes=[Route("/oauth/token", token, methods=["POST"]),
+                                          Route("/v1/transactions/export/by_date_range", export, methods=["POST"])]))
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (b'{"success": true, "response_code": 1, "transactions": [{"transaction_id": 5', "body is not JSON"),
+        (b'{"success": true, "response_code": 1, "transactions": [{"transaction_id": 77, "transaction_type": "PAYOUT", "amount": 1, "created": {"at": "3/5/2026 1:00:00 PM"}}]}',
+         "transaction 77, field 'transaction_type'"),
+        (b'{"success": true, "response_code": 1, "transactions": [{"transaction_id": 78, "transaction_type": "SALE", "created": {"at": "3/5/2026 1:00:00 PM"}}]}',
+         "transaction 78, field 'amount'"),
+    ],
+)
+def test_bad_api_data_fails_with_a_typed_error_and_writes_nothing(paytrace_sandbox: ServerThread, sqlite_url: str, body: bytes, expected: str) -> None:
+    day = WEEK[3]
+    assert materialize(paytrace_sandbox.url, sqlite_url, day, assets=[paytrace_transactions]).success
+    before = table(sqlite_url, transactions_table)
+    landing_before = table(sqlite_url, paytrace_landing)
+    with _bad_paytrace(body) as bad:
+        result = materialize(bad.url, sqlite_url, day, assets=[paytrace_transactions], max_attempts=1)
+    assert not result.success
+    failure = result.get_step_failure_events()[0].step_failure_data.error
+    text = failure.to_string()
+    assert "PayTraceDataError" in text or "PayTraceResponseError" in text
+    assert "nothing was written" in text and expected in text
+    assert len(result.get_step_failure_events()) == 1  # no retry of bad data
+    pd.testing.assert_frame_equal(table(sqlite_url, transactions_table), before)
+    pd.testing.assert_frame_equal(table(sqlite_url, paytrace_landing), landing_before)

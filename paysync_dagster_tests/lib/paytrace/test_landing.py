@@ -1,0 +1,69 @@
+"""The landing table on SQLite and PostgreSQL: dedup across writers, scrubbing, the sensor read."""
+
+import json
+from datetime import date
+
+import pytest
+
+from paysync_dagster.lib.paytrace.errors import PayTraceDataError
+from paysync_dagster.lib.paytrace.landing import land, landing_row_for_record, landing_rows_after, landing_rows_for_dates
+from paysync_dagster.lib.warehouse import make_engine, migrate
+from paysync_dagster_tests.lib.paytrace.records_fixtures import record
+
+LA = "America/Los_Angeles"
+
+
+@pytest.fixture
+def engine(database_url: str):  # noqa: ANN201
+    eng = make_engine(database_url)
+    migrate(eng)
+    yield eng
+    eng.dispose()
+
+
+def test_the_same_state_from_export_and_webhook_lands_once(engine) -> None:  # noqa: ANN001
+    export = landing_row_for_record(record(), source="export", tz_name=LA)
+    hook = landing_row_for_record(record(), source="webhook", tz_name=LA, event_id="evt-1", event_type="transaction.approved")
+    assert land(engine, [export]).landed == 1
+    again = land(engine, [hook, export])
+    assert (again.landed, again.duplicates) == (0, 2)
+    settled = landing_row_for_record(record(settled="4/10/2015 8:00:00 PM"), source="export", tz_name=LA)
+    assert land(engine, [settled]).landed == 1
+    rows = landing_rows_for_dates(engine, [date(2015, 4, 10)])
+    assert [(r["transaction_id"], r["state"]) for r in rows] == [(1143, "approved"), (1143, "settled")]
+
+
+def test_a_repeated_event_id_is_a_duplicate_even_with_another_state(engine) -> None:  # noqa: ANN001
+    first = landing_row_for_record(record(), source="webhook", tz_name=LA, event_id="evt-9")
+    other = landing_row_for_record(record(transaction_type="VOID"), source="webhook", tz_name=LA, event_id="evt-9")
+    assert land(engine, [first]).landed == 1
+    assert land(engine, [other]).landed == 0
+
+
+def test_duplicates_inside_one_call_land_once(engine) -> None:  # noqa: ANN001
+    row = landing_row_for_record(record(), source="export", tz_name=LA)
+    assert land(engine, [row, row, row]).landed == 1
+
+
+def test_card_numbers_never_reach_the_table(engine) -> None:  # noqa: ANN001
+    raw = record(description="paid with 4012000098765439", credit_card={"number": "4012000098765439", "masked_number": "************5439", "expiration_month": 1, "expiration_year": 30})
+    raw["csc"] = "999"
+    land(engine, [landing_row_for_record(raw, source="webhook", tz_name=LA, event_id="e")])
+    payload = landing_rows_for_dates(engine, [date(2015, 4, 10)])[0]["payload"]
+    assert "4012000098765439" not in payload and '"csc"' not in payload
+    assert json.loads(payload)["credit_card"]["masked_number"] == "************5439"
+
+
+def test_the_sensor_read_is_bounded_and_ordered(engine) -> None:  # noqa: ANN001
+    rows = [landing_row_for_record(record(transaction_id=1000 + i), source="export", tz_name=LA) for i in range(25)]
+    land(engine, rows)
+    first = landing_rows_after(engine, 0, 10)
+    assert len(first) == 10 and [r["transaction_id"] for r in first] == list(range(1000, 1010))
+    rest = landing_rows_after(engine, first[-1]["id"], 100)
+    assert len(rest) == 15 and rest[0]["id"] > first[-1]["id"]
+
+
+def test_an_unreadable_record_is_refused_before_anything_lands(engine) -> None:  # noqa: ANN001
+    with pytest.raises(PayTraceDataError):
+        [landing_row_for_record(r, source="export", tz_name=LA) for r in (record(), record(transaction_type="PAYOUT"))]
+    assert landing_rows_after(engine, 0, 10) == []

@@ -1,0 +1,219 @@
+"""The receiver over real HTTP (uvicorn on a loopback port), on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from paysync_dagster.webhooks.app import JsonLogFormatter, create_app
+from paysync_dagster.webhooks.cli import main
+from paysync_dagster.webhooks.signing import HEADER, SECRET_ENV
+from paysync_dagster_tests.support import free_port
+from paysync_dagster_tests.webhooks import LA, PATH, PREVIOUS_SECRET, SECRET, body_of, envelope, landing_table, serving, signed_headers
+
+PAN = "4111111111111111"
+
+
+@dataclass
+class Receiver:
+    url: str
+    database_url: str
+
+    def post(self, content: bytes | Iterator[bytes], headers: dict[str, str]) -> httpx.Response:
+        return httpx.post(self.url + PATH, content=content, headers=headers, timeout=60)
+
+    def send(self, value: Any, secret: str | list[str] = SECRET) -> httpx.Response:
+        body = body_of(value)
+        return self.post(body, signed_headers(body, secret))
+
+
+@pytest.fixture
+def receiver(database_url: str) -> Iterator[Receiver]:
+    with serving(create_app(database_url, [SECRET], LA, max_body_bytes=64 * 1024)) as url:
+        yield Receiver(url, database_url)
+
+
+# --- bad input: (status, field named in the answer or None, request builder)
+
+Request = tuple[bytes | Iterator[bytes], dict[str, str]]
+
+
+def _good() -> bytes:
+    return body_of(envelope("evt-bad", transaction_id=9001))
+
+
+def _without(key: str) -> bytes:
+    value = envelope("evt-bad", transaction_id=9001)
+    del value[key]
+    return body_of(value)
+
+
+def _chunks(total: int, size: int = 8192) -> Iterator[bytes]:
+    for _ in range(total // size):
+        yield b" " * size
+
+
+BAD_INPUTS: dict[str, tuple[int, str | None, Callable[[], Request]]] = {
+    "no signature": (401, None, lambda: (_good(), {"Content-Type": "application/json"})),
+    "wrong secret": (401, None, lambda: (_good(), signed_headers(_good(), "not-the-secret"))),
+    "stale timestamp": (401, None, lambda: (_good(), signed_headers(_good(), timestamp=int(time.time()) - 330))),
+    "timestamp from the future": (401, None, lambda: (_good(), signed_headers(_good(), timestamp=int(time.time()) + 330))),
+    "garbled signature header": (401, None, lambda: (_good(), {"Content-Type": "application/json", HEADER: "sha256=abc"})),
+    "body changed after signing": (401, None, lambda: (_good().replace(b"110", b"999"), signed_headers(_good()))),
+    "truncated JSON": (400, None, lambda: (_good()[:-7], signed_headers(_good()[:-7]))),
+    "wrong content type": (415, None, lambda: (_good(), {**signed_headers(_good()), "Content-Type": "text/plain"})),
+    "huge body": (413, None, lambda: ((b := b'{"pad":"' + b"x" * 200_000 + b'"}'), signed_headers(b))),
+    "huge streamed body": (413, None, lambda: (_chunks(200_000), signed_headers(b"whatever"))),
+    "a JSON array": (400, "(body)", lambda: ((b := b"[]"), signed_headers(b))),
+    "missing event_id": (400, "event_id", lambda: ((b := _without("event_id")), signed_headers(b))),
+    "unknown event_type": (400, "event_type", lambda: ((b := body_of({**envelope("evt-bad"), "event_type": "transaction.teleported"})), signed_headers(b))),
+    "occurred_at without offset": (400, "occurred_at", lambda: ((b := body_of(envelope("evt-bad", occurred_at="2015-04-10T16:06:30"))), signed_headers(b))),
+    "missing transaction": (400, "transaction", lambda: ((b := _without("transaction")), signed_headers(b))),
+    "bad transaction amount": (400, "transaction.amount", lambda: ((b := body_of(envelope("evt-bad", transaction_id=9001, amount="12.345"))), signed_headers(b))),
+    "bad transaction timestamp": (400, "transaction.created.at", lambda: ((b := body_of(envelope("evt-bad", created__at="yesterday"))), signed_headers(b))),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_INPUTS))
+def test_bad_input_gets_its_status_and_nothing_lands(receiver: Receiver, case: str) -> None:
+    assert receiver.send(envelope("evt-good")).status_code == 200
+    before = landing_table(receiver.database_url)
+    status, field, build = BAD_INPUTS[case]
+    content, headers = build()
+    answer = receiver.post(content, headers)
+    assert answer.status_code == status, answer.text
+    assert "error" in answer.json()
+    if field is not None:
+        assert answer.json()["field"] == field
+    assert landing_table(receiver.database_url) == before
+
+
+def test_a_card_number_in_free_text_is_stored_masked(receiver: Receiver) -> None:
+    value = envelope("evt-pan", description=f"paid by card {PAN[:4]} {PAN[4:8]} {PAN[8:12]} {PAN[12:]}, thanks")
+    value["transaction"]["credit_card"]["number"] = PAN
+    value["transaction"]["csc"] = "123"
+    answer = receiver.send(value)
+    assert answer.status_code == 200 and answer.json()["duplicate"] is False
+    [row] = landing_table(receiver.database_url)
+    stored = json.loads(row["payload"])
+    assert stored["description"] == "paid by card ************1111, thanks"
+    assert "number" not in stored["credit_card"] and "csc" not in stored
+    everything = json.dumps([{k: str(v) for k, v in r.items()} for r in landing_table(receiver.database_url)])
+    assert PAN not in everything and "4111 1111 1111 1111" not in everything
+
+
+def test_an_accepted_event_is_one_committed_row(receiver: Receiver) -> None:
+    answer = receiver.send(envelope("evt-7", "transaction.settled", occurred_at="2015-04-10T20:00:00-07:00"))
+    assert answer.status_code == 200
+    [row] = landing_table(receiver.database_url)
+    assert answer.json() == {"accepted": True, "duplicate": False, "landing_id": row["id"]}
+    assert (row["event_id"], row["event_type"], row["state"], row["source"]) == ("evt-7", "transaction.settled", "settled", "webhook")
+    assert row["dedup_key"] == "1143:settled"
+    assert row["occurred_at"].isoformat() == "2015-04-11T03:00:00"  # UTC
+    assert str(row["business_date"]) == "2015-04-10"
+
+
+def test_both_secrets_are_accepted_during_rotation_and_a_third_is_not(database_url: str) -> None:
+    with serving(create_app(database_url, [SECRET, PREVIOUS_SECRET], LA)) as url:
+        hook = Receiver(url, database_url)
+        assert hook.send(envelope("evt-new", transaction_id=1), SECRET).status_code == 200
+        assert hook.send(envelope("evt-old", transaction_id=2), PREVIOUS_SECRET).status_code == 200
+        assert hook.send(envelope("evt-other", transaction_id=3), "a-third-secret").status_code == 401
+        # A sender mid-rotation may sign with several secrets; one good entry is enough.
+        assert hook.send(envelope("evt-both", transaction_id=4), ["a-third-secret", PREVIOUS_SECRET]).status_code == 200
+    assert [r["event_id"] for r in landing_table(database_url)] == ["evt-new", "evt-old", "evt-both"]
+
+
+def test_every_event_delivered_three_times_lands_once(receiver: Receiver) -> None:
+    events = [envelope(f"evt-{i}", transaction_id=5000 + i) for i in range(40)]
+    answers: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    # The first ten are redelivered one after the other, the rest with all three copies in flight at once.
+    for value in events[:10]:
+        for _ in range(3):
+            answers[value["event_id"]].append(receiver.send(value).json())
+    deliveries = [value for value in events[10:] for _ in range(3)]
+    random.Random(7).shuffle(deliveries)
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        for value, answer in zip(deliveries, pool.map(receiver.send, deliveries)):
+            assert answer.status_code == 200, answer.text
+            answers[value["event_id"]].append(answer.json())
+    rows = landing_table(receiver.database_url)
+    assert sorted(r["event_id"] for r in rows) == sorted(v["event_id"] for v in events)
+    ids = {r["event_id"]: r["id"] for r in rows}
+    for event_id, got in answers.items():
+        firsts = [a for a in got if not a["duplicate"]]
+        assert len(firsts) == 1 and firsts[0]["landing_id"] == ids[event_id], (event_id, got)
+        assert [a for a in got if a["duplicate"]] == [{"accepted": True, "duplicate": True}] * 2
+
+
+def test_the_same_transaction_state_under_a_new_event_id_is_a_duplicate(receiver: Receiver) -> None:
+    assert receiver.send(envelope("evt-a")).json()["duplicate"] is False
+    assert receiver.send(envelope("evt-b")).json() == {"accepted": True, "duplicate": True}
+    assert receiver.send(envelope("evt-c", "transaction.voided")).json()["duplicate"] is False
+    assert [(r["event_id"], r["state"]) for r in landing_table(receiver.database_url)] == [("evt-a", "approved"), ("evt-c", "voided")]
+
+
+def test_healthz_answers_ok_with_a_reachable_warehouse(receiver: Receiver) -> None:
+    answer = httpx.get(receiver.url + "/healthz", timeout=30)
+    assert (answer.status_code, answer.json()) == (200, {"status": "ok"})
+
+
+def test_an_unreachable_warehouse_gives_503_and_no_acknowledgement() -> None:
+    closed = f"postgresql+psycopg://paysync:paysync@127.0.0.1:{free_port()}/nowhere"
+    with serving(create_app(closed, [SECRET], LA)) as url:
+        health = httpx.get(url + "/healthz", timeout=30)
+        assert health.status_code == 503 and health.json()["status"] == "unavailable"
+        hook = Receiver(url, closed)
+        answer = hook.send(envelope("evt-lost"))
+        assert answer.status_code == 503 and "accepted" not in answer.json()
+
+
+def test_logs_are_json_lines_without_bodies_or_signatures(receiver: Receiver, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="paysync.webhooks")
+    value = envelope("evt-log", description=f"card {PAN}")
+    body = body_of(value)
+    headers = signed_headers(body)
+    assert receiver.post(body, headers).status_code == 200
+    forged = headers[HEADER][:-1] + ("1" if headers[HEADER].endswith("0") else "0")
+    assert receiver.post(body, {**headers, HEADER: forged}).status_code == 401
+    assert receiver.send({**value, "event_type": "nope"}).status_code == 400
+    lines = [JsonLogFormatter().format(r) for r in caplog.records if r.name == "paysync.webhooks" and r.getMessage().startswith("webhook")]
+    entries = [json.loads(line) for line in lines]
+    assert [e["status"] for e in entries] == [200, 401, 400]
+    assert entries[0]["event_id"] == "evt-log" and entries[0]["duplicate"] is False and entries[0]["duration_ms"] >= 0
+    signature = headers[HEADER].split("v1=")[1]
+    for line in lines:
+        assert "\n" not in line
+        assert PAN not in line and "Steve Smith" not in line and signature not in line and signature[:-1] not in line
+
+
+def test_send_command_posts_signed_envelopes(receiver: Receiver, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv(SECRET_ENV, SECRET)
+    lines = tmp_path / "events.jsonl"
+    lines.write_text("\n".join(json.dumps(envelope(f"evt-cli-{i}", transaction_id=700 + i)) for i in range(3)) + "\n")
+    assert main(["send", str(lines), "--url", receiver.url + PATH]) == 0
+    out = capsys.readouterr().out
+    assert out.count('"duplicate":false') == 3
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps([envelope("evt-cli-0", transaction_id=700), {**envelope("evt-cli-x"), "event_type": "nope"}]))
+    assert main(["send", str(bad), "--url", receiver.url + PATH]) == 1
+    out = capsys.readouterr().out
+    assert '"duplicate":true' in out and '"field":"event_type"' in out
+    assert len(landing_table(receiver.database_url)) == 3
+
+
+def test_serve_refuses_to_start_without_a_secret(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.delenv(SECRET_ENV, raising=False)
+    assert main(["serve", "--port", str(free_port())]) == 2
+    assert SECRET_ENV in capsys.readouterr().err
