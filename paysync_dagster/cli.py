@@ -18,7 +18,14 @@ def _demo(argv: list[str]) -> int:
     return main(argv)
 
 
+def _webhooks(argv: list[str]) -> int:
+    from paysync_dagster.webhooks.cli import main
+
+    return main(argv)
+
+
 COMMANDS = {
+    "webhooks": (_webhooks, "the webhook receiver: serve, send, schema"),
     "sandbox": (_sandbox, "serve the local PayTrace (and ERP) simulators"),
     "demo": (_demo, "run PaySync end to end on the embedded default (SQLite + sandboxes)"),
 }
