@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 
+from paysync_dagster.lib.vector import per_unique
+
 US_STATES = {
     "ALABAMA": "AL", "ALASKA": "AK", "ARIZONA": "AZ", "ARKANSAS": "AR", "CALIFORNIA": "CA", "COLORADO": "CO",
     "CONNECTICUT": "CT", "DELAWARE": "DE", "DISTRICT OF COLUMBIA": "DC", "FLORIDA": "FL", "GEORGIA": "GA",
@@ -31,29 +33,36 @@ def _clean(s: pd.Series) -> pd.Series:
 
 
 def standardize_country(country: pd.Series) -> pd.Series:
-    c = _clean(country)
-    mapped = c.map(COUNTRIES)
-    # An unknown two-letter code is kept as given; anything else unknown stays visible, uppercased.
-    return mapped.fillna(c)
+    def _one(c: pd.Series) -> pd.Series:
+        c = _clean(c)
+        # An unknown two-letter code is kept as given; anything else unknown stays visible, uppercased.
+        return c.map(COUNTRIES).fillna(c)
+
+    return per_unique(country, _one)
 
 
 def standardize_state(state: pd.Series, country: pd.Series) -> pd.Series:
-    s = _clean(state).str.replace(".", "", regex=False)
-    is_us = country == "US"
-    named = s.map(US_STATES)
-    return s.where(~(is_us & named.notna()), named)
+    """US state names become their codes; other countries' regions are only cleaned."""
+    cleaned = per_unique(state, lambda s: _clean(s).str.replace(".", "", regex=False))
+    named = per_unique(cleaned, lambda s: s.map(US_STATES).fillna(""))
+    use_code = (country == "US") & (named != "")
+    return cleaned.where(~use_code, named)
+
+
+def _us_zip(p: pd.Series) -> pd.Series:
+    p = _clean(p)
+    digits = p.str.replace(r"[^0-9]", "", regex=True)
+    out = p.copy()
+    out[digits.str.len() == 5] = digits
+    nine = digits.str.len() == 9
+    out[nine] = digits[nine].str[:5] + "-" + digits[nine].str[5:]
+    return out
 
 
 def standardize_postal_code(postal: pd.Series, country: pd.Series) -> pd.Series:
-    p = _clean(postal)
-    digits = p.str.replace(r"[^0-9]", "", regex=True)
+    """ZIP5 or ZIP+4 for US addresses; other postcodes cleaned and upper-cased."""
     is_us = country == "US"
-    zip5 = is_us & (digits.str.len() == 5)
-    zip9 = is_us & (digits.str.len() == 9)
-    out = p.copy()
-    out[zip5] = digits[zip5]
-    out[zip9] = digits[zip9].str[:5] + "-" + digits[zip9].str[5:]
-    return out
+    return per_unique(postal, _clean).where(~is_us, per_unique(postal, _us_zip))
 
 
 def is_us_state_code(code: str) -> bool:

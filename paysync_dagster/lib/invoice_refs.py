@@ -6,10 +6,16 @@ import re
 
 import pandas as pd
 
+from paysync_dagster.lib.vector import per_unique
+
 
 def normalize_invoice_refs(raw: pd.Series, prefix: str, digits: int) -> pd.Series:
     """``prefix`` + the first run of digits zero-padded to ``digits``; references without digits are
     upper-cased with separators removed; empty stays empty."""
+    return per_unique(raw, lambda s: _normalize(s, prefix, digits))
+
+
+def _normalize(raw: pd.Series, prefix: str, digits: int) -> pd.Series:
     text = raw.fillna("").astype(str).str.strip().str.upper()
     number = text.str.extract(r"(\d+)", expand=False)
     has_number = number.notna() & (number.str.len() <= digits)

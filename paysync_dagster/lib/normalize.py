@@ -19,6 +19,7 @@ from paysync_dagster.lib.invoice_refs import normalize_invoice_refs
 from paysync_dagster.lib.mapping import Mapping
 from paysync_dagster.lib.money import exponent
 from paysync_dagster.lib.scrub import mask_card_numbers
+from paysync_dagster.lib.vector import per_unique
 
 NORMALIZED_COLUMNS = [
     "business_date", "transaction_id", "kind", "paytrace_state", "status", "oracle_status", "sage_status",
@@ -53,15 +54,22 @@ class Normalized:
 def card_brand(masked: pd.Series) -> pd.Series:
     """The brand from what the mask shows: the BIN when the export includes it, else the length (AmEx 15, Diners 14)."""
     m = masked.fillna("").astype(str)
+    # Only the first two characters and the length matter: a small key, computed per distinct value.
+    key = m.str[:2] + ":" + m.str.len().astype(str)
+    return per_unique(key, _brand_of_key).set_axis(masked.index)
+
+
+def _brand_of_key(key: pd.Series) -> pd.Series:
+    m = key.str.split(":").str[0]
+    n = key.str.split(":").str[1].astype(int)
     first = m.str[:1]
     first2 = m.str[:2]
-    n = m.str.len()
     return pd.Series(np.select(
         [first2.isin(["34", "37"]), first == "4", first2.isin([f"{i}" for i in range(51, 56)]) | (first == "2"),
          first2.isin(["60", "64", "65"]), first2.isin(["30", "36", "38"]), first2 == "35", n == 15, n == 14],
         ["AMEX", "VISA", "MASTERCARD", "DISCOVER", "DINERS", "JCB", "AMEX", "DINERS"],
         default="UNKNOWN",
-    ), index=masked.index)
+    ), index=key.index)
 
 
 def _kind(state: pd.Series, ttype: pd.Series) -> pd.Series:
@@ -76,14 +84,16 @@ def _kind(state: pd.Series, ttype: pd.Series) -> pd.Series:
 def _gl_accounts(df: pd.DataFrame, mapping: Mapping) -> pd.Series:
     account = pd.Series(mapping.gl_accounts.default, index=df.index, dtype=object)
     unset = pd.Series(True, index=df.index)
+    upper: dict[str, pd.Series] = {}
     for rule in mapping.gl_accounts.rules:
         match = unset.copy()
         for field, value in rule.when.model_dump(exclude_none=True).items():
-            column = df.get(field)
-            if column is None:
+            if field not in df:
                 match &= False
-            else:
-                match &= column.astype(str).str.upper() == str(value).upper()
+                continue
+            if field not in upper:
+                upper[field] = per_unique(df[field], lambda s: s.astype(str).str.upper())
+            match &= upper[field] == str(value).upper()
         account[match] = rule.account
         unset &= ~match
     return account
@@ -94,8 +104,8 @@ def _customers(df: pd.DataFrame, mapping: Mapping, erp_customers: pd.DataFrame |
     oracle = pd.Series("", index=df.index, dtype=object)
     sage = pd.Series("", index=df.index, dtype=object)
     cid = df["customer_id"].fillna("").astype(str)
-    email = df["receipt_emailed_to"].fillna("").astype(str).str.strip().str.lower()
-    name = df["billing_name"].fillna("").astype(str).str.strip().str.upper()
+    email = per_unique(df["receipt_emailed_to"], lambda s: s.astype(str).str.strip().str.lower())
+    name = per_unique(df["billing_name"], lambda s: s.astype(str).str.strip().str.upper())
     for series, key, table in ((cid, "id", mapping.customers.map), (email, "email", {k.lower(): v for k, v in mapping.customers.by_email.items()})):
         for erp, out in (("oracle", oracle), ("sage", sage)):
             looked = series.map({k: getattr(v, erp) or "" for k, v in table.items()}).fillna("")
@@ -200,7 +210,7 @@ def normalize(
 
     descriptions = df["description"].fillna("").astype(str)
     masked_count = 0
-    suspicious = descriptions.str.contains(r"\d{4}[ -]?\d{4}[ -]?\d{4}[ -]?\d", regex=True)
+    suspicious = per_unique(descriptions, lambda s: s.str.contains(r"\d{4}[ -]?\d{4}[ -]?\d{4}[ -]?\d", regex=True)).astype(bool)
     if suspicious.any():
         cleaned = descriptions[suspicious].map(mask_card_numbers)
         descriptions = descriptions.copy()
@@ -236,14 +246,14 @@ def normalize(
         "paytrace_customer_id": df["customer_id"].fillna("").astype(str),
         "oracle_customer_account": oracle_acct,
         "sage_customer_account": sage_acct,
-        "customer_email": df["receipt_emailed_to"].fillna("").astype(str).str.strip().str.lower(),
-        "customer_name": df["billing_name"].fillna("").astype(str).str.strip(),
+        "customer_email": per_unique(df["receipt_emailed_to"], lambda s: s.astype(str).str.strip().str.lower()),
+        "customer_name": per_unique(df["billing_name"], lambda s: s.astype(str).str.strip()),
         "gl_account": _gl_accounts(work, mapping),
         "card_brand": work["card_brand"],
         "card_last_four": df["card_last_four"].fillna("").astype(str),
-        "billing_name": df["billing_name"].fillna("").astype(str).str.strip(),
-        "billing_street": df["billing_street"].fillna("").astype(str).str.strip(),
-        "billing_city": df["billing_city"].fillna("").astype(str).str.strip().str.title(),
+        "billing_name": per_unique(df["billing_name"], lambda s: s.astype(str).str.strip()),
+        "billing_street": per_unique(df["billing_street"], lambda s: s.astype(str).str.strip()),
+        "billing_city": per_unique(df["billing_city"], lambda s: s.astype(str).str.strip().str.title()),
         "billing_state": standardize_state(df["billing_state"], country),
         "billing_postal_code": standardize_postal_code(df["billing_zip"], country),
         "billing_country": country,
