@@ -132,6 +132,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=7, help="seed of the synthetic activity (default 7)")
     parser.add_argument("--ui-port", type=int, default=3000)
     parser.add_argument("--sandbox-port", type=int, default=8710)
+    parser.add_argument("--receiver-port", type=int, default=8720)
+    parser.add_argument("--event-interval", type=float, default=3.0, help="seconds between live demo payments (default 3)")
     parser.add_argument("--home", type=Path, default=Path(os.environ.get("PAYSYNC_HOME") or REPO / ".paysync"))
     args = parser.parse_args(argv)
 
@@ -152,13 +154,15 @@ def main(argv: list[str] | None = None) -> int:
             from paysync_dagster.demo_headless import run_headless
 
             return run_headless(env, start, end)
-        return _interactive(stack, env, args.ui_port, logs, start, end, sandbox)
+        return _interactive(stack, env, args, logs, start, end, sandbox)
     return 0
 
 
-def _interactive(stack: ExitStack, env: dict[str, str], ui_port: int, logs: Path, start: date, end: date, sandbox: subprocess.Popen) -> int:
+def _interactive(stack: ExitStack, env: dict[str, str], args: argparse.Namespace, logs: Path, start: date, end: date,
+                 sandbox: subprocess.Popen) -> int:
     from paysync_dagster.demo_headless import launch_backfill
 
+    ui_port = args.ui_port
     if not _port_free(ui_port):
         print(f"port {ui_port} is taken; stop what uses it or pass --ui-port", file=sys.stderr)
         return 2
@@ -172,6 +176,9 @@ def _interactive(stack: ExitStack, env: dict[str, str], ui_port: int, logs: Path
     backfill = launch_backfill(ui, start, end)
     print(f"  Dagster UI      {ui}")
     print(f"  backfill        {backfill} of {start}..{end}: {ui}/overview/backfills")
+    receiver_url = _start_receiver(stack, env, _pick_port(args.receiver_port), logs)
+    print(f"  webhooks        {receiver_url}   (signed live payments every {args.event_interval:g}s; sensor ticks: {ui}/automation)")
+    _start_stream(stack, env, receiver_url, args.event_interval, logs)
     print("Ctrl-C stops everything.", flush=True)
     stop = {"now": False}
 
@@ -188,6 +195,45 @@ def _interactive(stack: ExitStack, env: dict[str, str], ui_port: int, logs: Path
         time.sleep(0.5)
     print("\nstopping ...", flush=True)
     return 0
+
+
+def _start_receiver(stack: ExitStack, env: dict[str, str], port: int, logs: Path) -> str:
+    import secrets
+
+    # A secret for this demo only; production reads PAYSYNC_WEBHOOK_SECRET from its own environment.
+    env.setdefault("PAYSYNC_WEBHOOK_SECRET", secrets.token_hex(24))
+    receiver = stack.enter_context(_process(
+        [sys.executable, "-m", "paysync_dagster.cli", "webhooks", "serve", "--host", "127.0.0.1", "--port", str(port)],
+        env, logs / "receiver.log", "webhook receiver",
+    ))
+    _wait_http(f"http://127.0.0.1:{port}/healthz", "the webhook receiver", receiver)
+    return f"http://127.0.0.1:{port}/webhooks/paytrace"
+
+
+def _start_stream(stack: ExitStack, env: dict[str, str], receiver_url: str, interval: float, logs: Path) -> None:
+    import threading
+
+    from paysync_dagster.lib.paytrace.client import PayTraceClient
+    from paysync_dagster.webhooks.stream import stream
+
+    stop = threading.Event()
+    client = PayTraceClient(env["PAYTRACE_BASE_URL"], env["PAYTRACE_USERNAME"], env["PAYTRACE_PASSWORD"], env["PAYTRACE_INTEGRATOR_ID"])
+    log_file = open(logs / "stream.log", "a", buffering=1)  # noqa: SIM115 - closed by the stack
+
+    def say(message: str) -> None:
+        log_file.write(f"{datetime.now(timezone.utc).isoformat()} {message}\n")
+
+    worker = threading.Thread(target=stream, args=(client, receiver_url, env["PAYSYNC_WEBHOOK_SECRET"], stop),
+                              kwargs={"interval_s": interval, "say": say}, daemon=True, name="demo-webhooks")
+    worker.start()
+
+    def _close() -> None:
+        stop.set()
+        worker.join(timeout=15)
+        client.close()
+        log_file.close()
+
+    stack.callback(_close)
 
 
 if __name__ == "__main__":
