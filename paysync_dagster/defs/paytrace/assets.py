@@ -29,6 +29,9 @@ from paysync_dagster.lib.warehouse.tables import (
 )
 
 API_RETRY = dg.RetryPolicy(max_retries=3, delay=10, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS)
+# What every asset that calls PayTrace shares: the day, the group, the API's pool and step retries
+# (for whole-step failures; the client already retries single requests).
+PAYTRACE_ASSET = dict(partitions_def=daily_partitions, group_name="paytrace", kinds={"paytrace", "sql"}, pool="paytrace_api", retry_policy=API_RETRY)
 
 
 class PayTraceTransactionsConfig(dg.Config):
@@ -78,11 +81,7 @@ def pull_export_into_landing(engine, paytrace: "PayTraceResource", day: date, tz
 
 
 @dg.asset(
-    partitions_def=daily_partitions,
-    group_name="paytrace",
-    kinds={"paytrace", "sql"},
-    pool="paytrace_api",
-    retry_policy=API_RETRY,
+    **PAYTRACE_ASSET,
     check_specs=[
         dg.AssetCheckSpec("schema_valid", asset="paytrace_transactions", blocking=True, description="rows satisfy PayTraceTransactionsSchema"),
         dg.AssetCheckSpec("landing_accounted", asset="paytrace_transactions", blocking=True, description="every landed transaction of the date has exactly one row"),
@@ -154,11 +153,7 @@ def paytrace_transactions(
 
 
 @dg.asset(
-    partitions_def=daily_partitions,
-    group_name="paytrace",
-    kinds={"paytrace", "sql"},
-    pool="paytrace_api",
-    retry_policy=API_RETRY,
+    **PAYTRACE_ASSET,
     check_specs=[
         dg.AssetCheckSpec("schema_valid", asset="paytrace_settlement_batches", blocking=True, description="rows satisfy the batch schemas"),
         dg.AssetCheckSpec(
