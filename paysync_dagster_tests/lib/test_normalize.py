@@ -151,3 +151,12 @@ def test_timestamps_land_on_the_right_business_date(utc: datetime, tz_name: str)
     assert start <= row["created_at"] < end
     assert row["business_date"] == business_date(utc, tz_name)
     assert abs(row["created_at"] - utc) in (timedelta(0), timedelta(hours=1), timedelta(minutes=30))
+
+
+def test_the_contract_refuses_a_number_in_a_text_column() -> None:
+    import pandera.errors
+
+    payments = normalize(frame(raw_row()), MAPPING).payments
+    payments.loc[0, "invoice_reference"] = 4213
+    with pytest.raises(pandera.errors.SchemaError, match="text columns must hold only strings"):
+        NormalizedPaymentsSchema.validate(payments)
