@@ -15,8 +15,9 @@ _CARD_FIELD = re.compile(
     r"csc|cvv2?|cvc2?|cid|card_?code|security_?code|card_?verification(_value)?|encrypted_csc|track_?data|track[12])$",
     re.IGNORECASE,
 )
-# 13-19 digits, optionally split by single spaces or dashes, as people type card numbers.
-_DIGIT_RUN = re.compile(r"(?<!\d)(?:\d[ -]?){12,18}\d(?!\d)")
+# Digit groups joined by single spaces or dashes, as people type card numbers ("4012 0000 9876 5439").
+_DIGIT_GROUPS = re.compile(r"\d+(?:[ -]\d+)*")
+_SEPARATOR = re.compile(r"([ -])")
 
 
 def luhn_valid(digits: str) -> bool:
@@ -31,19 +32,46 @@ def luhn_valid(digits: str) -> bool:
     return total % 10 == 0
 
 
+def _mask_groups(run: str) -> tuple[str, int]:
+    """Within one run of digit groups, mask every span of whole groups holding 13-19 digits that
+    passes the Luhn check ("order 12 4111 1111 1111 1111" masks the card and keeps "12")."""
+    parts = _SEPARATOR.split(run)
+    groups, seps = parts[0::2], parts[1::2]
+    count, i = 0, 0
+    while i < len(groups):
+        best, total = None, 0
+        for j in range(i, len(groups)):
+            total += len(groups[j])
+            if total > 19:
+                break
+            if total >= 13 and luhn_valid("".join(groups[i : j + 1])):
+                best = j  # the longest valid span wins
+        if best is None:
+            i += 1
+            continue
+        digits = sum(len(g) for g in groups[i : best + 1])
+        hidden = digits - 4
+        for k in range(i, best + 1):
+            take = min(hidden, len(groups[k]))
+            groups[k] = "*" * take + groups[k][take:]
+            hidden -= take
+        count += 1
+        i = best + 1
+    out = groups[0] + "".join(sep + g for sep, g in zip(seps, groups[1:]))
+    return out, count
+
+
 def mask_card_numbers(text: str) -> tuple[str, int]:
-    """Mask every 13-19 digit run that passes the Luhn check to its last four. Returns (text, count)."""
+    """Mask every 13-19 digit card number (whole digit groups, Luhn-valid) to its last four. Returns (text, count)."""
     count = 0
 
     def _mask(m: re.Match[str]) -> str:
         nonlocal count
-        digits = re.sub(r"[ -]", "", m.group(0))
-        if 13 <= len(digits) <= 19 and luhn_valid(digits):
-            count += 1
-            return "*" * (len(digits) - 4) + digits[-4:]
-        return m.group(0)
+        masked, n = _mask_groups(m.group(0))
+        count += n
+        return masked
 
-    return _DIGIT_RUN.sub(_mask, text), count
+    return _DIGIT_GROUPS.sub(_mask, text), count
 
 
 def is_card_field(name: str) -> bool:

@@ -19,6 +19,16 @@ def test_luhn_valid_runs_in_free_text_are_masked_to_last_four() -> None:
     assert "1234567890123" in text  # not a Luhn-valid number: an order reference stays
 
 
+def test_a_card_number_beside_other_digits_is_masked_and_the_other_digits_kept() -> None:
+    for text, expected in [
+        ("order 12 4111111111111111", "order 12 ************1111"),
+        ("4111111111111111 12", "************1111 12"),
+        ("ref 9 4111 1111 1111 1111", "ref 9 **** **** **** 1111"),
+        ("card 4012 0000 9876 5439, qty 3", "card **** **** **** 5439, qty 3"),
+    ]:
+        assert mask_card_numbers(text) == (expected, 1)
+
+
 def test_nested_lists_are_scrubbed() -> None:
     clean, n = scrub({"notes": [f"pan {VISA}", {"card_number": VISA}]})
     assert VISA not in str(clean) and n == 2

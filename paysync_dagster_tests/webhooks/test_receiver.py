@@ -16,8 +16,11 @@ from typing import Any
 import httpx
 import pytest
 
-from paysync_dagster.webhooks.app import JsonLogFormatter, create_app
+from sqlalchemy.exc import OperationalError
+
+from paysync_dagster.webhooks.app import JsonLogFormatter, Warehouse, _Pending, create_app
 from paysync_dagster.webhooks.cli import main
+from paysync_dagster.webhooks.envelope import parse_event
 from paysync_dagster.webhooks.signing import HEADER, SECRET_ENV
 from paysync_dagster_tests.support import free_port
 from paysync_dagster_tests.webhooks import LA, PATH, PREVIOUS_SECRET, SECRET, body_of, envelope, landing_table, serving, signed_headers
@@ -99,6 +102,10 @@ def test_bad_input_gets_its_status_and_nothing_lands(receiver: Receiver, case: s
     assert landing_table(receiver.database_url) == before
 
 
+def _table_text(database_url: str) -> str:
+    return json.dumps([{k: str(v) for k, v in r.items()} for r in landing_table(database_url)])
+
+
 def test_a_card_number_in_free_text_is_stored_masked(receiver: Receiver) -> None:
     value = envelope("evt-pan", description=f"paid by card {PAN[:4]} {PAN[4:8]} {PAN[8:12]} {PAN[12:]}, thanks")
     value["transaction"]["credit_card"]["number"] = PAN
@@ -109,8 +116,22 @@ def test_a_card_number_in_free_text_is_stored_masked(receiver: Receiver) -> None
     stored = json.loads(row["payload"])
     assert stored["description"] == "paid by card ************1111, thanks"
     assert "number" not in stored["credit_card"] and "csc" not in stored
-    everything = json.dumps([{k: str(v) for k, v in r.items()} for r in landing_table(receiver.database_url)])
+    everything = _table_text(receiver.database_url)
     assert PAN not in everything and "4111 1111 1111 1111" not in everything
+
+
+def test_an_event_id_like_a_card_number_is_stored_masked_and_still_deduplicates(receiver: Receiver) -> None:
+    value = envelope(f"evt-{PAN}")
+    assert receiver.send(value).json()["duplicate"] is False
+    assert receiver.send(value).json() == {"accepted": True, "duplicate": True}
+    [row] = landing_table(receiver.database_url)
+    assert row["event_id"].startswith("evt-************1111~")
+    assert PAN not in _table_text(receiver.database_url)
+
+
+def test_a_card_number_next_to_other_digits_is_stored_masked(receiver: Receiver) -> None:
+    assert receiver.send(envelope("evt-near", description=f"order 12 {PAN}")).status_code == 200
+    assert PAN not in _table_text(receiver.database_url)
 
 
 def test_an_accepted_event_is_one_committed_row(receiver: Receiver) -> None:
@@ -162,6 +183,42 @@ def test_the_same_transaction_state_under_a_new_event_id_is_a_duplicate(receiver
     assert receiver.send(envelope("evt-b")).json() == {"accepted": True, "duplicate": True}
     assert receiver.send(envelope("evt-c", "transaction.voided")).json()["duplicate"] is False
     assert [(r["event_id"], r["state"]) for r in landing_table(receiver.database_url)] == [("evt-a", "approved"), ("evt-c", "voided")]
+
+
+def test_one_group_commit_tells_each_request_its_own_outcome(database_url: str) -> None:
+    # The batch a SQLite receiver lands when requests queue up, built by hand so every case is in it.
+    warehouse = Warehouse(database_url)
+    try:
+        def row(event_id: str, transaction_id: int) -> Any:
+            return parse_event(envelope(event_id, transaction_id=transaction_id), LA).row
+
+        assert warehouse.land(row("evt-old", 1)) is not None
+        batch = [
+            _Pending(row("evt-a", 2)),
+            _Pending(row("evt-a", 2)),  # the same event twice in one batch
+            _Pending(row("evt-old", 1)),  # a redelivery
+            _Pending(row("evt-b", 1)),  # a new id for a transaction state already landed
+            _Pending(row("evt-c", 3)),
+            _Pending(row("evt-d", 3)),  # the same transaction state twice in one batch
+        ]
+        warehouse._land_batch(batch)
+    finally:
+        warehouse.engine.dispose()
+    ids = {r["event_id"]: r["id"] for r in landing_table(database_url)}
+    assert sorted(ids) == ["evt-a", "evt-c", "evt-old"]
+    assert [p.result for p in batch] == [ids["evt-a"], None, None, None, ids["evt-c"], None]
+    assert all(p.done and p.error is None for p in batch)
+
+
+def test_a_failed_group_commit_fails_every_request_in_it(tmp_path: Path) -> None:
+    (tmp_path / "a-directory.db").mkdir()
+    warehouse = Warehouse(f"sqlite:///{tmp_path / 'a-directory.db'}")
+    batch = [_Pending(parse_event(envelope(f"evt-{i}", transaction_id=i + 1), LA).row) for i in range(3)]
+    warehouse._land_batch(batch)
+    assert all(p.done and p.result is None and isinstance(p.error, OperationalError) for p in batch)
+    with pytest.raises(OperationalError):
+        warehouse.land(batch[0].row)
+    warehouse.engine.dispose()
 
 
 def test_healthz_answers_ok_with_a_reachable_warehouse(receiver: Receiver) -> None:
