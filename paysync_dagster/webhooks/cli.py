@@ -78,7 +78,7 @@ def _send(args: argparse.Namespace) -> int:
     secrets = secrets_from_env()
     if not secrets:
         print(f"paysync webhooks send: {_NO_SECRET}", file=sys.stderr)
-        return 2
+        return 1
     try:
         text = sys.stdin.read() if args.file == "-" else Path(args.file).read_text(encoding="utf-8")
         envelopes = read_envelopes(text)
