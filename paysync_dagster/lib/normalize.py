@@ -8,6 +8,7 @@ offending values, so that raw = normalized + exceptions, in count and to the cen
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
 
@@ -53,10 +54,11 @@ class Normalized:
 
 def card_brand(masked: pd.Series) -> pd.Series:
     """The brand from what the mask shows: the BIN when the export includes it, else the length (AmEx 15, Diners 14)."""
-    m = masked.fillna("").astype(str)
-    # Only the first two characters and the length matter: a small key, computed per distinct value.
-    key = m.str[:2] + ":" + m.str.len().astype(str)
-    return per_unique(key, _brand_of_key).set_axis(masked.index)
+    # Only the first two characters and the length matter: a small key, built with numpy's C string
+    # routines and classified once per distinct key.
+    arr = masked.fillna("").astype(str).to_numpy(dtype="U32")
+    key = np.char.add(np.char.add(arr.astype("U2"), ":"), np.char.str_len(arr).astype("U2"))
+    return per_unique(pd.Series(key, index=masked.index, dtype=object), _brand_of_key)
 
 
 def _brand_of_key(key: pd.Series) -> pd.Series:
@@ -263,6 +265,25 @@ def normalize(
     }, columns=NORMALIZED_COLUMNS)
     exceptions = pd.concat(exception_frames, ignore_index=True) if exception_frames else pd.DataFrame(columns=EXCEPTION_COLUMNS)
     return Normalized(payments=out[good].reset_index(drop=True), exceptions=exceptions, card_numbers_masked=masked_count)
+
+
+def normalize_chunks(
+    chunks: Iterable[pd.DataFrame],
+    mapping: Mapping,
+    *,
+    batches_for: Callable[[list[int]], pd.DataFrame] | None = None,
+    erp_customers: pd.DataFrame | None = None,
+) -> Iterator[tuple[pd.DataFrame, Normalized]]:
+    """Normalize and validate a partition chunk by chunk (each row depends on its own values only),
+    so memory stays bounded by the chunk size. Raises pandera's SchemaErrors on a contract violation."""
+    from paysync_dagster.lib.schemas import NormalizedPaymentsSchema
+
+    for raw in chunks:
+        batches = batches_for(raw["transaction_id"].tolist()) if batches_for is not None and len(raw) else None
+        result = normalize(raw, mapping, batches=batches, erp_customers=erp_customers)
+        if len(result.payments):
+            NormalizedPaymentsSchema.validate(result.payments, lazy=True)
+        yield raw, result
 
 
 def balance(raw: pd.DataFrame, result: Normalized) -> dict[str, int]:

@@ -1,5 +1,6 @@
 """normalized_payments: the contract every ERP path and the reconciliation read."""
 
+from collections import Counter
 from datetime import date
 
 import dagster as dg
@@ -12,10 +13,9 @@ from paysync_dagster.defs.paytrace.partitions import daily_partitions
 from paysync_dagster.defs.shared.resources import WarehouseResource
 from paysync_dagster.lib.markdown import table as md_table
 from paysync_dagster.lib.money import format_amount
-from paysync_dagster.lib.normalize import balance, normalize
-from paysync_dagster.lib.schemas import NormalizedPaymentsSchema
+from paysync_dagster.lib.normalize import balance, normalize_chunks
 from paysync_dagster.lib.timeutil import utcnow
-from paysync_dagster.lib.warehouse.io import read_partition, read_where, records, rewrite
+from paysync_dagster.lib.warehouse.io import partition_writer, read_partition_chunks, read_where, records
 from paysync_dagster.lib.warehouse.tables import (
     erp_customers,
     normalized_payments as normalized_payments_table,
@@ -23,6 +23,10 @@ from paysync_dagster.lib.warehouse.tables import (
     paytrace_transactions as paytrace_transactions_table,
     payment_exceptions,
 )
+
+
+def _money_rows(counter: Counter, keys: tuple[str, ...]) -> list[dict]:
+    return [{**dict(zip(keys, k)), "count": n, "sum": s, "currency": MAPPING.currency.base} for k, (n, s) in sorted(counter.items())]
 
 
 @dg.asset(
@@ -47,12 +51,45 @@ def normalized_payments(context: dg.AssetExecutionContext, warehouse: WarehouseR
     """
     day = date.fromisoformat(context.partition_key)
     engine = warehouse.engine
-    raw = read_partition(engine, paytrace_transactions_table, [day])
-    batches = read_where(engine, paytrace_batch_transactions, "transaction_id", raw["transaction_id"].tolist())
-    customers = pd.read_sql_table(erp_customers.name, engine) if not raw.empty else None
-    result = normalize(raw, MAPPING, batches=batches, erp_customers=customers)
+    customers = pd.read_sql_table(erp_customers.name, engine)
+    chunks = normalize_chunks(
+        read_partition_chunks(engine, paytrace_transactions_table, [day]),
+        MAPPING,
+        batches_for=lambda ids: read_where(engine, paytrace_batch_transactions, "transaction_id", ids),
+        erp_customers=customers,
+    )
+    seen: set[int] = set()
+    duplicates = raw_count = count_difference = amount_difference = masked = 0
+    by_kind: Counter = Counter()
+    by_reason: Counter = Counter()
+    totals: dict[tuple, list[int]] = {}
+    preview: list[dict] = []
+    created = utcnow()
     try:
-        NormalizedPaymentsSchema.validate(result.payments, lazy=True)
+        # Everything is written in one transaction: a failure on the last chunk leaves the previous content.
+        with partition_writer(engine, [day], {normalized_payments_table: None, payment_exceptions: payment_exceptions.c.stage == "normalize"}) as write:
+            for raw, result in chunks:
+                payments, exceptions = result.payments, result.exceptions
+                write(normalized_payments_table, records(payments))
+                write(payment_exceptions, records(exceptions.assign(status="open", created_at=created)))
+                figures = balance(raw, result)
+                raw_count += len(raw)
+                count_difference += figures["count_difference"]
+                amount_difference += figures["amount_difference_minor"]
+                masked += result.card_numbers_masked
+                ids = payments["transaction_id"].tolist()
+                duplicates += len(ids) - len(set(ids)) + len(seen.intersection(ids))
+                seen.update(ids)
+                for key, grp in payments.groupby(["kind", "status"])["amount_minor"]:
+                    t = totals.setdefault(("kind",) + key, [0, 0])
+                    t[0] += len(grp)
+                    t[1] += int(grp.sum())
+                for key, grp in exceptions.groupby("reason_code")["amount_minor"]:
+                    t = totals.setdefault(("reason", key), [0, 0])
+                    t[0] += len(grp)
+                    t[1] += int(pd.to_numeric(grp).sum())
+                if len(preview) < 20:
+                    preview.extend(payments.head(20 - len(preview)).to_dict("records"))
     except pandera.errors.SchemaErrors as exc:
         cases = exc.failure_cases.head(20).astype(str).to_dict("records")
         raise dg.Failure(
@@ -60,33 +97,25 @@ def normalized_payments(context: dg.AssetExecutionContext, warehouse: WarehouseR
             metadata={"failure_cases": dg.MetadataValue.md(md_table(cases, list(cases[0]) if cases else []))},
         ) from None
 
-    exceptions = result.exceptions.assign(status="open", created_at=utcnow())
-    rewrite(engine, [day], {
-        normalized_payments_table: (None, records(result.payments)),
-        payment_exceptions: (payment_exceptions.c.stage == "normalize", records(exceptions)),
-    })
-
-    figures = balance(raw, result)
-    payments = result.payments
-    by_kind = (payments.groupby(["kind", "status"])["amount_minor"].agg(["count", "sum"]).reset_index()
-               .assign(currency=MAPPING.currency.base).to_dict("records")) if not payments.empty else []
-    by_reason = (result.exceptions.groupby("reason_code")["amount_minor"].agg(["count", "sum"]).reset_index()
-                 .assign(currency=MAPPING.currency.base).to_dict("records")) if not result.exceptions.empty else []
-    duplicates = int(payments["transaction_id"].duplicated().sum())
+    for key, (n, s) in totals.items():
+        (by_kind if key[0] == "kind" else by_reason)[key[1:]] = (n, s)
+    normalized = sum(n for n, _ in by_kind.values())
+    exceptions_count = sum(n for n, _ in by_reason.values())
+    normalized_amount = sum(s for _, s in by_kind.values())
     return dg.MaterializeResult(
         metadata={
             "business_date": str(day),
             "mapping_version": MAPPING.version,
             "mapping_fingerprint": MAPPING_FINGERPRINT,
-            "raw_transactions": len(raw),
-            "normalized": len(payments),
-            "exceptions": len(result.exceptions),
-            "normalized_amount": dg.MetadataValue.text(format_amount(int(payments["amount_minor"].sum()) if len(payments) else 0, MAPPING.currency.base)),
-            "card_numbers_masked": result.card_numbers_masked,
-            "by_kind_and_status": dg.MetadataValue.md(md_table(by_kind, ["kind", "status", "count", "sum"], money=["sum"])),
-            "exceptions_by_reason": dg.MetadataValue.md(md_table(by_reason, ["reason_code", "count", "sum"], money=["sum"])),
+            "raw_transactions": raw_count,
+            "normalized": normalized,
+            "exceptions": exceptions_count,
+            "normalized_amount": dg.MetadataValue.text(format_amount(normalized_amount, MAPPING.currency.base)),
+            "card_numbers_masked": masked,
+            "by_kind_and_status": dg.MetadataValue.md(md_table(_money_rows(by_kind, ("kind", "status")), ["kind", "status", "count", "sum"], money=["sum"])),
+            "exceptions_by_reason": dg.MetadataValue.md(md_table(_money_rows(by_reason, ("reason_code",)), ["reason_code", "count", "sum"], money=["sum"])),
             "preview": dg.MetadataValue.md(md_table(
-                payments.head(20).assign(currency=payments["currency"]).to_dict("records"),
+                preview,
                 ["transaction_id", "kind", "status", "amount_minor", "invoice_reference", "card_brand", "card_last_four", "gl_account"],
                 money=["amount_minor"],
             )),
@@ -95,8 +124,8 @@ def normalized_payments(context: dg.AssetExecutionContext, warehouse: WarehouseR
             dg.AssetCheckResult(check_name="unique_transaction_ids", passed=duplicates == 0, metadata={"duplicates": duplicates}),
             dg.AssetCheckResult(
                 check_name="raw_equals_normalized_plus_exceptions",
-                passed=figures["count_difference"] == 0 and figures["amount_difference_minor"] == 0,
-                metadata=figures,
+                passed=count_difference == 0 and amount_difference == 0,
+                metadata={"count_difference": count_difference, "amount_difference_minor": amount_difference},
             ),
         ],
     )

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import date
 
 import pandas as pd
@@ -18,6 +19,37 @@ def read_partition(engine: Engine, table: Table, days: Iterable[date], where=Non
     with engine.connect() as conn:
         result = conn.execute(q)
         return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+
+
+def read_partition_chunks(engine: Engine, table: Table, days: Iterable[date], chunk_size: int = 100_000) -> Iterator[pd.DataFrame]:
+    """The partition in chunks, ordered by its first key column: a million rows never sit in memory at once."""
+    q = select(table).where(table.c.business_date.in_(sorted(set(days))))
+    keys = list(table.primary_key.columns) or [c for c in table.columns if c.name == "transaction_id"] or [table.c.business_date]
+    key = keys[0]
+    with engine.connect() as conn:
+        result = conn.execution_options(stream_results=True, yield_per=chunk_size).execute(q.order_by(key))
+        columns = list(result.keys())
+        for part in result.partitions(chunk_size):
+            yield pd.DataFrame(part, columns=columns)
+
+
+@contextmanager
+def partition_writer(engine: Engine, days: Iterable[date], clear: Mapping[Table, object | None], chunk: int = 5_000) -> Iterator[Callable[[Table, Sequence[dict]], None]]:
+    """One transaction that first deletes the days' rows of each table in ``clear`` (narrowed by an
+    optional condition), then takes inserts as they are produced; nothing shows until it commits."""
+    days = sorted(set(days))
+    with begin_write(engine) as conn:
+        for table, condition in clear.items():
+            stmt = delete(table).where(table.c.business_date.in_(days))
+            if condition is not None:
+                stmt = stmt.where(condition)
+            conn.execute(stmt)
+
+        def write(table: Table, rows: Sequence[dict]) -> None:
+            for start in range(0, len(rows), chunk):
+                conn.execute(insert(table), list(rows[start : start + chunk]))
+
+        yield write
 
 
 def read_where(engine: Engine, table: Table, column: str, values: Sequence, chunk: int = 10_000) -> pd.DataFrame:
