@@ -25,7 +25,6 @@ COUNTRIES = {
     "SCOTLAND": "GB", "WALES": "GB", "MX": "MX", "MEX": "MX", "MEXICO": "MX", "DE": "DE", "GERMANY": "DE",
     "FR": "FR", "FRANCE": "FR", "AU": "AU", "AUSTRALIA": "AU",
 }
-_US_CODES = frozenset(US_STATES.values())
 
 
 def _clean(s: pd.Series) -> pd.Series:
@@ -64,6 +63,3 @@ def standardize_postal_code(postal: pd.Series, country: pd.Series) -> pd.Series:
     is_us = country == "US"
     return per_unique(postal, _clean).where(~is_us, per_unique(postal, _us_zip))
 
-
-def is_us_state_code(code: str) -> bool:
-    return code in _US_CODES

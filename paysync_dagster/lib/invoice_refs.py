@@ -34,10 +34,6 @@ def _normalize(raw: pd.Series, prefix: str, digits: int) -> pd.Series:
     return pd.Series([_normalize_one(str(v), prefix, digits) for v in raw.fillna("")], index=raw.index, dtype=object)
 
 
-def normalize_invoice_ref(raw: str, prefix: str, digits: int) -> str:
-    return str(normalize_invoice_refs(pd.Series([raw]), prefix, digits).iloc[0])
-
-
 def invoice_refs_in_text(text: str, prefix: str, digits: int) -> list[str]:
     """Every invoice-looking reference in free text ("INV-004213 and INV-004214"), normalized, in order."""
     found = re.findall(rf"(?:{re.escape(prefix.rstrip('-_ '))}|#)[\s\-_]*(\d{{1,{digits}}})\b", text or "", flags=re.IGNORECASE)

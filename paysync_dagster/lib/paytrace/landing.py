@@ -121,19 +121,6 @@ def landing_rows_for_dates(engine: Engine, days: Iterable[date]) -> list[dict[st
         return [dict(r._mapping) for r in result]
 
 
-def landing_rows_after(engine: Engine, after_id: int, limit: int) -> list[dict[str, Any]]:
-    """The next ``limit`` landing rows after a cursor, oldest first (the sensors' read)."""
-    t = paytrace_landing
-    with engine.connect() as conn:
-        result = conn.execute(
-            select(t.c.id, t.c.transaction_id, t.c.state, t.c.business_date, t.c.source)
-            .where(t.c.id > after_id)
-            .order_by(t.c.id)
-            .limit(limit)
-        )
-        return [dict(r._mapping) for r in result]
-
-
 def landing_dates_after(engine: Engine, after_id: int, limit: int) -> list[dict[str, Any]]:
     """For the next ``limit`` landing rows after a cursor: each business date touched, its row count and highest id.
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
 from paysync_dagster.lib.money import MoneyError, to_minor
@@ -194,6 +194,3 @@ def latest_states(rows: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
 def payload_json(record: Mapping[str, Any]) -> str:
     return json.dumps(record, separators=(",", ":"), sort_keys=True)
 
-
-def business_dates_of(records: Iterable[Mapping[str, Any]], tz_name: str) -> set[date]:
-    return {business_date(created_at_of(r, tz_name), tz_name) for r in records}

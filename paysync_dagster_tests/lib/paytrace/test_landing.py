@@ -6,7 +6,7 @@ from datetime import date
 import pytest
 
 from paysync_dagster.lib.paytrace.errors import PayTraceDataError
-from paysync_dagster.lib.paytrace.landing import land, landing_row_for_record, landing_rows_after, landing_rows_for_dates
+from paysync_dagster.lib.paytrace.landing import land, landing_dates_after, landing_row_for_record, landing_rows_for_dates
 from paysync_dagster.lib.warehouse import make_engine, migrate
 from paysync_dagster_tests.lib.paytrace.records_fixtures import record
 
@@ -54,16 +54,17 @@ def test_card_numbers_never_reach_the_table(engine) -> None:  # noqa: ANN001
     assert json.loads(payload)["credit_card"]["masked_number"] == "************5439"
 
 
-def test_the_sensor_read_is_bounded_and_ordered(engine) -> None:  # noqa: ANN001
-    rows = [landing_row_for_record(record(transaction_id=1000 + i), source="export", tz_name=LA) for i in range(25)]
+def test_the_sensor_read_is_bounded_and_aggregated_by_date(engine) -> None:  # noqa: ANN001
+    rows = [landing_row_for_record(record(transaction_id=1000 + i, created__at=f"4/{10 + i % 2}/2015 4:06:30 PM"), source="export", tz_name=LA)
+            for i in range(25)]
     land(engine, rows)
-    first = landing_rows_after(engine, 0, 10)
-    assert len(first) == 10 and [r["transaction_id"] for r in first] == list(range(1000, 1010))
-    rest = landing_rows_after(engine, first[-1]["id"], 100)
-    assert len(rest) == 15 and rest[0]["id"] > first[-1]["id"]
+    first = landing_dates_after(engine, 0, 10)
+    assert [(str(r["business_date"]), r["rows"], r["max_id"]) for r in first] == [("2015-04-10", 5, 9), ("2015-04-11", 5, 10)]
+    rest = landing_dates_after(engine, 10, 100)
+    assert sum(r["rows"] for r in rest) == 15 and max(r["max_id"] for r in rest) == 25
 
 
 def test_an_unreadable_record_is_refused_before_anything_lands(engine) -> None:  # noqa: ANN001
     with pytest.raises(PayTraceDataError):
         [landing_row_for_record(r, source="export", tz_name=LA) for r in (record(), record(transaction_type="PAYOUT"))]
-    assert landing_rows_after(engine, 0, 10) == []
+    assert landing_dates_after(engine, 0, 10) == []
