@@ -7,17 +7,38 @@ from pathlib import Path
 
 import dagster as dg
 
+from paysync_dagster.defs.oracle.resources import OracleFusionResource
 from paysync_dagster.defs.paytrace.resources import PayTraceResource
 from paysync_dagster.defs.shared.resources import WarehouseResource
 from paysync_dagster.lib.warehouse import default_database_url
 
-# Where no PayTrace URL is configured, the local sandbox (`paysync sandbox`) is used.
+# Where no PayTrace or Oracle URL is configured, the local sandbox (`paysync sandbox`) is used.
 DEFAULT_PAYTRACE_BASE_URL = "http://127.0.0.1:8710"
+DEFAULT_ORACLE_FUSION_BASE_URL = "http://127.0.0.1:8710"
 
 
 def _setting(name: str, default: str) -> str | dg.EnvVar:
     """A connection setting: from the environment when set (resolved at run time, hidden in the UI), else the local default."""
     return dg.EnvVar(name) if os.environ.get(name) else default
+
+
+def _optional_secret(name: str) -> dg.EnvVar | None:
+    """A secret that may be absent (OAuth instead of Basic, or the reverse): its EnvVar when set, else None."""
+    return dg.EnvVar(name) if os.environ.get(name) else None
+
+
+def oracle_resource() -> OracleFusionResource:
+    """Basic auth (ORACLE_FUSION_USERNAME / _PASSWORD), or OAuth when ORACLE_FUSION_CLIENT_ID is set
+    (with _CLIENT_SECRET, _PRIVATE_KEY as PEM, _TOKEN_URL; the user assertion names _USERNAME)."""
+    return OracleFusionResource(
+        base_url=_setting("ORACLE_FUSION_BASE_URL", DEFAULT_ORACLE_FUSION_BASE_URL),
+        username=dg.EnvVar("ORACLE_FUSION_USERNAME"),
+        password=_optional_secret("ORACLE_FUSION_PASSWORD"),
+        oauth_client_id=_optional_secret("ORACLE_FUSION_CLIENT_ID"),
+        oauth_client_secret=_optional_secret("ORACLE_FUSION_CLIENT_SECRET"),
+        oauth_private_key_pem=_optional_secret("ORACLE_FUSION_PRIVATE_KEY"),
+        oauth_token_url=_optional_secret("ORACLE_FUSION_TOKEN_URL"),
+    )
 
 
 def resources() -> dict[str, dg.ConfigurableResource]:
@@ -29,6 +50,7 @@ def resources() -> dict[str, dg.ConfigurableResource]:
             password=dg.EnvVar("PAYTRACE_PASSWORD"),
             integrator_id=dg.EnvVar("PAYTRACE_INTEGRATOR_ID"),
         ),
+        "oracle": oracle_resource(),
     }
 
 

@@ -31,6 +31,8 @@ SANDBOX_CREDENTIALS = {
     "PAYTRACE_USERNAME": "paysync-demo",
     "PAYTRACE_PASSWORD": "paysync-demo-password",
     "PAYTRACE_INTEGRATOR_ID": "9575315uXt4u",
+    "ORACLE_FUSION_USERNAME": "paysync.integration",
+    "ORACLE_FUSION_PASSWORD": "paysync-demo-password",
 }
 
 
@@ -99,7 +101,7 @@ def demo_week(tz_name: str, days: int) -> tuple[date, date]:
 
 
 def prepare_environment(home: Path, sandbox_url: str, start: date) -> dict[str, str]:
-    """Environment for the demo's processes: local state under ``home``, PayTrace pointed at the sandbox."""
+    """Environment for the demo's processes: local state under ``home``, PayTrace and Oracle pointed at the sandbox."""
     dagster_home = home / "dagster_home"
     dagster_home.mkdir(parents=True, exist_ok=True)
     template = REPO / "dagster.yaml"
@@ -110,6 +112,7 @@ def prepare_environment(home: Path, sandbox_url: str, start: date) -> dict[str, 
         "PAYSYNC_HOME": str(home),
         "DAGSTER_HOME": str(dagster_home),
         "PAYTRACE_BASE_URL": sandbox_url,
+        "ORACLE_FUSION_BASE_URL": sandbox_url,  # the same composed sandbox serves Oracle Fusion
         **{k: env.get(k) or v for k, v in SANDBOX_CREDENTIALS.items()},
     })
     env.setdefault("PAYSYNC_DATABASE_URL", f"sqlite:///{home / 'warehouse.db'}")
@@ -149,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"PaySync demo: {start} to {end} ({tz_name}), {args.per_day} PayTrace transactions a day, state in {home}")
         sandbox = stack.enter_context(_process(_sandbox_args(sandbox_port, start, args.days, args.per_day, args.seed, tz_name), env, logs / "sandbox.log", "sandbox"))
         _wait_http(f"{sandbox_url}/v1/ping", "the sandbox", sandbox)
-        print(f"  sandboxes       {sandbox_url}   (PayTrace v1; log: {logs / 'sandbox.log'})")
+        print(f"  sandboxes       {sandbox_url}   (PayTrace v1, Oracle Fusion REST; log: {logs / 'sandbox.log'})")
         if args.headless:
             from paysync_dagster.demo_headless import run_headless
 

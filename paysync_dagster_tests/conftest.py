@@ -86,3 +86,15 @@ def paytrace_resource(url: str, **overrides):  # noqa: ANN201
                "base_delay_s": 0.05, "max_delay_s": 0.5, "max_attempts": 8}
     options.update(overrides)
     return PayTraceResource(**options)
+
+
+def oracle_resource(url: str, **overrides):  # noqa: ANN201
+    """The Oracle resource pointed at a (composed) sandbox with its demo user; quick retries for tests."""
+    from paysync_dagster.defs.oracle.resources import OracleFusionResource
+    from paysync_dagster.sandbox.oracle.state import DEFAULT_USERS
+
+    username, password = next(iter(DEFAULT_USERS.items()))
+    options = {"base_url": url, "username": username, "password": password,
+               "base_delay_s": 0.01, "max_delay_s": 0.2, "max_attempts": 8}
+    options.update(overrides)
+    return OracleFusionResource(**options)

@@ -10,7 +10,8 @@ from paysync_dagster.definitions import defs
 
 REPO = Path(__file__).resolve().parents[1]
 
-EXPECTED_ASSETS = {"paytrace_transactions", "paytrace_settlement_batches", "normalized_payments"}
+EXPECTED_ASSETS = {"paytrace_transactions", "paytrace_settlement_batches", "normalized_payments",
+                   "oracle_open_invoices", "oracle_cash_receipts"}
 EXPECTED_CHECKS = {
     ("paytrace_transactions", "schema_valid"),
     ("paytrace_transactions", "landing_accounted"),
@@ -18,6 +19,8 @@ EXPECTED_CHECKS = {
     ("paytrace_settlement_batches", "batch_totals_match_transactions"),
     ("normalized_payments", "unique_transaction_ids"),
     ("normalized_payments", "raw_equals_normalized_plus_exceptions"),
+    ("oracle_cash_receipts", "one_outcome_per_payment"),
+    ("oracle_cash_receipts", "ledger_matches_receipts"),
 }
 EXPECTED_JOBS = {"paysync_daily_job"}
 EXPECTED_SCHEDULES = {"paysync_nightly_schedule"}
@@ -33,7 +36,7 @@ def test_definitions_hold_the_expected_objects() -> None:
     assert {j.name for j in d.resolve_all_job_defs() if not j.name.startswith("__")} == EXPECTED_JOBS
     assert {s.name for s in d.schedules or []} == EXPECTED_SCHEDULES
     assert {s.name for s in d.sensors or []} == EXPECTED_SENSORS
-    assert set(d.resources or {}) >= {"warehouse", "paytrace"}
+    assert set(d.resources or {}) >= {"warehouse", "paytrace", "oracle"}
 
 
 def test_every_asset_is_daily_partitioned_in_the_merchant_zone() -> None:

@@ -1,14 +1,15 @@
 """One ASGI app and one port for every sandbox, a background server for tests, and ``paysync sandbox``.
 
-Dispatch is by path, so that the ERP sandboxes can join later on the same port: PayTrace owns
-``/oauth/token`` and ``/v1/``; Oracle will own ``/fscmRestApi/``, Sage ``/Sage300WebApi/``. The
+Dispatch is by path, so that the ERP sandboxes share one port: PayTrace owns ``/oauth/token`` and
+``/v1/``; Oracle Fusion owns ``/fscmRestApi/`` and ``/oauth2/`` (its control API is
+``/_sandbox/oracle/...``, see :mod:`.oracle.control`); Sage will own ``/Sage300WebApi/``. The
 whole app sits behind :class:`~paysync_dagster.sandbox.faults.FaultInjector`, and ``/_sandbox/`` is
 the control API (loopback use, no auth, never faulted):
 
 - ``GET /_sandbox/faults`` -> the fault config; ``POST /_sandbox/faults`` (a full config, missing
   keys default) replaces it and restarts its random stream.
 - ``POST /_sandbox/reset`` -> empty every store, drop tokens, clear faults and statistics, then
-  generate the startup history again (if there was one).
+  generate the startup history again (if there was one) and seed Oracle with its invoice catalogue.
 - ``POST /_sandbox/generate`` ``{"seed", "start_date": "YYYY-MM-DD", "end_date" | "days", "per_day"}``
   -> replace the history (tokens stay valid); answers the counts and the seconds it took.
 - ``POST /_sandbox/expire_tokens`` -> ``{"expired": n}``.
@@ -26,7 +27,7 @@ import sys
 import threading
 import time
 from datetime import date, datetime, timedelta
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import uvicorn
 from starlette.applications import Starlette
@@ -38,6 +39,7 @@ from starlette.routing import Route
 from paysync_dagster.lib.timeutil import DEFAULT_MERCHANT_TIMEZONE, zone
 
 from .faults import FaultConfig, FaultInjector, fault_config
+from .oracle import OracleSandbox, SeedSpec, create_oracle_app, seed_from_generator
 from .paytrace.app import create_app as create_paytrace_app
 from .paytrace.state import HistorySpec, PayTraceState
 
@@ -45,17 +47,32 @@ DEFAULT_PORT = 8710
 
 
 class SandboxApp:
-    """The composed ASGI app. ``.paytrace`` is the PayTrace store, ``.faults`` the injector."""
+    """The composed ASGI app. ``.paytrace`` is the PayTrace store, ``.oracle`` the Oracle Fusion
+    sandbox (its control API under ``/_sandbox/oracle/``), ``.faults`` the one injector in front of both.
 
-    def __init__(self, paytrace: PayTraceState | None = None, faults: FaultConfig | dict | str | None = None):
+    ``mounts`` adds other sandboxes as (path prefix, ASGI app), tried in order after the control API
+    and before PayTrace; ``on_expire_tokens`` adds their token-expiry hooks for the fault injector.
+    """
+
+    def __init__(self, paytrace: PayTraceState | None = None, faults: FaultConfig | dict | str | None = None,
+                 oracle: OracleSandbox | None = None, *,
+                 mounts: Sequence[tuple[str, Any]] = (), on_expire_tokens: Sequence[Callable[[], object]] = ()):
         self.paytrace = paytrace or PayTraceState()
+        # The composed app has one injector for every sandbox, so Oracle's own is left out.
+        self.oracle = oracle or create_oracle_app(fault_injection=False, control_prefix="/_sandbox/oracle")
         paytrace_app = create_paytrace_app(self.paytrace)
         self._mounts: list[tuple[str, Any]] = [
+            ("/_sandbox/oracle/", self.oracle.control),  # before the generic control API below
             ("/_sandbox/", self._control_app()),
+            *mounts,
             ("/oauth/", paytrace_app),
             ("/v1/", paytrace_app),
+            ("/fscmRestApi/", self.oracle.api),
+            ("/oauth2/", self.oracle.api),
         ]
-        self.faults = FaultInjector(self._dispatch, fault_config(faults), on_expire_tokens=[self.paytrace.expire_tokens])
+        self.faults = FaultInjector(self._dispatch, fault_config(faults),
+                                    on_expire_tokens=[self.paytrace.expire_tokens, self.oracle.state.expire_tokens,
+                                                      *on_expire_tokens])
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] == "lifespan":  # nothing to start or stop; acknowledge so any ASGI server is happy
@@ -93,7 +110,10 @@ class SandboxApp:
         async def reset(request: Request) -> JSONResponse:
             self.faults.configure(FaultConfig())
             self.faults.reset_stats()
-            return JSONResponse({"paytrace": await run_in_threadpool(self.paytrace.reset)})
+            paytrace = await run_in_threadpool(self.paytrace.reset)
+            await run_in_threadpool(self.oracle.state.reset)
+            self.oracle.reset_statistics()
+            return JSONResponse({"paytrace": paytrace, "oracle": self.oracle.state.counts()})
 
         async def generate(request: Request) -> JSONResponse:
             try:
@@ -102,13 +122,15 @@ class SandboxApp:
                 return JSONResponse({"error": "invalid_history", "detail": str(exc)}, 400)
             began = time.perf_counter()
             counts = await run_in_threadpool(self.paytrace.generate, spec)
-            return JSONResponse({"paytrace": counts, "seconds": round(time.perf_counter() - began, 3)})
+            oracle = await run_in_threadpool(self._reseed_oracle, spec)
+            return JSONResponse({"paytrace": counts, "oracle": oracle, "seconds": round(time.perf_counter() - began, 3)})
 
         async def expire_tokens(request: Request) -> JSONResponse:
             return JSONResponse({"expired": self.paytrace.expire_tokens()})
 
         async def stats(request: Request) -> JSONResponse:
-            return JSONResponse({"paytrace": self.paytrace.counts(), **self.faults.stats()})
+            return JSONResponse({"paytrace": self.paytrace.counts(), "oracle": self.oracle.statistics()["oracle"],
+                                 **self.faults.stats()})
 
         return Starlette(routes=[
             Route("/_sandbox/faults", get_faults, methods=["GET"]),
@@ -118,6 +140,17 @@ class SandboxApp:
             Route("/_sandbox/expire_tokens", expire_tokens, methods=["POST"]),
             Route("/_sandbox/stats", stats, methods=["GET"]),
         ])
+
+
+    def _reseed_oracle(self, spec: HistorySpec) -> dict:
+        """Oracle holds the invoice catalogue of the new history instead (like PayTrace, ``reset``
+        still goes back to the startup seed)."""
+        state = self.oracle.state
+        with state.lock:
+            state.reset(empty=True)
+            seed_from_generator(state, SeedSpec(spec.seed, spec.start_date, spec.end_date, spec.per_day,
+                                                self.paytrace.tz_name))
+            return state.counts()
 
 
 def history_spec(raw: dict) -> HistorySpec:
@@ -132,9 +165,17 @@ def history_spec(raw: dict) -> HistorySpec:
 
 
 def build_app(*, history: HistorySpec | None = None, faults: FaultConfig | dict | str | None = None,
-              **state_options: Any) -> SandboxApp:
-    """The sandbox app; ``state_options`` go to :class:`PayTraceState` (credentials, tz_name, clock, ...)."""
-    return SandboxApp(PayTraceState(history=history, **state_options), faults)
+              mounts: Sequence[tuple[str, Any]] = (), **state_options: Any) -> SandboxApp:
+    """The sandbox app; ``state_options`` go to :class:`PayTraceState` (username, password,
+    integrator_id, tz_name, clock, token_ttl, seed). Oracle is seeded with the invoice catalogue the
+    same history pays, so the two sandboxes agree; ``reset`` returns Oracle to that seed."""
+    app = SandboxApp(PayTraceState(history=history, **state_options), faults, mounts=mounts)
+    if history is not None:
+        tz_name = state_options.get("tz_name") or DEFAULT_MERCHANT_TIMEZONE
+        seed_from_generator(app.oracle.state, SeedSpec(history.seed, history.start_date, history.end_date,
+                                                       history.per_day, tz_name))
+        app.oracle.state.mark_baseline()
+    return app
 
 
 class ServerThread:
@@ -242,8 +283,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             previous[sig] = signal.signal(sig, lambda *_: stop.set())
     # The bare URL on stdout (for scripts to read), the human summary on stderr.
     print(server.url, flush=True)
-    print(f"PayTrace sandbox on {server.url}: history {history.start_date}..{history.end_date}, "
-          f"{counts['transactions']} transactions, {counts['batches']} batches, "
+    oracle = app.oracle.state.counts()
+    print(f"PayTrace and Oracle Fusion sandboxes on {server.url}: history {history.start_date}..{history.end_date}, "
+          f"{counts['transactions']} transactions, {counts['batches']} batches; Oracle {oracle['customers']} customers, "
+          f"{oracle['invoices']} open invoices; "
           f"generated in {time.perf_counter() - began:.1f}s; faults {json.dumps(faults.model_dump(mode='json'))}. "
           "Ctrl-C to stop.", file=sys.stderr, flush=True)
     try:

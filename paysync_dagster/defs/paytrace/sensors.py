@@ -7,6 +7,7 @@ import dagster as dg
 
 from paysync_dagster.defs.paytrace.assets import PayTraceTransactionsConfig, paytrace_transactions, pull_export_into_landing
 from paysync_dagster.defs.normalize.assets import normalized_payments
+from paysync_dagster.defs.oracle.assets import oracle_cash_receipts
 from paysync_dagster.defs.paytrace.partitions import daily_partitions
 from paysync_dagster.defs.paytrace.resources import PayTraceResource
 from paysync_dagster.defs.shared.resources import WarehouseResource
@@ -33,7 +34,7 @@ def _interval(name: str, default: int) -> int:
 
 
 # The posting path: what a new payment must flow through (later stages join this selection).
-POSTING_PATH = [paytrace_transactions, normalized_payments]
+POSTING_PATH = [paytrace_transactions, normalized_payments, oracle_cash_receipts]
 
 
 @dg.sensor(

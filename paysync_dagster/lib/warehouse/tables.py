@@ -13,6 +13,7 @@ from sqlalchemy import (
     Column,
     Date,
     DateTime,
+    Float,
     Index,
     Integer,
     MetaData,
@@ -207,6 +208,93 @@ erp_customers = Table(
     Column("name", String(200), nullable=False),
     Column("email", String(200), nullable=False),
 )
+
+# The posting outbox, one row per intended ERP effect. The intent is written before the API call and
+# the outcome after; ``reference`` is deterministic (the ReceiptNumber built from the PayTrace
+# transaction id), so an uncertain outcome is resolved by looking the reference up in the ERP.
+posting_ledger = Table(
+    "posting_ledger",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("erp", String(10), nullable=False),  # oracle | sage
+    Column("reference", String(80), nullable=False),
+    Column("transaction_id", BigInteger, nullable=False),  # the PayTrace transaction that caused it
+    Column("action", String(20), nullable=False),  # receipt | application | reversal | refund
+    Column("business_date", Date, nullable=False),
+    Column("amount_minor", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("status", String(20), nullable=False),  # intent | uncertain | posted | failed
+    Column("erp_id", String(100), nullable=True),
+    Column("parent_reference", String(80), nullable=True),  # the receipt an application/reversal belongs to
+    Column("detail", Text, nullable=False, default="{}"),  # JSON: invoice, match rule and score, reason
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("last_error", Text, nullable=True),
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+    UniqueConstraint("erp", "reference", name="uq_posting_ledger_erp_reference"),
+)
+Index("ix_posting_ledger_transaction", posting_ledger.c.erp, posting_ledger.c.transaction_id)
+Index("ix_posting_ledger_business_date", posting_ledger.c.business_date)
+
+# Who is posting a business date to an ERP right now: one run at a time per (erp, date), so that two
+# runs of the same date (the sensor's and a backfill's) never send the same effect twice. A lease
+# expires unless renewed; a holder that died on this host is taken over at once.
+posting_leases = Table(
+    "posting_leases",
+    metadata,
+    Column("erp", String(10), primary_key=True),
+    Column("business_date", Date, primary_key=True),
+    Column("owner", String(200), nullable=False),  # host:pid:random
+    Column("expires_at", DateTime, nullable=False),
+)
+
+# Oracle's open invoices as read on the partition's business date (those dated on or before it), with
+# their installments, the targets cash is applied to: JSON ``[[installment id, balance_minor, due date]]``.
+oracle_open_invoices = Table(
+    "oracle_open_invoices",
+    metadata,
+    Column("business_date", Date, nullable=False),
+    Column("invoice_number", String(50), nullable=False),
+    Column("erp_invoice_id", String(40), nullable=False),  # CustomerTransactionId
+    Column("customer_account", String(100), nullable=False),
+    Column("customer_name", String(360), nullable=False),
+    Column("transaction_date", String(10), nullable=False),
+    Column("due_date", String(10), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("original_minor", BigInteger, nullable=False),  # of the open installments
+    Column("balance_minor", BigInteger, nullable=False),
+    Column("installments", Text, nullable=False),
+    UniqueConstraint("business_date", "invoice_number", name="uq_oracle_open_invoices_date_number"),
+)
+Index("ix_oracle_open_invoices_business_date", oracle_open_invoices.c.business_date)
+
+# What posting did with each normalized payment of the date in Oracle: exactly one row per payment.
+# ``outcome``: posted | applied | on_account | reversed | refunded | skipped | exception.
+# ``receipt_number`` is the receipt the row concerns (its own, or a refund's original); ``owns_receipt``
+# says the payment created it. ``match_rule``/``match_score`` say why cash went to ``invoices``.
+oracle_cash_receipts = Table(
+    "oracle_cash_receipts",
+    metadata,
+    Column("business_date", Date, nullable=False),
+    Column("transaction_id", BigInteger, nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("outcome", String(20), nullable=False),
+    Column("amount_minor", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("reference", String(80), nullable=False),  # the ledger reference of this payment's effect
+    Column("receipt_number", String(80), nullable=False),
+    Column("erp_receipt_id", String(40), nullable=False),  # StandardReceiptId
+    Column("owns_receipt", Boolean, nullable=False),
+    Column("invoices", Text, nullable=False),  # invoice numbers applied to (or adjusted), comma-separated
+    Column("applied_minor", BigInteger, nullable=False),
+    Column("unapplied_minor", BigInteger, nullable=False),
+    Column("match_rule", String(20), nullable=False),  # exact | multiple | normalized | fuzzy | none
+    Column("match_score", Float, nullable=False),  # a similarity 0..1, not money
+    Column("reason", Text, nullable=False),
+    Column("exception_code", String(60), nullable=False),
+    UniqueConstraint("transaction_id", name="uq_oracle_cash_receipts_transaction_id"),
+)
+Index("ix_oracle_cash_receipts_business_date", oracle_cash_receipts.c.business_date)
 
 # Append-only record of decisions people and runs take (who, when, what, before, after).
 audit_log = Table(

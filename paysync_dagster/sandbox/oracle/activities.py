@@ -34,8 +34,7 @@ CREATED_BY = "FUSION_APPS_CRM_SOA_APPID"  # as on sample 10's TCA rows
 
 
 def schedules(state: OracleState, customer: Customer) -> list[tuple[Invoice, Installment]]:
-    return [(inv, inst) for inv in state.store.invoices.values() if inv.account_id == customer.account_id
-            and inv.complete for inst in inv.installments]
+    return [(inv, inst) for inv in state.invoices_of(customer.account_id) if inv.complete for inst in inv.installments]
 
 
 def render_schedule(state: OracleState, pair: tuple[Invoice, Installment]) -> dict[str, Any]:
@@ -108,6 +107,13 @@ def _by(attr: str) -> Any:
     return find
 
 
+def _lookup(state: OracleState, attr: str, literal: str) -> list[Customer] | None:
+    if attr == "AccountNumber":
+        found = state.customer_by_number(literal)
+        return [found] if found else []
+    return None
+
+
 _SCHEDULES = ChildSpec(name="transactionPaymentSchedules", attributes=SCHEDULE_ATTRIBUTES, rows=schedules,
                        key_of=lambda pair: str(pair[1].id), render=render_schedule)
 _NOT_SUPPORTED = {"POST": "POST action not supported", "PATCH": "PATCH action not supported",
@@ -116,6 +122,7 @@ _NOT_SUPPORTED = {"POST": "POST action not supported", "PATCH": "PATCH action no
 ACCOUNT_SPEC = ResourceSpec(
     name="receivablesCustomerAccountActivities", attributes=ACCOUNT_ATTRIBUTES, rows=_customers,
     find=_by("account_id"), key_of=lambda c: str(c.account_id), render=render_account, unsupported=_NOT_SUPPORTED,
+    lookup=_lookup,
     finders={"CustomerAccountActivitiesFinder": {"AccountNumber": "AccountNumber", "CustomerName": "CustomerName"}},
     children={
         "transactionPaymentSchedules": _SCHEDULES,
@@ -131,6 +138,7 @@ ACCOUNT_SPEC = ResourceSpec(
 SITE_SPEC = ResourceSpec(
     name="receivablesCustomerAccountSiteActivities", attributes=SITE_ATTRIBUTES, rows=_customers,
     find=_by("site_use_id"), key_of=lambda c: str(c.site_use_id), render=render_site, unsupported=_NOT_SUPPORTED,
+    lookup=_lookup,
     finders={"CustomerAccountSiteActivitiesFinder": {"AccountNumber": "AccountNumber", "CustomerName": "CustomerName"}},
     children={"transactionPaymentSchedules": _SCHEDULES},
 )

@@ -44,7 +44,10 @@ Framework
   only the failing parts, each with the error JSON above as its ``payload`` (spec: [unverified]).
   Success answers 200 with every part, ``path`` made absolute, ``payload`` the resulting item (null
   for delete). No custom action is enabled for batch ("The action X isn't enabled for batch
-  execution."). The batch request must be ``application/vnd.oracle.adf.batch+json`` (else 415).
+  execution.") unless ``OracleState(batch_actions=(...))`` names it; then a part with operation
+  ``create`` on ``.../action/<name>`` runs it with the part's payload as parameters. A batch of only
+  ``get`` parts takes no snapshot of the store (nothing to roll back). The batch request must be
+  ``application/vnd.oracle.adf.batch+json`` (else 415).
 
 standardReceipts
 - Required: ``Amount``, ``BusinessUnit`` (FND_CMN_REQ_ATTRIB_API_SERV per missing attribute). Defaults:
@@ -164,7 +167,7 @@ class OracleSandbox:
     unfaulted REST + token app, ``.control`` the control API app."""
 
     def __init__(self, state: OracleState, *, oauth: OAuthServerConfig | None = None,
-                 faults: FaultInjector | FaultConfig | dict | str | None = None, fault_injection: bool = True,
+                 faults: FaultConfig | dict | str | None = None, fault_injection: bool = True,
                  control_prefix: str = CONTROL_PREFIX):
         self.state = state
         self.oauth = oauth
@@ -174,13 +177,11 @@ class OracleSandbox:
         self.api = Starlette(routes=[Route("/{path:path}", self._handle,
                                            methods=["GET", "POST", "PATCH", "PUT", "DELETE"])])
         self.control = control_app(self, self.control_prefix)
-        if isinstance(faults, FaultInjector):
-            self.faults: FaultInjector | None = faults
-        elif fault_injection:
+        self.faults: FaultInjector | None = None
+        if fault_injection:
+            # Wraps only the REST and token paths; the control API is routed around it in __call__.
             self.faults = FaultInjector(self.api, fault_config(faults), on_expire_tokens=[state.expire_tokens],
                                         control_prefix=self.control_prefix + "/")
-        else:
-            self.faults = None
 
     async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
         if scope["type"] == "lifespan":  # nothing to start or stop; acknowledge so any ASGI server is happy
@@ -318,7 +319,7 @@ def create_oracle_app(
     users: Mapping[str, str] | None = None,
     oauth: OAuthServerConfig | None = None,
     seed: SeedSpec | None = None,
-    faults: FaultInjector | FaultConfig | dict | str | None = None,
+    faults: FaultConfig | dict | str | None = None,
     fault_injection: bool = True,
     clock: Callable[[], datetime] = utc_now,
     default_framework_version: int = 1,
@@ -329,9 +330,11 @@ def create_oracle_app(
     ``state``: an existing store (else one is made from ``users``, ``clock``, ``default_framework_version``).
     ``oauth``: the confidential app the token endpoint accepts (None = Basic auth only).
     ``seed``: seed from the PayTrace generator's catalogue at startup; ``reset`` returns here.
-    ``faults``: a fault config for the injector wrapping the REST and token paths (or an existing
-    injector); ``fault_injection=False`` leaves it out, e.g. when a composed sandbox already wraps
-    everything in one injector.
+    ``faults``: the initial config of the fault injector wrapping the REST and token paths (changed
+    later through the control API); ``fault_injection=False`` leaves the injector out, e.g. when a
+    composed sandbox already wraps everything in one injector.
+    ``control_prefix``: where the control API lives (a composed sandbox may move it under its own
+    ``/_sandbox/``).
     """
     if state is None:
         state = OracleState(users=users, clock=clock, default_framework_version=default_framework_version)

@@ -203,6 +203,7 @@ def create_record(state: OracleState, payload: dict) -> Invoice:
                       installments=[], created=now, updated=now)
     _make_installments(state, invoice, dates.get("DueDate"))
     state.store.invoices[iid] = invoice
+    state.index_invoice(invoice)
     state.count("invoices_created")
     return invoice
 
@@ -288,11 +289,25 @@ def delete(state: OracleState, inv: Invoice) -> None:
         raise ApiError(400, f"You can't delete transaction {inv.number} because it has activity.")
     for inst in inv.installments:
         state.store.installment_index.pop(inst.id, None)
+    state.index_invoice(inv, remove=True)
     del state.store.invoices[inv.id]
 
 
+def lookup(state: OracleState, attr: str, literal: str) -> list[Invoice] | None:
+    if attr == "TransactionNumber":
+        found = state.invoice_by_number(literal)
+        return [found] if found else []
+    if attr == "BillToCustomerNumber":
+        customer = state.customer_by_number(literal)
+        return state.invoices_of(customer.account_id) if customer else []
+    if attr == "CustomerTransactionId" and literal.isdigit():
+        found = state.store.invoices.get(int(literal))
+        return [found] if found else []
+    return None
+
+
 SPEC = ResourceSpec(
-    name=NAME, attributes=ATTRIBUTES, rows=lambda s: list(s.store.invoices.values()), find=find,
+    name=NAME, lookup=lookup, attributes=ATTRIBUTES, rows=lambda s: list(s.store.invoices.values()), find=find,
     key_of=lambda inv: str(inv.id), render=render, create=create, update=update, delete=delete,
     finders={"PrimaryKey": {"CustomerTransactionId": "CustomerTransactionId"}},
     children={

@@ -107,7 +107,38 @@ def _condition(attr: str, op: str, literal: str, *, upper: bool = False) -> Pred
     if op == "like":
         return lambda row: (v := get(row)) is not None and _like(v, literal)
     test = _COMPARATORS[op]
-    return lambda row: (v := get(row)) is not None and test(compare(v, literal))
+
+    def predicate(row: Row) -> bool:
+        v = get(row)
+        return v is not None and test(compare(v, literal))
+
+    if op == "=" and not upper:
+        predicate.eqs = [(attr, literal)]  # type: ignore[attr-defined]
+    return predicate
+
+
+def equalities(predicate: Predicate) -> list[tuple[str, str]]:
+    """The ``attr = literal`` conditions every match must meet (for index look-ups); [] if unknown."""
+    return list(getattr(predicate, "eqs", []))
+
+
+def is_trivial(predicate: Predicate) -> bool:
+    return bool(getattr(predicate, "trivial", False))
+
+
+def _all(parts: list[Predicate]) -> Predicate:
+    def predicate(row: Row) -> bool:
+        return all(p(row) for p in parts)
+
+    predicate.eqs = [eq for p in parts for eq in equalities(p)]  # type: ignore[attr-defined]
+    return predicate
+
+
+def _true(row: Row) -> bool:
+    return True
+
+
+_true.trivial = True  # type: ignore[attr-defined]
 
 
 # -- v2 expression parser --------------------------------------------------------------------------
@@ -234,7 +265,7 @@ class _Parser:
         parts = [self.unary()]
         while self.keyword("and"):
             parts.append(self.unary())
-        return parts[0] if len(parts) == 1 else (lambda row: all(p(row) for p in parts))
+        return parts[0] if len(parts) == 1 else _all(parts)
 
     def unary(self) -> Predicate:
         if self.keyword("not"):
@@ -355,14 +386,14 @@ def _parse_v1(text: str, attributes: set[str]) -> Predicate:
                 pred = (lambda a, b: lambda row: a(row) and b(row))(pred, this)
         assert pred is not None
         clauses.append(pred)
-    return lambda row: all(c(row) for c in clauses)
+    return _all(clauses)
 
 
 def parse_q(text: str, attributes: Iterable[str], framework_version: int) -> Predicate:
     """Compile ``q`` into a predicate over rendered rows; raises :class:`QueryError` (400)."""
     attrs = set(attributes)
     if not text or not text.strip():
-        return lambda row: True
+        return _true
     if framework_version <= 1:
         return _parse_v1(text, attrs)
     return _Parser(text, attrs).parse()
@@ -430,4 +461,4 @@ def parse_finder(text: str, finders: Mapping[str, Mapping[str, str]]) -> Predica
         if not eq or attr is None:
             raise QueryError(f"URL request parameter finder with value '{text}' is invalid: unknown variable {var}.")
         conds.append(_condition(attr, "=", value.strip()))
-    return lambda row: all(c(row) for c in conds)
+    return _all(conds)

@@ -162,7 +162,7 @@ def create(state: OracleState, payload: dict, call: Call) -> tuple[Receipt, bool
     number = payload.get("ReceiptNumber")
     account_id = customer.account_id if customer else None
     if number is not None:
-        for other in state.store.receipts.values():
+        for other in state.receipts_numbered(str(number)):
             if (other.fields.get("ReceiptNumber") == str(number) and other.fields.get("ReceiptDate") == receipt_date
                     and other.amount_minor == amount and other.account_id == account_id):
                 state.count("receipts_rejected_duplicate")
@@ -187,6 +187,7 @@ def create(state: OracleState, payload: dict, call: Call) -> tuple[Receipt, bool
                       created=now, updated=now)
     receipt.remittance_references = [RemittanceReference(state.new_id(), f, now, now) for f in refs]
     state.store.receipts[rid] = receipt
+    state.index_receipt(receipt)
     state.count("receipts_created")
     return receipt, True
 
@@ -232,6 +233,7 @@ def delete(state: OracleState, r: Receipt) -> None:
     if r.applied_minor:
         raise ApiError(400, f"You can't delete receipt {r.fields['ReceiptNumber']} because it was applied to a "
                             "transaction.")
+    state.index_receipt(r, remove=True)
     del state.store.receipts[r.id]
     state.count("receipts_deleted")
 
@@ -399,8 +401,17 @@ def reverse_receipt(state: OracleState, r: Receipt, params: dict) -> dict[str, A
     return {"status": "Reversed", "reversalDate": on, "unappliedApplicationIds": [a.id for a in active]}
 
 
+def lookup(state: OracleState, attr: str, literal: str) -> list[Receipt] | None:
+    if attr == "ReceiptNumber":
+        return state.receipts_numbered(literal)
+    if attr == "StandardReceiptId" and literal.isdigit():
+        found = state.store.receipts.get(int(literal))
+        return [found] if found else []
+    return None
+
+
 SPEC = ResourceSpec(
-    name=NAME, attributes=ATTRIBUTES, rows=lambda s: list(s.store.receipts.values()), find=find,
+    name=NAME, lookup=lookup, attributes=ATTRIBUTES, rows=lambda s: list(s.store.receipts.values()), find=find,
     key_of=lambda r: str(r.id), render=render, create=create, update=update, delete=delete,
     query_values=query_values,
     children={"remittanceReferences": ChildSpec(

@@ -27,7 +27,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, quote, unquote, urlencode
 
-from .query import FieldSelection, QueryError, order_rows, parse_fields, parse_finder, parse_order_by, parse_q
+from .query import (FieldSelection, QueryError, equalities, is_trivial, order_rows, parse_fields, parse_finder,
+                    parse_order_by, parse_q)
 from .state import SANDBOX_USER, ApiError, OracleState
 
 ITEM = "application/vnd.oracle.adf.resourceitem+json"
@@ -102,6 +103,9 @@ class ResourceSpec:
     finders: dict[str, dict[str, str]] = field(default_factory=dict)
     query_values: Callable[[Any], dict] | None = None
     unsupported: dict[str, str] = field(default_factory=dict)  # method -> message (e.g. POST)
+    # (state, attribute, literal) -> the records whose attribute equals literal, from an index; None
+    # when that attribute has no index. Lets "q=TransactionNumber='X'" skip rendering every record.
+    lookup: Callable[[OracleState, str, str], list[Any] | None] | None = None
 
 
 Registry = Mapping[str, ResourceSpec]
@@ -247,15 +251,27 @@ def item_body(state: OracleState, spec: ResourceSpec, record: Any, call: Call, s
 
 
 def _filtered(state: OracleState, call: Call, records: Iterable[Any], render: Render, attributes: tuple[str, ...],
-              query_values: Callable[[Any], dict] | None, finders: Mapping[str, Mapping[str, str]]) -> list[tuple[Any, dict]]:
+              query_values: Callable[[Any], dict] | None, finders: Mapping[str, Mapping[str, str]],
+              lookup: Callable[[OracleState, str, str], list[Any] | None] | None = None) -> list[Any]:
+    """The records matching ``q`` and ``finder``, in ``orderBy`` order (else in ``records`` order)."""
     try:
         predicate = parse_q(call.params.get("q", ""), attributes, call.framework_version)
         finder = parse_finder(call.params["finder"], finders) if call.params.get("finder") else None
         order = parse_order_by(call.params.get("orderBy", ""), attributes)
     except QueryError as exc:
         raise ApiError(400, str(exc)) from None
+    if is_trivial(predicate) and finder is None and not order:
+        return list(records)  # nothing to evaluate: render only the page later
+    candidates: Iterable[Any] = records
+    if lookup is not None:
+        for attr, literal in equalities(predicate) + (equalities(finder) if finder else []):
+            hits = lookup(state, attr, literal)
+            if hits is not None:
+                wanted = {id(r) for r in hits}
+                candidates = [r for r in records if id(r) in wanted]  # keeps the collection's order
+                break
     pairs = []
-    for rec in records:
+    for rec in candidates:
         row = render(state, rec)
         view = {**row, **query_values(rec)} if query_values else row
         if predicate(view) and (finder is None or finder(view)):
@@ -263,10 +279,10 @@ def _filtered(state: OracleState, call: Call, records: Iterable[Any], render: Re
     if order:
         views = order_rows([dict(v, __i=i) for i, (_, v) in enumerate(pairs)], order)
         pairs = [pairs[v["__i"]] for v in views]
-    return pairs
+    return [rec for rec, _ in pairs]
 
 
-def _page(call: Call, total: int) -> tuple[int, int]:
+def _page(call: Call) -> tuple[int, int]:
     limit = min(_int_param(call, "limit", DEFAULT_LIMIT), MAX_LIMIT)
     offset = _int_param(call, "offset", 0)
     return limit, offset
@@ -290,26 +306,27 @@ def _envelope(call: Call, shape: _Shape, items: list[dict], total: int, limit: i
 
 def collection_body(state: OracleState, spec: ResourceSpec, call: Call) -> dict:
     shape = _shape(call, spec.children)
-    pairs = _filtered(state, call, list(spec.rows(state)), spec.render, spec.attributes, spec.query_values, spec.finders)
-    limit, offset = _page(call, len(pairs))
-    items = [item_body(state, spec, rec, call, shape) for rec, _ in pairs[offset:offset + limit]]
-    return _envelope(call, shape, items, len(pairs), limit, offset, f"/{spec.name}", spec.name)
+    records = _filtered(state, call, list(spec.rows(state)), spec.render, spec.attributes, spec.query_values,
+                        spec.finders, spec.lookup)
+    limit, offset = _page(call)
+    items = [item_body(state, spec, rec, call, shape) for rec in records[offset:offset + limit]]
+    return _envelope(call, shape, items, len(records), limit, offset, f"/{spec.name}", spec.name)
 
 
 def _child_collection(state: OracleState, spec: ResourceSpec, child: ChildSpec, parent: Any, call: Call) -> dict:
     shape = _shape(call, ())
     parent_href = f"{call.base_url}/{spec.name}/{quote(spec.key_of(parent), safe='')}"
     href = f"{parent_href}/child/{child.name}"
-    pairs = _filtered(state, call, child.rows(state, parent), child.render, child.attributes, child.query_values, {})
-    limit, offset = _page(call, len(pairs))
+    records = _filtered(state, call, child.rows(state, parent), child.render, child.attributes, child.query_values, {})
+    limit, offset = _page(call)
     items = []
-    for rec, _ in pairs[offset:offset + limit]:
+    for rec in records[offset:offset + limit]:
         out = _select(child.render(state, rec), shape.fields.item if shape.fields else None, child.attributes)
         if not shape.only_data:
             out["links"] = _links(shape, f"{href}/{quote(child.key_of(rec), safe='')}", child.name, None, ())
         items.append(out)
     path = f"/{spec.name}/{quote(spec.key_of(parent), safe='')}/child/{child.name}"
-    return _envelope(call, shape, items, len(pairs), limit, offset, path, child.name)
+    return _envelope(call, shape, items, len(records), limit, offset, path, child.name)
 
 
 def _child_item(state: OracleState, spec: ResourceSpec, child: ChildSpec, parent: Any, rec: Any, call: Call) -> dict:
@@ -414,11 +431,11 @@ def _action_call(state: OracleState, spec: ResourceSpec, record: Any, name: str,
     action = spec.actions.get(name)
     if action is None:
         raise not_found(f"action {name}")
-    if call.in_batch:
+    if call.in_batch and name not in state.batch_actions:
         raise ApiError(400, f"The action {name} isn't enabled for batch execution.")
     if method != "POST":
         raise ApiError(405, f"{method} action not supported")
-    if _media(call.content_type) != ACTION:
+    if not call.in_batch and _media(call.content_type) != ACTION:  # a batch part has no media type of its own
         raise ApiError(415, f"A custom action takes the media type {ACTION}, not {call.content_type or 'none'}.")
     result = action(state, record, _action_params(call.body))
     return Result(200, {"result": result}, ACTION_RESULT)
@@ -477,6 +494,16 @@ def run_batch(state: OracleState, registry: Registry, call: Call) -> Result:
     if not isinstance(parts, list) or not parts:
         raise ApiError(400, "The batch request must have a non-empty parts array.")
     results: list[dict] = []
+    if all(isinstance(p, dict) and str(p.get("operation") or "").lower() == "get" for p in parts):
+        # Reads change nothing, so there is nothing to roll back: no snapshot of the store.
+        with state.lock:
+            outcomes = [_batch_part(state, registry, call, part) for part in parts]
+        failures = [o for o in outcomes if o.pop("_failed")]
+        if failures:
+            state.count("batches_rolled_back")
+            return Result(400, {"parts": failures}, BATCH)
+        state.count("batches_committed")
+        return Result(200, {"parts": outcomes}, BATCH)
     try:
         with state.transaction():
             failures: list[dict] = []

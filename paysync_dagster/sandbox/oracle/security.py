@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
 
-from paysync_dagster.lib.oracle.auth import (DEFAULT_AUDIENCE, JWT_BEARER, JwtError, b64url, b64url_decode,
-                                             decode_unverified, load_public_key, verify_rs256)
+from paysync_dagster.lib.oracle.auth import (DEFAULT_AUDIENCE, JWT_BEARER, JwtError, b64url, decode_unverified,
+                                             load_public_key, verify_rs256)
 
 from .state import OracleState
 
@@ -143,4 +143,4 @@ def token_endpoint(state: OracleState, config: OAuthServerConfig | None, authori
     return 200, {"access_token": token, "token_type": "Bearer", "expires_in": config.token_ttl_s}
 
 
-__all__ = ["OAuthServerConfig", "check_basic", "check_bearer", "issue_token", "token_endpoint", "b64url_decode"]
+__all__ = ["OAuthServerConfig", "check_basic", "check_bearer", "issue_token", "token_endpoint"]

@@ -6,8 +6,9 @@ the same catalogue here makes the two sandboxes agree: the invoice numbers PayTr
 exist in Oracle as open, complete invoices of the right customer account, for the right amount.
 
 Determinism: customers are created in account-number order and invoices in invoice-number order, so
-the same catalogue into an empty store gives the same ids every time. Seeding is idempotent: an
-account or invoice number that already exists is left alone.
+the same catalogue into an empty store gives the same ids every time. Seeding is idempotent (an
+account or invoice number that already exists is left alone) and atomic (a refused entry rolls the
+whole call back).
 """
 
 from __future__ import annotations
@@ -73,7 +74,7 @@ def seed_from_catalogue(state: OracleState, invoices_: Iterable[Mapping[str, Any
     for inv in invoice_list:
         people.setdefault(str(inv["customer_account"]), {"name": inv["customer_name"], "email": inv.get("customer_email"),
                                                           "address": None})
-    with state.lock:
+    with state.transaction():  # a bad catalogue entry leaves nothing half-seeded
         for account in sorted(people):
             if state.customer_by_number(account) is None:
                 p = people[account]

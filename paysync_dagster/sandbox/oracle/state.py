@@ -197,6 +197,11 @@ class Store:
     receipts: dict[int, Receipt] = field(default_factory=dict)
     orders: dict[int, SalesOrder] = field(default_factory=dict)
     installment_index: dict[int, int] = field(default_factory=dict)  # installment id -> invoice id
+    # Indexes for the look-ups every posting makes (by number), so a big catalogue stays fast.
+    invoice_numbers: dict[str, int] = field(default_factory=dict)  # TransactionNumber -> invoice id
+    invoices_by_account: dict[int, list[int]] = field(default_factory=dict)  # account id -> invoice ids
+    receipt_numbers: dict[str, list[int]] = field(default_factory=dict)  # ReceiptNumber -> receipt ids
+    customer_numbers: dict[str, int] = field(default_factory=dict)  # account number -> account id
     next_id: int = FIRST_ID
     next_party_id: int = FIRST_PARTY_ID
     next_transaction_number: int = 100001
@@ -221,8 +226,11 @@ class OracleState:
         ledger_currency: str = LEDGER_CURRENCY,
         clock: Callable[[], datetime] = utc_now,
         default_framework_version: int = 1,
+        batch_actions: tuple[str, ...] = (),
     ):
         self.lock = threading.RLock()
+        # Custom actions a batch part may invoke (spec §5: "partly supported"); none by default.
+        self.batch_actions = frozenset(batch_actions)
         self.users = dict(DEFAULT_USERS if users is None else users)
         self.business_units = tuple(business_units)
         self.receipt_methods = tuple(receipt_methods)
@@ -293,8 +301,8 @@ class OracleState:
     # -- look-ups ------------------------------------------------------------------------------------
 
     def customer_by_number(self, number: Any) -> Customer | None:
-        text = str(number) if number is not None else None
-        return next((c for c in self.store.customers.values() if c.account_number == text), None)
+        account_id = self.store.customer_numbers.get(str(number)) if number is not None else None
+        return self.store.customers.get(account_id) if account_id is not None else None
 
     def customers_by_name(self, name: str) -> list[Customer]:
         return [c for c in self.store.customers.values() if c.customer_name == name]
@@ -308,7 +316,30 @@ class OracleState:
         return (invoice, inst) if inst is not None else None
 
     def invoice_by_number(self, number: str) -> Invoice | None:
-        return next((i for i in self.store.invoices.values() if i.number == number), None)
+        invoice_id = self.store.invoice_numbers.get(number)
+        return self.store.invoices.get(invoice_id) if invoice_id is not None else None
+
+    def invoices_of(self, account_id: int) -> list[Invoice]:
+        return [self.store.invoices[i] for i in self.store.invoices_by_account.get(account_id, ())]
+
+    def receipts_numbered(self, number: str) -> list[Receipt]:
+        return [self.store.receipts[i] for i in self.store.receipt_numbers.get(number, ())]
+
+    def index_invoice(self, invoice: Invoice, *, remove: bool = False) -> None:
+        s = self.store
+        if remove:
+            s.invoice_numbers.pop(invoice.number, None)
+            s.invoices_by_account.get(invoice.account_id, []).remove(invoice.id)
+        else:
+            s.invoice_numbers[invoice.number] = invoice.id
+            s.invoices_by_account.setdefault(invoice.account_id, []).append(invoice.id)
+
+    def index_receipt(self, receipt: Receipt, *, remove: bool = False) -> None:
+        ids = self.store.receipt_numbers.setdefault(str(receipt.fields["ReceiptNumber"]), [])
+        if remove:
+            ids.remove(receipt.id)
+        else:
+            ids.append(receipt.id)
 
     def add_customer(self, account_number: str, name: str, *, email: str | None = None,
                      address: str | None = None) -> Customer:
@@ -324,6 +355,7 @@ class OracleState:
                 site_number=f"{account_number}-BILL", site_address=address or f"{name} bill-to address",
                 email=email, created=self.now())
             self.store.customers[account_id] = customer
+            self.store.customer_numbers[account_number] = account_id
             return customer
 
     def counts(self) -> dict[str, int]:

@@ -1,0 +1,119 @@
+"""Oracle posting throughput against a sandbox capped at a fixed request rate.
+
+The composed sandbox is served behind :class:`RateCap`, an ASGI token bucket on the Oracle REST paths
+that holds each request until its turn (a server-side throttle that queues instead of answering 429:
+Retry-After counts whole seconds, which would measure the client's sleeping, not its calls). The same
+workload (N sales, each paying one open invoice in full) is posted by PaySync's Poster and Oracle
+adapter three ways, each on a fresh sandbox and warehouse, side by side in one run:
+
+- single calls (batch size 1): a create and an applyReceipt per receipt;
+- batch requests (50 per batch) for creates and look-ups, applications one call each: what Oracle
+  allows when ``applyReceipt`` is not enabled for batch execution (the sandbox's default);
+- batch requests for applications too, on a sandbox that enables ``applyReceipt`` in batches.
+
+Figures: receipts posted per second as a fraction of the request limit (the ratio column), and for
+single calls also the requests per second actually sent, as a fraction of the limit (how well the
+poster keeps the capped API busy). The open-invoice read each run starts with is included.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from bench.run import BenchContext, Figure
+from paysync_dagster.lib.warehouse import make_engine, migrate
+from paysync_dagster.sandbox.oracle import create_oracle_app, seed_from_catalogue
+from paysync_dagster.sandbox.oracle.state import OracleState
+from paysync_dagster.sandbox.server import SandboxApp, ServerThread
+from paysync_dagster_tests.lib.posting.oracle_support import oracle_client, payment, poster
+
+CASE = "oracle_posting"
+DAY = date(2026, 3, 5)
+CUSTOMERS = 20
+
+
+class RateCap:
+    """ASGI middleware: at most ``rate`` requests per second on paths starting with ``prefix``; a request
+    over the rate waits for its turn (strict pacing, burst 1). Counts what it let through."""
+
+    def __init__(self, app: Any, rate: float, prefix: str = "/fscmRestApi/"):
+        self.app, self.interval, self.prefix = app, 1.0 / rate, prefix
+        self._next = 0.0
+        self._lock: asyncio.Lock | None = None
+        self.passed = 0
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["path"].startswith(self.prefix):
+            if self._lock is None:
+                self._lock = asyncio.Lock()
+            async with self._lock:
+                now = time.monotonic()
+                wait = self._next - now
+                self._next = max(now, self._next) + self.interval
+            if wait > 0:
+                await asyncio.sleep(wait)
+            self.passed += 1
+        await self.app(scope, receive, send)
+
+
+@dataclass
+class Run:
+    label: str
+    receipts: int
+    requests: int
+    seconds: float
+
+
+def _catalogue(n: int) -> list[dict[str, Any]]:
+    return [{"invoice_number": f"INV-{100000 + i:06d}", "customer_account": f"C{10000 + i % CUSTOMERS}",
+             "customer_name": f"Customer {i % CUSTOMERS}", "customer_email": None, "amount_minor": 1_000 + i,
+             "currency": "USD", "invoice_date": "2026-03-01", "due_date": "2026-03-31"} for i in range(n)]
+
+
+def _post(ctx: BenchContext, label: str, n: int, rate: float, *, batch_size: int, batch_actions: bool) -> Run:
+    state = OracleState(batch_actions=("applyReceipt",) if batch_actions else ())
+    seed_from_catalogue(state, _catalogue(n))
+    oracle = create_oracle_app(state, fault_injection=False, control_prefix="/_sandbox/oracle")
+    cap = RateCap(SandboxApp(oracle=oracle), rate)
+    payments = [payment(900_000_000 + i, 1_000 + i, ref=f"INV-{100000 + i:06d}", day=DAY) for i in range(n)]
+    engine = make_engine(f"sqlite:///{ctx.workdir / f'{label}.db'}")
+    migrate(engine)
+    with ServerThread(cap) as server, oracle_client(server.url) as client:
+        p = poster(client, engine, batch_size=batch_size, batch_actions=batch_actions)
+        before, began = cap.passed, time.perf_counter()
+        outcomes = p.post_all(payments)
+        seconds = time.perf_counter() - began
+        requests = cap.passed - before
+    engine.dispose()
+    applied = sum(1 for o in outcomes if o.outcome == "applied")
+    if applied != n or len(state.store.receipts) != n:
+        raise RuntimeError(f"{label}: {applied} of {n} applied, {len(state.store.receipts)} receipts in the sandbox")
+    run = Run(label, n, requests, seconds)
+    ctx.say(f"{label}: {n} receipts applied in {seconds:.2f}s with {requests} requests "
+            f"({n / seconds:.1f} receipts/s, {requests / seconds:.1f} requests/s, limit {rate:g}/s)")
+    return run
+
+
+def run(ctx: BenchContext) -> list[Figure]:
+    n, rate = (120, 40.0) if ctx.quick else (400, 50.0)
+    single = _post(ctx, "single", n, rate, batch_size=1, batch_actions=False)
+    batched = _post(ctx, "batched", n, rate, batch_size=50, batch_actions=False)
+    both = _post(ctx, "batched_actions", n, rate, batch_size=50, batch_actions=True)
+    limit = f"request limit, {rate:g} requests/s"
+    return [
+        Figure(CASE, "single calls: requests sent per second", single.requests / single.seconds, "req/s",
+               baseline=rate, baseline_label=limit, goal=">= 0.9 of the limit",
+               note=f"{single.requests} requests for {n} receipts"),
+        Figure(CASE, "single calls: receipts per second", n / single.seconds, "receipts/s", baseline=rate,
+               baseline_label=limit, goal=">= 0.9 of the limit",
+               note="a create and an applyReceipt per receipt: at most 0.5 of the limit"),
+        Figure(CASE, "batched creates, single applications: receipts per second", n / batched.seconds, "receipts/s",
+               baseline=rate, baseline_label=limit, note=f"{batched.requests} requests for {n} receipts"),
+        Figure(CASE, "batched creates and applications: receipts per second", n / both.seconds, "receipts/s",
+               baseline=rate, baseline_label=limit, goal="> 1.0 of the limit",
+               note=f"{both.requests} requests for {n} receipts; applyReceipt enabled for batch execution"),
+    ]

@@ -1,0 +1,175 @@
+"""Oracle Fusion: the open invoices cash is applied to, and the cash receipts PayTrace payments become."""
+
+
+import json
+from datetime import date
+from typing import Any
+
+import dagster as dg
+from sqlalchemy import delete
+
+from paysync_dagster.defs.normalize.assets import normalized_payments
+from paysync_dagster.defs.normalize.rules import MAPPING, MAPPING_FINGERPRINT
+from paysync_dagster.defs.oracle.resources import OracleFusionResource
+from paysync_dagster.defs.paytrace.partitions import daily_partitions
+from paysync_dagster.defs.shared.resources import WarehouseResource
+from paysync_dagster.lib.markdown import table as md_table
+from paysync_dagster.lib.money import format_amount
+from paysync_dagster.lib.oracle.adapter import FetchedInvoice
+from paysync_dagster.lib.posting import Ledger, Poster, Rules
+from paysync_dagster.lib.posting.lease import posting_lease
+from paysync_dagster.lib.posting.report import (by_outcome, by_reason, counts_add_up, exception_rows, ledger_matches,
+                                                outcome_row)
+from paysync_dagster.lib.warehouse.engine import begin_write
+from paysync_dagster.lib.warehouse.io import read_partition, records, rewrite
+from paysync_dagster.lib.warehouse.tables import (
+    erp_customers,
+    normalized_payments as normalized_payments_table,
+    oracle_cash_receipts as oracle_cash_receipts_table,
+    oracle_open_invoices as oracle_open_invoices_table,
+    payment_exceptions,
+)
+
+ERP = "oracle"
+API_RETRY = dg.RetryPolicy(max_retries=3, delay=10, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS)
+# Every asset that calls Oracle: the day, the group, the API's pool (one run at a time talks to the
+# pod, so a near-real-time run and a backfill never post the same date at once) and step retries
+# (whole-step failures; single requests are retried by the client, uncertain writes by the ledger).
+ORACLE_ASSET: dict[str, Any] = dict(partitions_def=daily_partitions, group_name="oracle", kinds={"oracle", "sql"},
+                                    pool="oracle_fusion_api", retry_policy=API_RETRY)
+PAYMENT_COLUMNS = ("business_date", "transaction_id", "kind", "status", "paytrace_state", "amount_minor", "currency",
+                   "invoice_reference_raw", "invoice_reference", "description", "oracle_customer_account")
+
+
+def rules() -> Rules:
+    return Rules(receipt_prefix=MAPPING.receipts.receipt_number_prefix, invoice_prefix=MAPPING.invoice_reference.prefix,
+                 invoice_digits=MAPPING.invoice_reference.digits, fuzzy_threshold=MAPPING.tolerances.fuzzy_invoice_match)
+
+
+def _invoice_row(day: date, f: FetchedInvoice) -> dict[str, Any]:
+    inv = f.invoice
+    return {"business_date": day, "invoice_number": inv.number, "erp_invoice_id": inv.erp_id,
+            "customer_account": inv.customer_account, "customer_name": f.customer_name,
+            "transaction_date": f.transaction_date, "due_date": inv.due_date, "currency": inv.currency,
+            "original_minor": f.original_minor, "balance_minor": inv.balance_minor,
+            "installments": json.dumps([[t.erp_id, t.balance_minor, t.due_date] for t in inv.targets])}
+
+
+@dg.asset(**ORACLE_ASSET)
+def oracle_open_invoices(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
+                         oracle: OracleFusionResource) -> dg.MaterializeResult:
+    """Oracle's open receivables invoices dated on or before the business date, with their open
+    balances and installments, as Oracle holds them when read; and Oracle's customer accounts into
+    ``erp_customers``, so normalization can find a payment's account by the payer's name."""
+    day = date.fromisoformat(context.partition_key)
+    with oracle.client() as client:
+        fetched, customers = oracle.adapter(client, MAPPING).open_invoices(day)
+    rows = [_invoice_row(day, f) for f in fetched]
+    rewrite(warehouse.engine, [day], {oracle_open_invoices_table: (None, rows)})
+    with begin_write(warehouse.engine) as conn:  # the accounts as Oracle has them now (no date: a master)
+        conn.execute(delete(erp_customers).where(erp_customers.c.erp == ERP))
+        if customers:
+            conn.execute(erp_customers.insert(), [{"erp": ERP, "account_number": c["account_number"], "name": c["name"],
+                                                   "email": ""} for c in customers])
+    total = sum(r["balance_minor"] for r in rows)
+    base = MAPPING.currency.base
+    by_customer: dict[str, dict[str, Any]] = {}
+    for r in rows:
+        c = by_customer.setdefault(r["customer_account"], {"customer_account": r["customer_account"],
+                                                           "customer_name": r["customer_name"], "invoices": 0,
+                                                           "balance_minor": 0, "currency": r["currency"]})
+        c["invoices"] += 1
+        c["balance_minor"] += r["balance_minor"]
+    top = sorted(by_customer.values(), key=lambda c: -c["balance_minor"])
+    return dg.MaterializeResult(metadata={
+        "business_date": str(day),
+        "open_invoices": len(rows),
+        "customers": len(customers),
+        "customers_with_open_invoices": len(by_customer),
+        "open_balance_minor": total,
+        "open_balance": dg.MetadataValue.text(format_amount(total, base)),
+        "by_customer": dg.MetadataValue.md(md_table(top, ["customer_account", "customer_name", "invoices", "balance_minor"],
+                                                    money=["balance_minor"])),
+        "preview": dg.MetadataValue.md(md_table(rows, ["invoice_number", "customer_account", "transaction_date",
+                                                       "due_date", "original_minor", "balance_minor"],
+                                                money=["original_minor", "balance_minor"])),
+    })
+
+
+@dg.asset(
+    **ORACLE_ASSET,
+    deps=[normalized_payments, oracle_open_invoices],
+    check_specs=[
+        dg.AssetCheckSpec("one_outcome_per_payment", asset="oracle_cash_receipts", blocking=True,
+                          description="every normalized payment of the date has exactly one outcome: "
+                                      "posted + skipped + exceptions = normalized"),
+        dg.AssetCheckSpec("ledger_matches_receipts", asset="oracle_cash_receipts", blocking=True,
+                          description="the posting ledger's receipts of the date are exactly the rows' receipts"),
+    ],
+)
+def oracle_cash_receipts(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
+                         oracle: OracleFusionResource) -> dg.MaterializeResult:
+    """Each PayTrace payment of the business date as Oracle cash: a standard receipt numbered from the
+    PayTrace id, applied to the invoices its reference names (exact, several, normalized, or fuzzy
+    above the mapping's threshold; rule and score on every row); overpayments and unmatched payments
+    on account; voids after posting and chargebacks reversed; refunds recorded on the original
+    receipt. Exactly once through the posting ledger, whatever is retried or redelivered; what needs a
+    person lands in payment_exceptions (stage "oracle") with a next step.
+    """
+    day = date.fromisoformat(context.partition_key)
+    engine = warehouse.engine
+    frame = read_partition(engine, normalized_payments_table, [day])
+    payments = [{k: r[k] for k in PAYMENT_COLUMNS} for r in records(frame)] if not frame.empty else []
+    # One run posts a date at a time (the sensor's run and a backfill may overlap).
+    with posting_lease(engine, ERP, day) as lease, oracle.client() as client:
+        ledger = Ledger(engine, ERP, lease)
+        adapter = oracle.adapter(client, MAPPING)
+
+        def open_invoices() -> dict:
+            fetched, _ = adapter.open_invoices(day)
+            return {f.invoice.number: f.invoice for f in fetched}
+
+        outcomes = Poster(adapter, ledger, rules(), open_invoices, log=context.log.info).post_all(payments)
+    rewrite(engine, [day], {
+        oracle_cash_receipts_table: (None, [outcome_row(o) for o in outcomes]),
+        payment_exceptions: (payment_exceptions.c.stage == ERP, exception_rows(outcomes, ERP)),
+    })
+    counts = counts_add_up([int(p["transaction_id"]) for p in payments], outcomes)
+    matched = ledger_matches(ledger, day, outcomes)
+    base = MAPPING.currency.base
+    table_rows = [outcome_row(o) for o in outcomes]
+    applied = sum(o.applied_minor for o in outcomes if o.owns_receipt)
+    unapplied = sum(o.unapplied_minor for o in outcomes if o.owns_receipt and o.outcome in ("applied", "on_account"))
+    return dg.MaterializeResult(
+        metadata={
+            "business_date": str(day),
+            "mapping_version": MAPPING.version,
+            "mapping_fingerprint": MAPPING_FINGERPRINT,
+            "normalized": counts["normalized"],
+            "posted": counts["posted"],
+            "skipped": counts["skipped"],
+            "exceptions": counts["exceptions"],
+            "receipts_in_oracle": matched["ledger_receipts"],
+            "applied_minor": applied,
+            "applied": dg.MetadataValue.text(format_amount(applied, base)),
+            "on_account_minor": unapplied,
+            "on_account": dg.MetadataValue.text(format_amount(unapplied, base)),
+            "by_outcome": dg.MetadataValue.md(md_table(by_outcome(outcomes), ["outcome", "count", "amount", "applied",
+                                                                              "unapplied"],
+                                                       money=["amount", "applied", "unapplied"])),
+            "exceptions_by_reason": dg.MetadataValue.md(md_table(by_reason(outcomes),
+                                                                 ["reason_code", "count", "amount", "next_step"],
+                                                                 money=["amount"])),
+            "preview": dg.MetadataValue.md(md_table(table_rows, [
+                "transaction_id", "kind", "outcome", "receipt_number", "invoices", "amount_minor", "applied_minor",
+                "unapplied_minor", "match_rule", "match_score"], money=["amount_minor", "applied_minor", "unapplied_minor"])),
+        },
+        check_results=[
+            dg.AssetCheckResult(check_name="one_outcome_per_payment", passed=counts.pop("passed"),
+                                metadata={k: dg.MetadataValue.json(v) if isinstance(v, list) else v
+                                          for k, v in counts.items()}),
+            dg.AssetCheckResult(check_name="ledger_matches_receipts", passed=matched.pop("passed"),
+                                metadata={k: dg.MetadataValue.json(v) if isinstance(v, list) else v
+                                          for k, v in matched.items()}),
+        ],
+    )

@@ -1,0 +1,294 @@
+"""Oracle Fusion as a posting target: the :class:`~paysync_dagster.lib.posting.erp.ErpAdapter` for
+standardReceipts, and the open-invoice read the posting starts from (spec §3.1-§3.3, §5).
+
+How each posting effect is represented in Oracle:
+
+- receipt: ``POST standardReceipts`` with ``ReceiptNumber`` (``PT-<PayTrace id>``, deterministic, so an
+  uncertain create is resolved with ``q=ReceiptNumber=...``), ``ReceiptDate`` (the business date),
+  ``Amount`` (a string from :func:`money.to_wire`), ``Currency``, ``CustomerAccountNumber`` (none: an
+  unidentified receipt), ``ReceiptMethod``, ``BusinessUnit`` and ``RemittanceBankAccountNumber`` from
+  the mapping file, and ``Comments`` (the PayTrace id and the reference as typed, card numbers masked).
+- application: the ``applyReceipt`` action on the invoice's installment (``appliedPaymentScheduleId``)
+  for the allocated amount; read back through the customer account's ``standardReceiptApplications``.
+- reversal (void after posting, chargeback, full refund): the ``reverseReceipt`` action, category REV
+  and reason VOID / CHARGEBACK / REFUND; Oracle unapplies everything, so the invoices reopen.
+- refund: Fusion's ``refundReceipt`` is not in the sandbox (and pays out through Payables), so a refund
+  is recorded on the original receipt as a remittance reference: ``ReceiptMatchBy`` "Customer
+  Reference", ``ReferenceNumber`` = the refund's reference (``PT-<refund id>:RFND``), ``ReferenceAmount``
+  = the refunded amount, ``CustomerReason`` "REFUND" for a person reading it (AutoMatch applies only
+  "Transaction Number" references, so this mark is never applied to anything). :meth:`refund_marks`
+  reads them back by match-by and number (Oracle does not echo ``CustomerReason``). A
+  partial refund also takes its amount off the receipt's applications (``unapplyReceipt`` of the
+  installment, then ``applyReceipt`` of what remains: :meth:`set_application`); a full one reverses.
+
+Batching (``batch_size`` > 1): receipt creates and receipt look-ups go as parts of one batch request
+(all or nothing). Applications go in batches only where Oracle enables ``applyReceipt`` for batch
+execution; ``batch_actions=None`` finds out with the first batch and falls back to one call each.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+from urllib.parse import urlencode
+
+from paysync_dagster.lib import money
+from paysync_dagster.lib.oracle.client import OracleFusionClient
+from paysync_dagster.lib.oracle.errors import (OracleAmbiguousMatch, OracleApiError, OracleAuthError, OracleBatchError,
+                                               OracleOutcomeUnknown, OracleResponseError, OracleTransportError)
+from paysync_dagster.lib.oracle.records import parse_page, parse_payment_schedule, parse_receipt
+from paysync_dagster.lib.posting.erp import (ApplySpec, ErpReceipt, OutcomeUnknown, ReceiptSpec, RejectedError,
+                                             UnavailableError)
+from paysync_dagster.lib.posting.matching import OpenInvoice, Target
+
+# Whether a pod runs applyReceipt inside batch requests, once learnt (by base URL), so that every
+# later run skips the refused batch. Learnt again after a restart: one refused batch per process.
+_BATCH_ACTIONS_LEARNT: dict[str, bool] = {}
+
+REFUND_REASON = "REFUND"
+REFUND_MATCH_BY = "Customer Reference"
+NOT_BATCHABLE = "isn't enabled for batch execution"
+
+
+@dataclass(frozen=True)
+class ReceiptSettings:
+    """The mapping file's ``receipts`` section, as Oracle needs it on every receipt."""
+
+    receipt_method: str
+    business_unit: str
+    remittance_bank_account: str
+
+
+@dataclass(frozen=True)
+class FetchedInvoice:
+    """An open invoice as read from Oracle, with what the ``oracle_open_invoices`` table shows."""
+
+    invoice: OpenInvoice
+    customer_name: str
+    transaction_date: str
+    original_minor: int
+
+
+@contextmanager
+def translated() -> Iterator[None]:
+    """Oracle's errors as the posting loop's three (see :mod:`paysync_dagster.lib.posting.erp`)."""
+    try:
+        yield
+    except OracleOutcomeUnknown:
+        raise
+    except OracleBatchError as exc:
+        raise RejectedError(str(exc), exc.code or "BATCH") from exc
+    except OracleAuthError as exc:  # nothing was done; a configuration problem, not the data's
+        raise UnavailableError(str(exc)) from exc
+    except OracleApiError as exc:
+        if exc.http_status >= 500:
+            raise OutcomeUnknown(str(exc), method=exc.method, path=exc.path, attempts=1, status=exc.http_status) from exc
+        raise RejectedError(str(exc), exc.code or f"HTTP{exc.http_status}") from exc
+    except OracleTransportError as exc:
+        raise UnavailableError(str(exc)) from exc
+    except OracleResponseError as exc:  # an unreadable answer: whatever was asked may have been done
+        raise OutcomeUnknown(str(exc), method="", path=exc.path, attempts=1, status=exc.http_status) from exc
+    except OracleAmbiguousMatch as exc:
+        raise RejectedError(str(exc), "AMBIGUOUS") from exc
+
+
+class OracleAdapter:
+    name = "oracle"
+
+    def __init__(self, client: OracleFusionClient, settings: ReceiptSettings, *, batch_size: int = 50,
+                 batch_actions: bool | None = None):
+        self.client, self.settings = client, settings
+        self.batch_size = max(1, batch_size)
+        if batch_actions is None:
+            batch_actions = _BATCH_ACTIONS_LEARNT.get(client.base_url)
+        self._batch_actions = batch_actions if self.batch_size > 1 else False
+        self._account_ids: dict[str, int] = {}
+
+    @property
+    def apply_batch_size(self) -> int:
+        return self.batch_size if self._batch_actions is not False else 1
+
+    # -- open invoices and customers --------------------------------------------------------------------
+
+    def open_invoices(self, as_of: date | None = None) -> tuple[list[FetchedInvoice], list[dict[str, Any]]]:
+        """Open installments of every customer account (dated on or before ``as_of``), grouped into
+        invoices; and the accounts themselves (``account_number``, ``name``, ``account_id``)."""
+        with translated():
+            accounts = self.client.customer_account_activities()
+            customers = [{"account_number": str(a["AccountNumber"]), "name": str(a.get("CustomerName") or ""),
+                          "account_id": int(a["AccountId"])} for a in accounts if a.get("AccountNumber")]
+            self._account_ids.update({c["account_number"]: c["account_id"] for c in customers})
+            q = "InstallmentStatus='Open'" + (f" and TransactionDate<='{as_of.isoformat()}'" if as_of else "")
+            rows: list[tuple[dict[str, Any], dict[str, Any]]] = []
+            for chunk in _chunked(customers, self.batch_size):
+                for customer, items in zip(chunk, self._schedules([c["account_id"] for c in chunk], q)):
+                    rows.extend((customer, item) for item in items)
+        return _group_invoices(rows), customers
+
+    def _schedules(self, account_ids: Sequence[int], q: str) -> list[list[dict[str, Any]]]:
+        def path(account_id: int) -> str:
+            return f"/receivablesCustomerAccountActivities/{account_id}/child/transactionPaymentSchedules"
+
+        params = {"q": q, "onlyData": "true"}
+        if len(account_ids) == 1 or self.batch_size == 1:
+            return [self.client.list_items(path(a), params) for a in account_ids]
+        parts = [{"id": str(a), "operation": "get", "path": f"{path(a)}?{urlencode({**params, 'limit': 500})}"}
+                 for a in account_ids]
+        out = []
+        for account_id, part in zip(account_ids, self.client.batch(parts)):
+            page = parse_page(part.payload, path=path(account_id))
+            out.append(page.items if not page.has_more else self.client.list_items(path(account_id), params))
+        return out
+
+    def account_id(self, account_number: str) -> int | None:
+        if account_number not in self._account_ids:
+            with translated():
+                found = self.client.find_customer_account(account_number)
+            if found is None:
+                return None
+            self._account_ids[account_number] = int(found["AccountId"])
+        return self._account_ids[account_number]
+
+    # -- receipts -------------------------------------------------------------------------------------------
+
+    def payload(self, spec: ReceiptSpec) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "ReceiptNumber": spec.reference, "ReceiptDate": spec.receipt_date.isoformat(),
+            "Amount": money.to_wire(spec.amount_minor, spec.currency), "Currency": spec.currency,
+            "ReceiptMethod": self.settings.receipt_method, "BusinessUnit": self.settings.business_unit,
+            "RemittanceBankAccountNumber": self.settings.remittance_bank_account,
+        }
+        if spec.customer_account:
+            body["CustomerAccountNumber"] = spec.customer_account
+        if spec.comments:
+            body["Comments"] = spec.comments[:200]
+        return body
+
+    def find_receipts(self, references: Sequence[str]) -> dict[str, ErpReceipt]:
+        with translated():
+            if len(references) == 1 or self.batch_size == 1:
+                found = {ref: self.client.find_receipts_by_number(ref) for ref in references}
+            else:
+                parts = [{"id": ref, "operation": "get", "path": "/standardReceipts?" + urlencode(
+                    {"q": self.client.q(ReceiptNumber=ref), "onlyData": "true", "limit": 500})} for ref in references]
+                found = {ref: parse_page(part.payload).items for ref, part in zip(references, self.client.batch(parts))}
+        out = {}
+        for ref, items in found.items():
+            mine = [i for i in items if i.get("ReceiptNumber") == ref]
+            if len(mine) > 1:
+                raise RejectedError(f"{len(mine)} receipts are numbered {ref}", "AMBIGUOUS")
+            if mine:
+                out[ref] = _erp_receipt(mine[0])
+        return out
+
+    def create_receipts(self, specs: Sequence[ReceiptSpec]) -> dict[str, str]:
+        with translated():
+            if len(specs) == 1:
+                return {specs[0].reference: str(self.client.create_receipt(self.payload(specs[0]))["StandardReceiptId"])}
+            parts = [{"id": s.reference, "operation": "create", "path": "/standardReceipts", "payload": self.payload(s)}
+                     for s in specs]
+            return {str(p.id): str(p.payload["StandardReceiptId"]) for p in self.client.batch(parts)}
+
+    # -- applications -----------------------------------------------------------------------------------------
+
+    def _apply_params(self, item: ApplySpec) -> dict[str, Any]:
+        return {"appliedPaymentScheduleId": int(item.target_id), "calledFrom": "PaySync",
+                "amountApplied": money.to_wire(item.amount_minor, item.receipt.currency),
+                "applicationDate": item.apply_date.isoformat()}
+
+    def apply(self, items: Sequence[ApplySpec]) -> None:
+        with translated():
+            if len(items) == 1 or self._batch_actions is False:
+                if len(items) > 1:
+                    raise RejectedError("applications cannot be batched here; send them one at a time", "NO_BATCH")
+                item = items[0]
+                self.client.apply_receipt(item.receipt.erp_id, int(item.target_id), item.amount_minor,
+                                          currency=item.receipt.currency, application_date=item.apply_date.isoformat())
+                return
+            parts = [{"id": f"{i.receipt.reference}:{i.target_id}", "operation": "create",
+                      "path": f"/standardReceipts/{i.receipt.erp_id}/action/applyReceipt", "payload": self._apply_params(i)}
+                     for i in items]
+            try:
+                self.client.batch(parts)
+            except OracleBatchError as exc:
+                if any(NOT_BATCHABLE in m.detail for m in exc.messages):
+                    self._batch_actions = _BATCH_ACTIONS_LEARNT[self.client.base_url] = False  # nothing was applied
+                raise
+            self._batch_actions = _BATCH_ACTIONS_LEARNT[self.client.base_url] = True
+
+    def applications(self, receipt: ErpReceipt) -> dict[str, int]:
+        if not receipt.customer_account:
+            return {}  # an unidentified receipt cannot be applied
+        account_id = self.account_id(receipt.customer_account)
+        if account_id is None:
+            return {}
+        with translated():
+            rows = self.client.receipt_applications(account_id, int(receipt.erp_id))
+        out: dict[str, int] = {}
+        for row in rows:
+            if row.get("ApplicationStatus") == "Applied":
+                target = str(row["InstallmentId"])
+                out[target] = out.get(target, 0) + money.to_minor(row["AppliedAmount"], row.get("Currency") or receipt.currency)
+        return out
+
+    def set_application(self, receipt: ErpReceipt, target_id: str, amount_minor: int) -> None:
+        current = self.applications(receipt).get(target_id, 0)
+        with translated():
+            if current > amount_minor:  # Oracle unapplies whole applications: take it off, put back the rest
+                self.client.unapply_receipt(receipt.erp_id, payment_schedule_id=int(target_id))
+                current = 0
+            if amount_minor > current:
+                self.client.apply_receipt(receipt.erp_id, int(target_id), amount_minor - current, currency=receipt.currency)
+
+    # -- reversals and refunds ----------------------------------------------------------------------------------
+
+    def reverse(self, receipt: ErpReceipt, category: str, reason: str) -> None:
+        with translated():
+            self.client.reverse_receipt(receipt.erp_id, category=category, reason=reason)
+
+    def refund_marks(self, receipt: ErpReceipt) -> dict[str, int]:
+        with translated():
+            refs = self.client.remittance_references(receipt.erp_id)
+        # Oracle does not echo CustomerReason (sample 05), so the mark is known by its match-by and number.
+        return {str(r["ReferenceNumber"]): money.to_minor(r.get("ReferenceAmount") or 0, receipt.currency)
+                for r in refs if r.get("ReceiptMatchBy") == REFUND_MATCH_BY}
+
+    def mark_refund(self, receipt: ErpReceipt, reference: str, amount_minor: int, reason: str) -> None:
+        with translated():
+            self.client.create_remittance_reference(receipt.erp_id, {
+                "ReceiptMatchBy": REFUND_MATCH_BY, "ReferenceNumber": reference,
+                "ReferenceAmount": money.to_wire(amount_minor, receipt.currency), "CustomerReason": REFUND_REASON,
+                "CustomerReference": reason[:100]})
+
+
+def _erp_receipt(item: Mapping[str, Any]) -> ErpReceipt:
+    r = parse_receipt(item)
+    return ErpReceipt(str(r.receipt_id), str(r.receipt_number), r.amount_minor or 0, r.currency,
+                      r.customer_account_number or "", r.unapplied_minor, (r.status or "") == "Reversed")
+
+
+def _chunked(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    for i in range(0, len(items), max(1, size)):
+        yield items[i:i + max(1, size)]
+
+
+def _group_invoices(rows: Sequence[tuple[dict[str, Any], dict[str, Any]]]) -> list[FetchedInvoice]:
+    by_number: dict[str, list[tuple[dict[str, Any], dict[str, Any]]]] = {}
+    for customer, item in rows:
+        by_number.setdefault(str(item["TransactionNumber"]), []).append((customer, item))
+    out = []
+    for number in sorted(by_number):
+        customer = by_number[number][0][0]
+        items = by_number[number]
+        schedules = sorted((parse_payment_schedule(i) for _, i in items), key=lambda s: (s.due_date or "", s.number or 0))
+        targets = tuple(Target(str(s.installment_id), s.balance_minor or 0, s.due_date or "") for s in schedules)
+        first = items[0][1]
+        out.append(FetchedInvoice(
+            OpenInvoice(number, customer["account_number"], sum(t.balance_minor for t in targets), schedules[0].currency,
+                        schedules[0].due_date or "", str(first.get("TransactionId") or ""), targets),
+            customer["name"], str(first.get("TransactionDate") or ""),
+            sum(s.original_minor or 0 for s in schedules)))
+    return out

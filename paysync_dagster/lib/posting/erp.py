@@ -1,0 +1,110 @@
+"""What an ERP offers the posting loop (``ErpAdapter``), the records it speaks, and its three errors.
+
+ERP-neutral: Oracle Fusion and Sage 300 each implement :class:`ErpAdapter`. Everything about
+exactly-once lives in :mod:`.poster` and :mod:`.ledger`, once, for every ERP; an adapter only
+translates (and batches, when its API can).
+
+Errors an adapter raises, and what the poster does with them:
+
+- :class:`~paysync_dagster.lib.http.OutcomeUnknown`: the ERP may or may not have acted (timeout
+  after send, connection lost, 5xx after send). The poster looks the effect up before any resend.
+- :class:`RejectedError`: the ERP refused; nothing was done. ``code`` is its message code.
+- :class:`UnavailableError`: the ERP could not be reached or kept refusing to serve (429/503 after
+  every retry); nothing was done.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Protocol
+
+from paysync_dagster.lib.http import OutcomeUnknown
+
+__all__ = ["ApplySpec", "ErpAdapter", "ErpReceipt", "OutcomeUnknown", "ReceiptSpec", "RejectedError",
+           "UnavailableError"]
+
+
+class RejectedError(Exception):
+    """The ERP refused the request; ``code`` is its message code (e.g. AR_RCP_DUP_NUM)."""
+
+    def __init__(self, message: str, code: str = ""):
+        super().__init__(message)
+        self.code = code
+
+
+class UnavailableError(Exception):
+    """The ERP did not serve the request (unreachable, or 429/503 after every retry): nothing was done."""
+
+
+@dataclass(frozen=True)
+class ReceiptSpec:
+    reference: str  # the receipt number, deterministic from the PayTrace transaction id
+    amount_minor: int
+    currency: str
+    receipt_date: date
+    customer_account: str  # empty: an unidentified receipt
+    comments: str = ""
+
+
+@dataclass(frozen=True)
+class ErpReceipt:
+    erp_id: str
+    reference: str
+    amount_minor: int
+    currency: str
+    customer_account: str = ""
+    unapplied_minor: int | None = None  # None when not read from the ERP
+    reversed: bool = False
+
+
+@dataclass(frozen=True)
+class ApplySpec:
+    receipt: ErpReceipt
+    invoice_number: str
+    target_id: str  # the ERP's id of what cash is applied to (an Oracle installment)
+    amount_minor: int
+    apply_date: date
+
+
+class ErpAdapter(Protocol):
+    """One ERP. ``batch_size``: receipts created or looked up per request; ``apply_batch_size``:
+    applications per request (1: no batching)."""
+
+    name: str
+    batch_size: int
+    apply_batch_size: int
+
+    def find_receipts(self, references: Sequence[str]) -> Mapping[str, ErpReceipt]:
+        """The receipts that exist, by reference (a read: never changes anything)."""
+        ...
+
+    def create_receipts(self, specs: Sequence[ReceiptSpec]) -> Mapping[str, str]:
+        """Create every receipt, all or none; returns reference -> ERP id."""
+        ...
+
+    def apply(self, items: Sequence[ApplySpec]) -> None:
+        """Apply cash, all or none (each item a new application of its amount)."""
+        ...
+
+    def applications(self, receipt: ErpReceipt) -> Mapping[str, int]:
+        """What the receipt has applied now, by target id (active applications only)."""
+        ...
+
+    def set_application(self, receipt: ErpReceipt, target_id: str, amount_minor: int) -> None:
+        """Make the receipt's application on ``target_id`` exactly ``amount_minor``, from whatever it is
+        now (so that repeating it after an uncertain outcome converges instead of doubling)."""
+        ...
+
+    def reverse(self, receipt: ErpReceipt, category: str, reason: str) -> None:
+        """Reverse the receipt (every application is undone)."""
+        ...
+
+    def refund_marks(self, receipt: ErpReceipt) -> Mapping[str, int]:
+        """The refunds recorded on the receipt: refund reference -> amount."""
+        ...
+
+    def mark_refund(self, receipt: ErpReceipt, reference: str, amount_minor: int, reason: str) -> None:
+        """Record on the receipt that ``amount_minor`` of it was refunded under ``reference``."""
+        ...

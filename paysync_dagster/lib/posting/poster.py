@@ -1,0 +1,453 @@
+"""The ERP-neutral posting loop: normalized payments -> receipts, applications, reversals, refunds.
+
+One run posts one business date's payments in phases, so that an ERP with batch requests can carry
+many effects per request:
+
+1. plan: match and allocate every new receipt, and commit the intents of the receipts and their
+   applications in one transaction (a redelivered payment reuses the plan stored the first time);
+2. receipts: look up whatever may have been sent before (``attempts > 0``), create the rest in
+   batches; an uncertain batch is looked up, and only what is missing is sent again;
+3. applications: the same, checked against the receipt's applications in the ERP;
+4. follow-ups, one payment at a time: voids, chargebacks (reversals) and refunds, each linked to
+   the original receipt and each an effect of its own in the ledger.
+
+Every payment ends in exactly one :class:`Outcome`; what could not be done carries an exception
+(reason code, reason, next step) and is tried again by the next delivery or replay, never twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from paysync_dagster.lib.posting.erp import (ApplySpec, ErpAdapter, ErpReceipt, OutcomeUnknown, ReceiptSpec,
+                                             RejectedError, UnavailableError)
+from paysync_dagster.lib.posting.ledger import APPLICATION, POSTED, RECEIPT, REVERSAL, Entry, Ledger
+from paysync_dagster.lib.posting.matching import NO_MATCH, NONE, Match, OpenInvoice, allocate, match_invoices
+from paysync_dagster.lib.scrub import mask_card_numbers
+
+RECEIPT_KINDS = frozenset({"sale", "capture"})
+LIVE = frozenset({"pending_settlement", "settled", "dispute_won"})
+#: outcomes that mean "done in the ERP" (the rest: skipped, exception)
+POSTED_OUTCOMES = ("posted", "applied", "on_account", "reversed", "refunded")
+Exception3 = tuple[str, str, str]  # (reason code, reason, suggested action)
+
+
+@dataclass(frozen=True)
+class Rules:
+    receipt_prefix: str
+    invoice_prefix: str
+    invoice_digits: int
+    fuzzy_threshold: float
+    max_rounds: int = 6  # sends per effect and run; each resend follows a look-up that found nothing
+
+
+def receipt_reference(rules: Rules, transaction_id: int) -> str:
+    return f"{rules.receipt_prefix}{transaction_id}"
+
+
+@dataclass
+class Outcome:
+    """One row of ``<erp>_cash_receipts``: what happened to one payment in one ERP."""
+
+    transaction_id: int
+    business_date: Any
+    kind: str
+    outcome: str  # posted | applied | on_account | reversed | refunded | skipped | exception
+    amount_minor: int = 0
+    currency: str = "USD"
+    reference: str = ""  # the ledger reference of this payment's own effect
+    receipt_number: str = ""  # the receipt it concerns (its own, or the original of a refund)
+    erp_receipt_id: str = ""
+    owns_receipt: bool = False  # the receipt is this payment's own (it created it)
+    invoices: str = ""
+    applied_minor: int = 0
+    unapplied_minor: int = 0
+    match_rule: str = ""
+    match_score: float = 0.0
+    reason: str = ""
+    exception: Exception3 | None = None
+
+
+@dataclass
+class _Plan:
+    payment: Mapping[str, Any]
+    entry: Entry
+    spec: ReceiptSpec
+    apps: list[Entry]
+    receipt: ErpReceipt | None = None
+    error: Exception3 | None = None
+
+
+def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
+    for i in range(0, len(items), max(1, size)):
+        yield items[i:i + max(1, size)]
+
+
+class Poster:
+    """Posts payments to one ERP. ``invoices`` are the ERP's open invoices (balance > 0) as of now, by
+    number, or a function that reads them: it is called only when a payment needs a new plan, so a
+    redelivery or a re-materialization costs no ERP call at all. Balances move in memory as this run
+    plans applications."""
+
+    def __init__(self, adapter: ErpAdapter, ledger: Ledger, rules: Rules,
+                 invoices: Mapping[str, OpenInvoice] | Callable[[], Mapping[str, OpenInvoice]],
+                 log: Callable[[str], None] = lambda _m: None):
+        self.adapter, self.ledger, self.rules, self.log = adapter, ledger, rules, log
+        self._load = invoices if callable(invoices) else (lambda: invoices)
+        self.invoices: dict[str, OpenInvoice] = {}
+
+    # -- errors as exceptions a person can act on ---------------------------------------------------
+
+    def _rejected(self, exc: RejectedError) -> Exception3:
+        return ("erp_rejected", f"{self.adapter.name} refused: {exc.code + ' ' if exc.code else ''}{exc}",
+                "correct the data named in the message, then replay the date")
+
+    def _unreachable(self, exc: Exception) -> Exception3:
+        return ("erp_unreachable", f"{self.adapter.name} did not answer: {type(exc).__name__}: {exc}",
+                "replay the date once the ERP answers; nothing is posted twice")
+
+    # -- the run ------------------------------------------------------------------------------------
+
+    def post_all(self, payments: Iterable[Mapping[str, Any]]) -> list[Outcome]:
+        """Post a date's payments; one outcome per payment, in the order given."""
+        payments = list(payments)
+        receipt_payments = sorted((p for p in payments if self._wants_receipt(p)), key=lambda p: int(p["transaction_id"]))
+        plans = self._plan(receipt_payments)
+        self._ensure_receipts([pl for pl in plans if pl.error is None])
+        self._apply([pl for pl in plans if pl.error is None and pl.receipt is not None])
+        outcomes = {int(pl.payment["transaction_id"]): self._receipt_outcome(pl) for pl in plans}
+        # Follow-ups after every receipt of the date exists: voids, refunds, chargebacks, by id.
+        order = {"void": 0, "refund": 1, "chargeback": 2}
+        for p in sorted((p for p in payments if int(p["transaction_id"]) not in outcomes),
+                        key=lambda p: (order.get(p["kind"], 3), int(p["transaction_id"]))):
+            outcomes[int(p["transaction_id"])] = self._follow_up(p)
+        return [outcomes[int(p["transaction_id"])] for p in payments]
+
+    @staticmethod
+    def _wants_receipt(p: Mapping[str, Any]) -> bool:
+        # A chargeback the merchant won is a sale that stands.
+        return p["status"] in LIVE and (p["kind"] in RECEIPT_KINDS or p["kind"] == "chargeback" and p["status"] == "dispute_won")
+
+    # -- 1. plan --------------------------------------------------------------------------------------
+
+    def _plan(self, payments: Sequence[Mapping[str, Any]]) -> list[_Plan]:
+        refs = {int(p["transaction_id"]): receipt_reference(self.rules, int(p["transaction_id"])) for p in payments}
+        stored = self.ledger.get_many(refs.values())
+        stored_apps = self.ledger.get_many(a for e in stored.values() for a in self._app_refs(e))
+        if len(stored) < len(refs):  # someone needs a new plan: read the open invoices
+            self.invoices = dict(self._load())
+            self.log(f"{len(refs) - len(stored)} new receipts to plan against {len(self.invoices)} open invoices")
+            for entry in stored.values():  # planned but not yet in the ERP: the ERP's balances do not show it
+                for app_ref in self._app_refs(entry):
+                    app = stored_apps.get(app_ref)
+                    if app is not None and not app.posted:
+                        self._consume(app.detail["invoice"], app.detail["target"], app.amount_minor)
+        new: list[Entry] = []
+        for p in payments:
+            if refs[int(p["transaction_id"])] not in stored:
+                entry, apps = self._new_plan(p, refs[int(p["transaction_id"])])
+                new.extend([entry, *apps])
+            else:  # a plan whose application intents were lost gets them back (same references, same amounts)
+                entry = stored[refs[int(p["transaction_id"])]]
+                new.extend(a for a in self._app_entries(entry) if a.reference not in stored_apps)
+        recorded = self.ledger.record_intents(new) if new else {}
+        everything = {**stored, **stored_apps, **recorded}
+        plans = []
+        for p in payments:
+            entry = everything[refs[int(p["transaction_id"])]]
+            plans.append(_Plan(p, entry, self._spec(p, entry), [everything[r] for r in self._app_refs(entry)]))
+        return plans
+
+    @staticmethod
+    def _app_refs(entry: Entry) -> list[str]:
+        return [f"{entry.reference}:APP:{inv}:{target}" for inv, target, _ in entry.detail.get("applications", [])]
+
+    def _consume(self, number: str, target: str, amount: int) -> None:
+        if number in self.invoices:
+            self.invoices[number] = self.invoices[number].less(target, amount)
+
+    def _match(self, p: Mapping[str, Any], account: str) -> Match:
+        # Cash applies only within a currency (the ERPs refuse cross-currency applications).
+        open_ = {n: inv for n, inv in self.invoices.items() if inv.balance_minor > 0 and inv.currency == p["currency"]}
+        if not open_:
+            return NO_MATCH
+        return match_invoices(p.get("invoice_reference_raw") or "", p.get("invoice_reference") or "",
+                              p.get("description") or "", account, open_, threshold=self.rules.fuzzy_threshold,
+                              prefix=self.rules.invoice_prefix, digits=self.rules.invoice_digits)
+
+    def _new_plan(self, p: Mapping[str, Any], ref: str) -> tuple[Entry, list[Entry]]:
+        txn, amount = int(p["transaction_id"]), int(p["amount_minor"])
+        account = str(p.get(f"{self.adapter.name}_customer_account") or "")
+        match = self._match(p, account)
+        if not account and match.invoices:
+            account = match.invoices[0].customer_account
+        allocations, unapplied = allocate(amount, match.invoices)
+        for a in allocations:
+            self._consume(a.invoice.number, a.target_id, a.amount_minor)
+        comments, _ = mask_card_numbers(f"PayTrace {txn} {p.get('invoice_reference_raw') or ''}".strip())
+        detail = {"rule": match.rule, "score": match.score, "customer_account": account, "comments": comments[:200],
+                  "matched": [i.number for i in match.invoices], "unapplied": unapplied,
+                  "applications": [[a.invoice.number, a.target_id, a.amount_minor] for a in allocations]}
+        entry = Entry(self.adapter.name, ref, txn, RECEIPT, p["business_date"], amount, p["currency"], detail=detail)
+        return entry, self._app_entries(entry)
+
+    def _app_entries(self, entry: Entry) -> list[Entry]:
+        d = entry.detail
+        return [Entry(self.adapter.name, r, entry.transaction_id, APPLICATION, entry.business_date, amt, entry.currency,
+                      parent_reference=entry.reference,
+                      detail={"invoice": inv, "target": target, "rule": d.get("rule"), "score": d.get("score")})
+                for r, (inv, target, amt) in zip(self._app_refs(entry), d.get("applications", []))]
+
+    def _spec(self, p: Mapping[str, Any], entry: Entry) -> ReceiptSpec:
+        return ReceiptSpec(entry.reference, entry.amount_minor, entry.currency, entry.business_date,
+                           entry.detail.get("customer_account", ""), entry.detail.get("comments", ""))
+
+    @staticmethod
+    def _erp_receipt(entry: Entry, erp_id: str) -> ErpReceipt:
+        return ErpReceipt(erp_id, entry.reference, entry.amount_minor, entry.currency,
+                          entry.detail.get("customer_account", ""))
+
+    # -- 2. receipts ------------------------------------------------------------------------------------
+
+    def _ensure_receipts(self, plans: Sequence[_Plan]) -> None:
+        for pl in plans:
+            if pl.entry.posted and pl.entry.erp_id:
+                pl.receipt = self._erp_receipt(pl.entry, pl.entry.erp_id)
+        todo = [pl for pl in plans if pl.receipt is None]
+        maybe_sent = [pl for pl in todo if pl.entry.attempts > 0]
+        fresh = [pl for pl in todo if pl.entry.attempts == 0]
+        for _ in range(self.rules.max_rounds):
+            if maybe_sent:
+                missing = self._look_up(maybe_sent)
+                fresh = missing + fresh
+            maybe_sent = []
+            if not fresh:
+                return
+            fresh, maybe_sent = self._create(fresh, self.adapter.batch_size)
+        if maybe_sent:  # out of sends: still record what the last ones did
+            fresh += self._look_up(maybe_sent)
+        for pl in fresh:
+            if pl.error is None:
+                pl.error = self._unreachable(UnavailableError(f"{pl.entry.reference}: no certain answer after "
+                                                              f"{self.rules.max_rounds} sends"))
+
+    def _look_up(self, plans: Sequence[_Plan]) -> list[_Plan]:
+        """Record the receipts the ERP holds; return the plans it does not (safe to send again)."""
+        found: dict[str, ErpReceipt] = {}
+        try:
+            for chunk in _chunks([pl.entry.reference for pl in plans], self.adapter.batch_size):
+                found.update(self.adapter.find_receipts(chunk))
+        except (UnavailableError, OutcomeUnknown) as exc:
+            for pl in plans:
+                pl.error = self._unreachable(exc)
+            return []
+        except RejectedError as exc:
+            for pl in plans:
+                pl.error = self._rejected(exc)
+            return []
+        self._record_receipts(plans, {ref: r.erp_id for ref, r in found.items()})
+        return [pl for pl in plans if pl.entry.reference not in found]
+
+    def _record_receipts(self, plans: Sequence[_Plan], ids: Mapping[str, str]) -> None:
+        if ids:
+            self.ledger.posted(dict(ids))
+        for pl in plans:
+            if pl.entry.reference in ids:
+                pl.receipt = self._erp_receipt(pl.entry, str(ids[pl.entry.reference]))
+
+    def _create(self, plans: Sequence[_Plan], size: int) -> tuple[list[_Plan], list[_Plan]]:
+        """Send creates, ``size`` per request. Returns (to send again; to look up before sending again)."""
+        again: list[_Plan] = []
+        uncertain: list[_Plan] = []
+        for chunk in _chunks(list(plans), size):
+            refs = [pl.entry.reference for pl in chunk]
+            self.ledger.attempt(refs)
+            try:
+                ids = self.adapter.create_receipts([pl.spec for pl in chunk])
+            except OutcomeUnknown as exc:
+                self.ledger.uncertain(refs, str(exc))
+                uncertain.extend(chunk)
+                continue
+            except UnavailableError as exc:
+                for pl in chunk:
+                    pl.error = self._unreachable(exc)
+                continue
+            except RejectedError as exc:
+                if len(chunk) > 1:  # all or nothing: nothing was created; find the culprit one by one
+                    more_again, more_uncertain = self._create(chunk, 1)
+                    again.extend(more_again)
+                    uncertain.extend(more_uncertain)
+                    continue
+                if "DUP" in exc.code.upper():  # it exists already: the look-up records it
+                    uncertain.extend(chunk)
+                    continue
+                self.ledger.failed(refs, f"{exc.code}: {exc}")
+                chunk[0].error = self._rejected(exc)
+                continue
+            self._record_receipts(chunk, ids)
+        return again, uncertain
+
+    # -- 3. applications ---------------------------------------------------------------------------------
+
+    def _apply(self, plans: Sequence[_Plan]) -> None:
+        pending = [(pl, app) for pl in plans for app in pl.apps if not app.posted]
+        maybe_sent = [(pl, app) for pl, app in pending if app.attempts > 0]
+        fresh = [(pl, app) for pl, app in pending if app.attempts == 0]
+        for _ in range(self.rules.max_rounds):
+            if maybe_sent:
+                fresh = self._check_applied(maybe_sent) + fresh
+            maybe_sent = []
+            if not fresh:
+                return
+            fresh, maybe_sent = self._send_applications(fresh, self.adapter.apply_batch_size)
+        if maybe_sent:  # out of sends: still record what the last ones did
+            fresh += self._check_applied(maybe_sent)
+        for pl, _app in fresh:
+            if pl.error is None:
+                pl.error = self._unreachable(UnavailableError("applications without a certain answer"))
+
+    def _check_applied(self, pairs: Sequence[tuple[_Plan, Entry]]) -> list[tuple[_Plan, Entry]]:
+        """Record the applications the ERP holds; return the ones it does not."""
+        missing: list[tuple[_Plan, Entry]] = []
+        by_plan: dict[str, list[tuple[_Plan, Entry]]] = {}
+        for pl, app in pairs:
+            by_plan.setdefault(pl.entry.reference, []).append((pl, app))
+        for group in by_plan.values():
+            pl = group[0][0]
+            try:
+                current = self.adapter.applications(pl.receipt)  # type: ignore[arg-type]
+            except (UnavailableError, OutcomeUnknown, RejectedError) as exc:
+                pl.error = self._rejected(exc) if isinstance(exc, RejectedError) else self._unreachable(exc)
+                continue
+            done = {app.reference: None for _, app in group if current.get(app.detail["target"], 0) >= app.amount_minor}
+            if done:
+                self.ledger.posted(done)
+                for _, app in group:
+                    if app.reference in done:
+                        app.status = POSTED
+            missing.extend((p, a) for p, a in group if a.reference not in done)
+        return missing
+
+    def _send_applications(self, pairs: Sequence[tuple[_Plan, Entry]], size: int) -> tuple[list, list]:
+        """Send applications, ``size`` per request. Returns (to send again; to check before sending again)."""
+        again: list[tuple[_Plan, Entry]] = []
+        uncertain: list[tuple[_Plan, Entry]] = []
+        for chunk in _chunks(list(pairs), size):
+            chunk = [(pl, app) for pl, app in chunk if pl.error is None]
+            if not chunk:
+                continue
+            refs = [app.reference for _, app in chunk]
+            self.ledger.attempt(refs)
+            try:
+                self.adapter.apply([ApplySpec(pl.receipt, app.detail["invoice"], app.detail["target"],  # type: ignore[arg-type]
+                                              app.amount_minor, app.business_date) for pl, app in chunk])
+            except OutcomeUnknown as exc:
+                self.ledger.uncertain(refs, str(exc))
+                uncertain.extend(chunk)
+                continue
+            except UnavailableError as exc:
+                for pl, _ in chunk:
+                    pl.error = self._unreachable(exc)
+                continue
+            except RejectedError as exc:
+                if len(chunk) > 1:  # nothing was applied; send them one at a time to find the culprit
+                    more_again, more_uncertain = self._send_applications(chunk, 1)
+                    again.extend(more_again)
+                    uncertain.extend(more_uncertain)
+                    continue
+                self.ledger.failed(refs, f"{exc.code}: {exc}")
+                chunk[0][0].error = self._rejected(exc)
+                continue
+            self.ledger.posted({r: None for r in refs})
+            for _, app in chunk:
+                app.status = POSTED
+        return again, uncertain
+
+    # -- the receipt's outcome ------------------------------------------------------------------------------
+
+    def _receipt_outcome(self, pl: _Plan) -> Outcome:
+        p, e = pl.payment, pl.entry
+        d = e.detail
+        applied = [app for app in pl.apps if app.posted]
+        out = Outcome(int(p["transaction_id"]), p["business_date"], p["kind"], "applied", int(p["amount_minor"]),
+                      p["currency"], reference=e.reference, receipt_number=e.reference,
+                      erp_receipt_id=pl.receipt.erp_id if pl.receipt else "", owns_receipt=pl.receipt is not None,
+                      invoices=",".join(dict.fromkeys(app.detail["invoice"] for app in applied)),
+                      applied_minor=sum(app.amount_minor for app in applied),
+                      match_rule=d.get("rule", NONE), match_score=float(d.get("score", 0.0)))
+        out.unapplied_minor = out.amount_minor - out.applied_minor
+        if pl.error is not None:
+            out.outcome, out.reason, out.exception = "exception", pl.error[1], pl.error
+            return out
+        if p["kind"] == "chargeback":
+            reversal = self.ledger.get(f"{e.reference}:REV")
+            if reversal is not None and reversal.posted:
+                out.outcome, out.reason = "exception", "chargeback won after the receipt was reversed"
+                out.exception = ("chargeback_won_after_reversal", out.reason,
+                                 "re-enter the receipt in the ERP by hand (the reversed one stays as it is)")
+                return out
+        if not applied:
+            out.outcome = "on_account"
+            who = f"customer {d.get('customer_account')}" if d.get("customer_account") else "an unidentified customer"
+            out.reason = f"no open invoice matched: on account for {who}"
+            out.exception = ("no_invoice_match",
+                             f"no open invoice matches reference {p.get('invoice_reference_raw') or '(none)'!r} "
+                             f"(best fuzzy score {d.get('score', 0.0)}); the receipt is on account for {who}",
+                             "apply the receipt to the right invoice in the ERP, or correct the reference and replay")
+        elif out.unapplied_minor:
+            out.outcome, out.reason = "on_account", f"overpayment: {out.unapplied_minor} minor units left on account"
+        return out
+
+    # -- 4. follow-ups ----------------------------------------------------------------------------------------
+
+    def _follow_up(self, p: Mapping[str, Any]) -> Outcome:
+        from paysync_dagster.lib.posting.followups import follow_up
+
+        return follow_up(self, p)
+
+    def once(self, entry: Entry, do: Callable[[], None], already: Callable[[], bool]) -> Entry:
+        """One effect exactly once: intent, (look before resending), act, outcome. Raises what the
+        adapter raised when it cannot finish; the ledger then says what to do next time."""
+        stored = self.ledger.record_intents([entry])[entry.reference]
+        if stored.posted:
+            return stored
+        for round_ in range(self.rules.max_rounds):
+            if (stored.attempts or round_) and already():
+                self.ledger.posted({entry.reference: None})
+                stored.status = POSTED
+                return stored
+            self.ledger.attempt([entry.reference])
+            try:
+                do()
+            except OutcomeUnknown as exc:
+                self.ledger.uncertain([entry.reference], str(exc))
+                continue
+            except RejectedError as exc:
+                self.ledger.failed([entry.reference], f"{exc.code}: {exc}")
+                raise
+            self.ledger.posted({entry.reference: None})
+            stored.status = POSTED
+            return stored
+        raise UnavailableError(f"{entry.reference}: no certain answer after {self.rules.max_rounds} sends")
+
+    def reversal_reference(self, receipt_ref: str) -> str:
+        return f"{receipt_ref}:REV"
+
+    def reverse(self, original: Entry, p: Mapping[str, Any], category: str, reason: str) -> Entry:
+        """At most one reversal per receipt, whatever asked for it (void, chargeback, full refund)."""
+        receipt = self._erp_receipt(original, original.erp_id or "")
+        entry = Entry(self.adapter.name, self.reversal_reference(original.reference), int(p["transaction_id"]), REVERSAL,
+                      p["business_date"], original.amount_minor, original.currency, erp_id=original.erp_id,
+                      parent_reference=original.reference, detail={"category": category, "reason": reason})
+
+        def already() -> bool:
+            found = self.adapter.find_receipts([original.reference]).get(original.reference)
+            return bool(found and found.reversed)
+
+        return self.once(entry, lambda: self.adapter.reverse(receipt, category, reason), already)
+
+
+def post_all(poster: Poster, payments: Iterable[Mapping[str, Any]]) -> list[Outcome]:
+    return poster.post_all(payments)

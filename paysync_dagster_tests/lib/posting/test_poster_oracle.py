@@ -1,0 +1,167 @@
+"""The Poster against the Oracle sandbox over real HTTP: each posting scenario of the issue, checked by
+reading the sandbox's state through its control API; and redelivery under faults."""
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import Engine
+
+from paysync_dagster.lib.posting import Ledger
+from paysync_dagster.lib.warehouse import make_engine, migrate
+from paysync_dagster.sandbox.server import SandboxApp, ServerThread
+from paysync_dagster_tests.lib.posting.oracle_support import (active, balances, control, oracle_client, payment, poster,
+                                                              receipts, seed)
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[ServerThread]:
+    with ServerThread(SandboxApp()) as s:
+        yield s
+
+
+@pytest.fixture
+def url(server: ServerThread) -> str:
+    httpx.post(f"{server.url}/_sandbox/reset").raise_for_status()  # empty Oracle, no faults
+    seed(server.url, [("INV-000101", "C1", 10_000), ("INV-000102", "C1", 5_000), ("INV-000103", "C1", 2_500),
+                      ("INV-000190", "C2", 7_000), ("INV-000200", "C2", 4_000)])
+    return server.url
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Iterator[Engine]:
+    e = make_engine(f"sqlite:///{tmp_path / 'warehouse.db'}")
+    migrate(e)
+    yield e
+    e.dispose()
+
+
+def post(url: str, engine: Engine, payments: list[dict], **options) -> dict:  # noqa: ANN003
+    with oracle_client(url) as client:
+        return {o.transaction_id: o for o in poster(client, engine, **options).post_all(payments)}
+
+
+def test_one_payment_across_several_invoices(url: str, engine: Engine) -> None:
+    out = post(url, engine, [payment(1, 15_000, ref="INV-000101", description="Payment for INV-000101, INV-000102")])[1]
+    assert (out.outcome, out.match_rule, out.match_score, out.invoices) == ("applied", "multiple", 1.0, "INV-000101,INV-000102")
+    r = receipts(url)["PT-1"]
+    assert active(r) == {"INV-000101": 10_000, "INV-000102": 5_000}
+    assert (r["Status"], r["CustomerAccountNumber"], r["Amount"], r["unapplied_minor"]) == ("Applied", "C1", "150.00", 0)
+    assert balances(url)["INV-000101"] == 0 and balances(url)["INV-000102"] == 0
+
+
+def test_overpayment_is_left_on_account(url: str, engine: Engine) -> None:
+    out = post(url, engine, [payment(2, 3_000, ref="inv 103", normalized="INV-000103")])[2]
+    assert (out.outcome, out.match_rule, out.applied_minor, out.unapplied_minor, out.exception) == \
+        ("on_account", "normalized", 2_500, 500, None)
+    r = receipts(url)["PT-2"]
+    assert (active(r), r["unapplied_minor"], r["Status"]) == ({"INV-000103": 2_500}, 500, "Unapplied")
+
+
+def test_no_invoice_found_gives_an_on_account_receipt_and_an_exception(url: str, engine: Engine) -> None:
+    outs = post(url, engine, [payment(3, 1_234, ref="PO 7781", normalized="PO7781", account="C2"),
+                              payment(4, 999, description="Counter sale")])
+    assert outs[3].outcome == "on_account" and outs[3].exception[0] == "no_invoice_match"
+    assert outs[3].match_rule == "none" and outs[3].match_score < 0.86
+    assert outs[4].outcome == "on_account" and "unidentified" in outs[4].exception[1]
+    got = receipts(url)
+    assert (got["PT-3"]["Status"], got["PT-3"]["CustomerAccountNumber"], got["PT-3"]["unapplied_minor"]) == ("Unapplied", "C2", 1_234)
+    assert (got["PT-4"]["Status"], got["PT-4"]["CustomerAccountNumber"]) == ("Unidentified", None)
+
+
+def test_fuzzy_match_above_the_threshold_is_applied_with_its_score(url: str, engine: Engine) -> None:
+    out = post(url, engine, [payment(5, 7_000, ref="INV-109", normalized="INV-000109", account="C2")])[5]
+    assert (out.outcome, out.match_rule, out.match_score, out.invoices) == ("applied", "fuzzy", 0.9, "INV-000190")
+    assert active(receipts(url)["PT-5"]) == {"INV-000190": 7_000}
+
+
+def test_a_decline_posts_nothing_and_is_an_exception_with_its_reason(url: str, engine: Engine) -> None:
+    out = post(url, engine, [payment(6, 10_000, kind="decline", status="declined", ref="INV-000101")])[6]
+    assert out.outcome == "exception" and out.exception[0] == "declined" and out.reason
+    assert receipts(url) == {} and balances(url)["INV-000101"] == 10_000
+
+
+def test_partial_then_full_refund_linked_to_the_original_receipt(url: str, engine: Engine) -> None:
+    post(url, engine, [payment(7, 10_000, ref="INV-000101")])
+    out = post(url, engine, [payment(8, 3_000, kind="refund", description="Refund of transaction 7")])[8]
+    assert (out.outcome, out.receipt_number, out.reference, out.invoices) == ("refunded", "PT-7", "PT-8:RFND", "INV-000101")
+    r = receipts(url)["PT-7"]
+    assert active(r) == {"INV-000101": 7_000} and balances(url)["INV-000101"] == 3_000
+    assert [(m["ReferenceNumber"], m["ReferenceAmount"], m["CustomerReason"]) for m in r["remittanceReferences"]] == \
+        [("PT-8:RFND", 30, "REFUND")]
+    out = post(url, engine, [payment(9, 7_000, kind="refund", description="Refund of transaction 7")])[9]
+    assert out.outcome == "refunded" and "reversed" in out.reason
+    r = receipts(url)["PT-7"]
+    assert r["Status"] == "Reversed" and r["reversal"]["reason"] == "REFUND" and active(r) == {}
+    assert [m["ReferenceNumber"] for m in r["remittanceReferences"]] == ["PT-8:RFND", "PT-9:RFND"]
+    assert balances(url)["INV-000101"] == 10_000 and len(receipts(url)) == 1  # no refund receipt of its own
+
+
+def test_a_partial_refund_covered_by_what_is_on_account_leaves_the_applications(url: str, engine: Engine) -> None:
+    post(url, engine, [payment(10, 3_000, ref="INV-000103")])  # 500 on account
+    out = post(url, engine, [payment(11, 400, kind="refund", description="Refund of transaction 10")])[11]
+    assert out.outcome == "refunded" and out.invoices == ""
+    assert active(receipts(url)["PT-10"]) == {"INV-000103": 2_500}
+
+
+def test_a_refund_without_a_posted_original_is_an_exception(url: str, engine: Engine) -> None:
+    out = post(url, engine, [payment(12, 100, kind="refund", description="Refund of transaction 999")])[12]
+    assert out.outcome == "exception" and out.exception[0] == "refund_without_receipt"
+
+
+def test_void_before_posting_posts_nothing_and_after_posting_reverses(url: str, engine: Engine) -> None:
+    out = post(url, engine, [payment(13, 5_000, kind="void", status="voided", ref="INV-000102")])[13]
+    assert out.outcome == "skipped" and receipts(url) == {}
+    post(url, engine, [payment(14, 5_000, ref="INV-000102")])
+    assert balances(url)["INV-000102"] == 0
+    out = post(url, engine, [payment(14, 5_000, kind="void", status="voided", ref="INV-000102")])[14]
+    assert (out.outcome, out.receipt_number, out.owns_receipt) == ("reversed", "PT-14", True)
+    r = receipts(url)["PT-14"]
+    assert (r["Status"], r["reversal"]["category"], r["reversal"]["reason"]) == ("Reversed", "REV", "VOID")
+    assert balances(url)["INV-000102"] == 5_000
+
+
+def test_a_chargeback_reverses_the_receipt_with_its_reason(url: str, engine: Engine) -> None:
+    post(url, engine, [payment(15, 4_000, ref="INV-000200")])
+    out = post(url, engine, [payment(15, 4_000, kind="chargeback", status="disputed", ref="INV-000200")])[15]
+    assert out.outcome == "reversed" and "chargeback" in out.reason
+    r = receipts(url)["PT-15"]
+    assert (r["Status"], r["reversal"]["reason"]) == ("Reversed", "CHARGEBACK") and balances(url)["INV-000200"] == 4_000
+    again = post(url, engine, [payment(15, 4_000, kind="chargeback", status="disputed", ref="INV-000200")])[15]
+    assert again.outcome == "reversed" and control(url, "state")["counts"]["reversals"] == 1
+
+
+@pytest.mark.parametrize("batch", [1, 50], ids=["single-calls", "batched"])
+def test_redelivered_under_faults_each_effect_happens_once(url: str, engine: Engine, batch: int) -> None:
+    faults = {"seed": 3, "error_rate": 0.25, "drop_after_commit_rate": 0.2, "rate_limit_every": 15, "rate_limit_burst": 2,
+              "retry_after_seconds": 0, "paths": ["/fscmRestApi/*"]}
+    sales = [payment(100, 10_000, ref="INV-000101"), payment(101, 5_000, ref="INV-000102"),
+             payment(102, 2_600, ref="INV-000103"), payment(103, 7_000, ref="INV-000190", account="C2"),
+             payment(104, 1_000, ref="INV-000200"), payment(105, 800)]
+    later = [payment(106, 4_000, kind="refund", description="Refund of transaction 100"),
+             payment(107, 1_000, kind="refund", description="Refund of transaction 104"),
+             payment(101, 5_000, kind="void", status="voided", ref="INV-000102"),
+             payment(103, 7_000, kind="chargeback", status="disputed", ref="INV-000190")]
+    httpx.post(f"{url}/_sandbox/faults", json=faults).raise_for_status()
+    try:
+        for wave in (sales, later):
+            for _ in range(3):  # every event delivered three times
+                post(url, engine, wave, batch_size=batch)
+        injected = httpx.get(f"{url}/_sandbox/stats").json()["faults"]
+    finally:
+        httpx.post(f"{url}/_sandbox/faults", json={}).raise_for_status()
+    assert injected.get("drop_after_commit") and injected.get("rate_limit_429"), injected
+    outs = post(url, engine, later, batch_size=batch)
+    assert [o.outcome for o in outs.values()] == ["refunded", "refunded", "reversed", "reversed"], [o.reason for o in outs.values()]
+    state = control(url, "state")
+    assert sorted(r["ReceiptNumber"] for r in state["receipts"]) == [f"PT-{t}" for t in range(100, 106)]  # one each
+    got = {r["ReceiptNumber"]: r for r in state["receipts"]}
+    assert {n: r["Status"] for n, r in got.items()} == {"PT-100": "Unapplied", "PT-101": "Reversed", "PT-102": "Unapplied",
+                                                        "PT-103": "Reversed", "PT-104": "Reversed", "PT-105": "Unidentified"}
+    assert active(got["PT-100"]) == {"INV-000101": 6_000} and got["PT-100"]["unapplied_minor"] == 4_000  # refunded
+    assert [m["ReferenceNumber"] for m in got["PT-100"]["remittanceReferences"]] == ["PT-106:RFND"]
+    assert state["counts"]["reversals"] == 3
+    assert balances(url) == {"INV-000101": 4_000, "INV-000102": 5_000, "INV-000103": 0, "INV-000190": 7_000, "INV-000200": 4_000}
+    posted = {e.reference: e.erp_id for e in Ledger(engine, "oracle").entries(actions=["receipt"]) if e.posted}
+    assert posted == {r["ReceiptNumber"]: str(r["StandardReceiptId"]) for r in state["receipts"]}
