@@ -60,3 +60,14 @@ def stop_process(proc: subprocess.Popen, *, grace: float = 10.0) -> None:
         except ProcessLookupError:
             pass
         proc.wait(timeout=grace)
+
+
+def rsa_pem_pair() -> tuple[str, str]:
+    """A fresh RSA key pair as (private PKCS#8 PEM, public SubjectPublicKeyInfo PEM), for OAuth JWT tests."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
+    public = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    return private, public

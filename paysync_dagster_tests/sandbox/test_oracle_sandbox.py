@@ -13,11 +13,10 @@ from typing import Any
 
 import httpx
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from paysync_dagster_tests.support import rsa_pem_pair
 from paysync_dagster.lib.oracle.auth import JWT_BEARER, OAuthSettings, build_user_assertion, sign_rs256
 from paysync_dagster.sandbox.oracle import OAuthServerConfig, SeedSpec, create_oracle_app
 from paysync_dagster.sandbox.oracle.query import parse_q
@@ -37,20 +36,11 @@ STRUCTURED = {"Accept": "application/json, application/vnd.oracle.adf.error+json
 DUP_TEXT = "A receipt with this number, date, amount and customer already exists. Enter a unique receipt number."
 
 
-def _pem_pair() -> tuple[str, str]:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption()).decode()
-    public = key.public_key().public_bytes(serialization.Encoding.PEM,
-                                           serialization.PublicFormat.SubjectPublicKeyInfo).decode()
-    return private, public
-
-
 @pytest.fixture(scope="module")
 def keys() -> tuple[str, str, str]:
     """(private PEM, its public PEM, an unrelated private PEM)."""
-    private, public = _pem_pair()
-    other, _ = _pem_pair()
+    private, public = rsa_pem_pair()
+    other, _ = rsa_pem_pair()
     return private, public, other
 
 

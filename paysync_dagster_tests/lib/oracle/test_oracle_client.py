@@ -10,9 +10,8 @@ from datetime import date, datetime, timezone
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 
+from paysync_dagster_tests.support import rsa_pem_pair
 from paysync_dagster.lib.http import OutcomeUnknown, RetryPolicy
 from paysync_dagster.lib.oracle import (
     OAuthSettings,
@@ -48,12 +47,7 @@ FIXED_NOW = datetime(2024, 6, 3, 17, 0, tzinfo=timezone.utc)
 
 @pytest.fixture(scope="module")
 def keys() -> tuple[str, str]:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption()).decode()
-    public = key.public_key().public_bytes(serialization.Encoding.PEM,
-                                           serialization.PublicFormat.SubjectPublicKeyInfo).decode()
-    return private, public
+    return rsa_pem_pair()
 
 
 class Running:
@@ -304,8 +298,7 @@ def test_oauth_token_is_cached_and_renewed(sb: Running, keys: tuple[str, str], c
     for secret in (CLIENT_SECRET, PASSWORD, keys[0].splitlines()[1]):
         assert secret not in text
 
-    other = rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
+    other, _ = rsa_pem_pair()
     wrong_key = sb.client(oauth=OAuthSettings(**{**settings.__dict__, "private_key_pem": other}))
     with pytest.raises(OracleAuthError) as refused:
         wrong_key.get("/standardReceipts")
