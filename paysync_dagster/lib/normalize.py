@@ -19,6 +19,7 @@ from paysync_dagster.lib.address import standardize_country, standardize_postal_
 from paysync_dagster.lib.invoice_refs import normalize_invoice_refs
 from paysync_dagster.lib.mapping import Mapping
 from paysync_dagster.lib.money import exponent
+from paysync_dagster.lib.schemas import NormalizedPaymentsSchema
 from paysync_dagster.lib.scrub import mask_card_numbers
 from paysync_dagster.lib.vector import per_unique
 
@@ -276,8 +277,6 @@ def normalize_chunks(
 ) -> Iterator[tuple[pd.DataFrame, Normalized]]:
     """Normalize and validate a partition chunk by chunk (each row depends on its own values only),
     so memory stays bounded by the chunk size. Raises pandera's SchemaErrors on a contract violation."""
-    from paysync_dagster.lib.schemas import NormalizedPaymentsSchema
-
     for raw in chunks:
         batches = batches_for(raw["transaction_id"].tolist()) if batches_for is not None and len(raw) else None
         result = normalize(raw, mapping, batches=batches, erp_customers=erp_customers)
