@@ -21,7 +21,7 @@ from paysync_dagster.lib.mapping import Mapping
 from paysync_dagster.lib.money import exponent
 from paysync_dagster.lib.schemas import NormalizedPaymentsSchema
 from paysync_dagster.lib.scrub import mask_card_numbers
-from paysync_dagster.lib.vector import per_unique
+from paysync_dagster.lib.vector import per_unique, text
 
 NORMALIZED_COLUMNS = [
     "business_date", "transaction_id", "kind", "paytrace_state", "status", "oracle_status", "sage_status",
@@ -57,7 +57,7 @@ def card_brand(masked: pd.Series) -> pd.Series:
     """The brand from what the mask shows: the BIN when the export includes it, else the length (AmEx 15, Diners 14)."""
     # Only the first two characters and the length matter: a small key, built with numpy's C string
     # routines and classified once per distinct key.
-    arr = masked.fillna("").astype(str).to_numpy(dtype="U32")
+    arr = text(masked).to_numpy(dtype="U32")
     key = np.char.add(np.char.add(arr.astype("U2"), ":"), np.char.str_len(arr).astype("U2"))
     return per_unique(pd.Series(key, index=masked.index, dtype=object), _brand_of_key)
 
@@ -106,7 +106,7 @@ def _customers(df: pd.DataFrame, mapping: Mapping, erp_customers: pd.DataFrame |
     """(Oracle account, Sage account) per row: the static map, then by email, then a look-up in the ERP data."""
     oracle = pd.Series("", index=df.index, dtype=object)
     sage = pd.Series("", index=df.index, dtype=object)
-    cid = df["customer_id"].fillna("").astype(str)
+    cid = text(df["customer_id"])
     email = per_unique(df["receipt_emailed_to"], lambda s: s.astype(str).str.strip().str.lower())
     name = per_unique(df["billing_name"], lambda s: s.astype(str).str.strip().str.upper())
     for series, key, table in ((cid, "id", mapping.customers.map), (email, "email", {k.lower(): v for k, v in mapping.customers.by_email.items()})):
@@ -169,7 +169,7 @@ def normalize(
     ttype = df["transaction_type"].astype(str).str.upper()
     status = state.map(mapping.statuses.paytrace)
     kind = _kind(state, ttype)
-    currency = df["currency"].fillna("").astype(str).str.upper()
+    currency = per_unique(df["currency"], lambda s: s.astype(str).str.upper())
     invoice = normalize_invoice_refs(df["invoice_id"], mapping.invoice_reference.prefix, mapping.invoice_reference.digits)
     oracle_acct, sage_acct = _customers(df, mapping, erp_customers)
 
@@ -198,7 +198,7 @@ def normalize(
         "negative_amount": (df["amount_minor"] < 0, ["amount_minor", "transaction_type"]),
         "missing_rate": (missing_rate, ["currency", "business_date"]),
         "unknown_customer": (
-            (df["customer_id"].fillna("") != "") & (oracle_acct == "") & (sage_acct == "") & (invoice == ""),
+            (text(df["customer_id"]) != "") & (oracle_acct == "") & (sage_acct == "") & (invoice == ""),
             ["customer_id", "receipt_emailed_to", "billing_name"],
         ),
     }
@@ -211,7 +211,7 @@ def normalize(
         bad |= mask
     good = ~bad
 
-    descriptions = df["description"].fillna("").astype(str)
+    descriptions = text(df["description"])
     masked_count = 0
     suspicious = per_unique(descriptions, lambda s: s.str.contains(r"\d{4}[ -]?\d{4}[ -]?\d{4}[ -]?\d", regex=True)).astype(bool)
     if suspicious.any():
@@ -244,16 +244,16 @@ def normalize(
         "occurred_at": df["created_at"],
         "settled_at": df["settled_at"],
         "settlement_batch": batch_of,
-        "invoice_reference_raw": df["invoice_id"].fillna("").astype(str),
+        "invoice_reference_raw": text(df["invoice_id"]),
         "invoice_reference": invoice,
-        "paytrace_customer_id": df["customer_id"].fillna("").astype(str),
+        "paytrace_customer_id": text(df["customer_id"]),
         "oracle_customer_account": oracle_acct,
         "sage_customer_account": sage_acct,
         "customer_email": per_unique(df["receipt_emailed_to"], lambda s: s.astype(str).str.strip().str.lower()),
         "customer_name": per_unique(df["billing_name"], lambda s: s.astype(str).str.strip()),
         "gl_account": _gl_accounts(work, mapping),
         "card_brand": work["card_brand"],
-        "card_last_four": df["card_last_four"].fillna("").astype(str),
+        "card_last_four": text(df["card_last_four"]),
         "billing_name": per_unique(df["billing_name"], lambda s: s.astype(str).str.strip()),
         "billing_street": per_unique(df["billing_street"], lambda s: s.astype(str).str.strip()),
         "billing_city": per_unique(df["billing_city"], lambda s: s.astype(str).str.strip().str.title()),
@@ -261,7 +261,7 @@ def normalize(
         "billing_postal_code": standardize_postal_code(df["billing_zip"], country),
         "billing_country": country,
         "description": descriptions,
-        "source": df["source"].fillna("").astype(str),
+        "source": text(df["source"]),
         "mapping_version": mapping.version,
     }, columns=NORMALIZED_COLUMNS)
     exceptions = pd.concat(exception_frames, ignore_index=True) if exception_frames else pd.DataFrame(columns=EXCEPTION_COLUMNS)

@@ -13,8 +13,13 @@ def per_unique(series: pd.Series, fn: Callable[[pd.Series], pd.Series]) -> pd.Se
     States, countries, ZIP codes, brands and invoice references repeat across a day's payments;
     transforming each distinct value once turns a million-row string pass into a few thousand.
     """
-    codes, uniques = pd.factorize(series.fillna(""), sort=False)
-    if len(uniques) == len(series):
-        return fn(series.fillna("").reset_index(drop=True)).set_axis(series.index)
-    mapped = fn(pd.Series(uniques, dtype=object)).to_numpy()
+    # Missing values are one more distinct value (filled with "" before ``fn`` sees them), so the
+    # full-length column is hashed once and never scanned for NaN or copied.
+    codes, uniques = pd.factorize(series, sort=False, use_na_sentinel=False)
+    mapped = fn(pd.Series(uniques, dtype=object).fillna("")).to_numpy()
     return pd.Series(mapped[codes], index=series.index, dtype=object)
+
+
+def text(series: pd.Series) -> pd.Series:
+    """A column as strings, missing values as "", computed per distinct value."""
+    return per_unique(series, lambda s: s.astype(str))
