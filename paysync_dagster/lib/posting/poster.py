@@ -19,13 +19,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from paysync_dagster.lib.posting.erp import (ApplySpec, ErpAdapter, ErpReceipt, OutcomeUnknown, ReceiptSpec,
                                              RejectedError, UnavailableError)
 from paysync_dagster.lib.posting.ledger import APPLICATION, POSTED, RECEIPT, REVERSAL, Entry, Ledger
 from paysync_dagster.lib.posting.matching import NO_MATCH, NONE, Match, OpenInvoice, allocate, match_invoices
 from paysync_dagster.lib.scrub import mask_card_numbers
+
+T = TypeVar("T")
 
 RECEIPT_KINDS = frozenset({"sale", "capture"})
 LIVE = frozenset({"pending_settlement", "settled", "dispute_won"})
@@ -209,6 +211,22 @@ class Poster:
         return ErpReceipt(erp_id, entry.reference, entry.amount_minor, entry.currency,
                           entry.detail.get("customer_account", ""))
 
+    def _until_certain(self, maybe_sent: list[T], fresh: list[T], look: Callable[[list[T]], list[T]],
+                       send: Callable[[list[T], int], tuple[list[T], list[T]]], size: int) -> list[T]:
+        """The exactly-once loop for any effect: look up what may have been sent before (only what
+        the ERP lacks is sent again), send what is known not to be there, and repeat for at most
+        ``max_rounds`` sends. Returns the items still without a certain answer."""
+        for _ in range(self.rules.max_rounds):
+            if maybe_sent:
+                fresh = look(maybe_sent) + fresh
+            maybe_sent = []
+            if not fresh:
+                return []
+            fresh, maybe_sent = send(fresh, size)
+        if maybe_sent:  # out of sends: still record what the last ones did
+            fresh += look(maybe_sent)
+        return fresh
+
     # -- 2. receipts ------------------------------------------------------------------------------------
 
     def _ensure_receipts(self, plans: Sequence[_Plan]) -> None:
@@ -216,19 +234,9 @@ class Poster:
             if pl.entry.posted and pl.entry.erp_id:
                 pl.receipt = self._erp_receipt(pl.entry, pl.entry.erp_id)
         todo = [pl for pl in plans if pl.receipt is None]
-        maybe_sent = [pl for pl in todo if pl.entry.attempts > 0]
-        fresh = [pl for pl in todo if pl.entry.attempts == 0]
-        for _ in range(self.rules.max_rounds):
-            if maybe_sent:
-                missing = self._look_up(maybe_sent)
-                fresh = missing + fresh
-            maybe_sent = []
-            if not fresh:
-                return
-            fresh, maybe_sent = self._create(fresh, self.adapter.batch_size)
-        if maybe_sent:  # out of sends: still record what the last ones did
-            fresh += self._look_up(maybe_sent)
-        for pl in fresh:
+        left = self._until_certain([pl for pl in todo if pl.entry.attempts > 0], [pl for pl in todo if pl.entry.attempts == 0],
+                                   self._look_up, self._create, self.adapter.batch_size)
+        for pl in left:
             if pl.error is None:
                 pl.error = self._unreachable(UnavailableError(f"{pl.entry.reference}: no certain answer after "
                                                               f"{self.rules.max_rounds} sends"))
@@ -293,18 +301,10 @@ class Poster:
 
     def _apply(self, plans: Sequence[_Plan]) -> None:
         pending = [(pl, app) for pl in plans for app in pl.apps if not app.posted]
-        maybe_sent = [(pl, app) for pl, app in pending if app.attempts > 0]
-        fresh = [(pl, app) for pl, app in pending if app.attempts == 0]
-        for _ in range(self.rules.max_rounds):
-            if maybe_sent:
-                fresh = self._check_applied(maybe_sent) + fresh
-            maybe_sent = []
-            if not fresh:
-                return
-            fresh, maybe_sent = self._send_applications(fresh, self.adapter.apply_batch_size)
-        if maybe_sent:  # out of sends: still record what the last ones did
-            fresh += self._check_applied(maybe_sent)
-        for pl, _app in fresh:
+        left = self._until_certain([(pl, app) for pl, app in pending if app.attempts > 0],
+                                   [(pl, app) for pl, app in pending if app.attempts == 0],
+                                   self._check_applied, self._send_applications, self.adapter.apply_batch_size)
+        for pl, _app in left:
             if pl.error is None:
                 pl.error = self._unreachable(UnavailableError("applications without a certain answer"))
 
