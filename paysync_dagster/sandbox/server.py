@@ -38,6 +38,7 @@ from starlette.routing import Route
 
 from paysync_dagster.lib.timeutil import DEFAULT_MERCHANT_TIMEZONE, zone
 
+from .asgi import acknowledge_lifespan
 from .faults import FaultConfig, FaultInjector, fault_config
 from .oracle import OracleSandbox, SeedSpec, create_oracle_app, seed_from_generator
 from .paytrace.app import create_app as create_paytrace_app
@@ -75,14 +76,9 @@ class SandboxApp:
                                                       *on_expire_tokens])
 
     async def __call__(self, scope, receive, send) -> None:
-        if scope["type"] == "lifespan":  # nothing to start or stop; acknowledge so any ASGI server is happy
-            while True:
-                message = await receive()
-                if message["type"] == "lifespan.startup":
-                    await send({"type": "lifespan.startup.complete"})
-                elif message["type"] == "lifespan.shutdown":
-                    await send({"type": "lifespan.shutdown.complete"})
-                    return
+        if scope["type"] == "lifespan":
+            await acknowledge_lifespan(receive, send)
+            return
         await self.faults(scope, receive, send)
 
     async def _dispatch(self, scope, receive, send) -> None:

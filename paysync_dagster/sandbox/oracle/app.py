@@ -144,6 +144,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from paysync_dagster.sandbox.asgi import acknowledge_lifespan
 from ..faults import FaultConfig, FaultInjector, fault_config
 from . import activities, invoices, orders, receipts
 from .control import control_app
@@ -184,14 +185,9 @@ class OracleSandbox:
                                         control_prefix=self.control_prefix + "/")
 
     async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
-        if scope["type"] == "lifespan":  # nothing to start or stop; acknowledge so any ASGI server is happy
-            while True:
-                message = await receive()
-                if message["type"] == "lifespan.startup":
-                    await send({"type": "lifespan.startup.complete"})
-                elif message["type"] == "lifespan.shutdown":
-                    await send({"type": "lifespan.shutdown.complete"})
-                    return
+        if scope["type"] == "lifespan":
+            await acknowledge_lifespan(receive, send)
+            return
         path = scope.get("path", "")
         if path == self.control_prefix or path.startswith(self.control_prefix + "/"):
             await self.control(scope, receive, send)
