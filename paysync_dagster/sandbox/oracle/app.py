@@ -144,7 +144,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from paysync_dagster.sandbox.asgi import acknowledge_lifespan
+from ..asgi import acknowledge_lifespan
 from ..faults import FaultConfig, FaultInjector, fault_config
 from . import activities, invoices, orders, receipts
 from .control import control_app
