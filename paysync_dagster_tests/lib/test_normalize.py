@@ -160,3 +160,13 @@ def test_the_contract_refuses_a_number_in_a_text_column() -> None:
     payments.loc[0, "invoice_reference"] = 4213
     with pytest.raises(pandera.errors.SchemaError, match="text columns must hold only strings"):
         NormalizedPaymentsSchema.validate(payments)
+
+
+@pytest.mark.parametrize(("column", "value"), [("currency", "usd"), ("base_currency", "US"), ("fx_rate", "1,5"), ("card_last_four", "45454")])
+def test_the_contract_refuses_malformed_codes(column: str, value: str) -> None:
+    import pandera.errors
+
+    payments = normalize(frame(raw_row(), raw_row(transaction_id=2)), MAPPING).payments
+    payments.loc[1, column] = value
+    with pytest.raises(pandera.errors.SchemaError):
+        NormalizedPaymentsSchema.validate(payments)
