@@ -53,7 +53,7 @@ def _pick_port(preferred: int) -> int:
         return s.getsockname()[1]
 
 
-def _wait_http(url: str, what: str, proc: subprocess.Popen, timeout: float = 180.0) -> None:
+def wait_http(url: str, what: str, proc: subprocess.Popen, timeout: float = 180.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -151,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     with ExitStack() as stack:
         print(f"PaySync demo: {start} to {end} ({tz_name}), {args.per_day} PayTrace transactions a day, state in {home}")
         sandbox = stack.enter_context(_process(_sandbox_args(sandbox_port, start, args.days, args.per_day, args.seed, tz_name), env, logs / "sandbox.log", "sandbox"))
-        _wait_http(f"{sandbox_url}/v1/ping", "the sandbox", sandbox)
+        wait_http(f"{sandbox_url}/v1/ping", "the sandbox", sandbox)
         print(f"  sandboxes       {sandbox_url}   (PayTrace v1, Oracle Fusion REST; log: {logs / 'sandbox.log'})")
         if args.headless:
             from paysync_dagster.demo_headless import run_headless
@@ -175,7 +175,7 @@ def _interactive(stack: ExitStack, env: dict[str, str], args: argparse.Namespace
     ))
     ui = f"http://127.0.0.1:{ui_port}"
     print(f"  dagster dev     starting (log: {logs / 'dagster.log'}) ...", flush=True)
-    _wait_http(f"{ui}/server_info", "dagster dev", dagster)
+    wait_http(f"{ui}/server_info", "dagster dev", dagster)
     backfill = launch_backfill(ui, start, end)
     print(f"  Dagster UI      {ui}")
     print(f"  backfill        {backfill} of {start}..{end}: {ui}/overview/backfills")
@@ -209,7 +209,7 @@ def _start_receiver(stack: ExitStack, env: dict[str, str], port: int, logs: Path
         [sys.executable, "-m", "paysync_dagster.cli", "webhooks", "serve", "--host", "127.0.0.1", "--port", str(port)],
         env, logs / "receiver.log", "webhook receiver",
     ))
-    _wait_http(f"http://127.0.0.1:{port}/healthz", "the webhook receiver", receiver)
+    wait_http(f"http://127.0.0.1:{port}/healthz", "the webhook receiver", receiver)
     return f"http://127.0.0.1:{port}/webhooks/paytrace"
 
 

@@ -51,6 +51,17 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 @pytest.fixture
+def sqlite_engine(sqlite_url: str):  # noqa: ANN201
+    """A migrated, empty SQLite warehouse engine, disposed after the test."""
+    from paysync_dagster.lib.warehouse import make_engine, migrate
+
+    engine = make_engine(sqlite_url)
+    migrate(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
 def samples_dir() -> Path:
     assert SAMPLES.is_dir(), f"the shared samples are expected beside the repository at {SAMPLES}"
     return SAMPLES

@@ -22,6 +22,7 @@ from statistics import quantiles
 import httpx
 
 from bench.run import BenchContext, Figure
+from paysync_dagster.demo import wait_http
 from paysync_dagster.lib.timeutil import format_paytrace_timestamp
 from paysync_dagster.webhooks.signing import HEADER, sign
 
@@ -34,20 +35,6 @@ def _port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def _wait(url: str, proc: subprocess.Popen, timeout: float = 240) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{proc.args[:4]} exited early")
-        try:
-            if httpx.get(url, timeout=2).status_code < 500:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise TimeoutError(url)
 
 
 def _record(txn_id: int) -> dict:
@@ -101,9 +88,9 @@ def run(ctx: BenchContext) -> list[Figure]:
         dagster = start([str(Path(sys.executable).parent / "dagster"), "dev", "-w", str(REPO / "workspace.yaml"),
                          "-h", "127.0.0.1", "-p", str(ui_port)], "dagster")
         ui = f"http://127.0.0.1:{ui_port}"
-        _wait(f"http://127.0.0.1:{sandbox_port}/v1/ping", sandbox)
-        _wait(f"http://127.0.0.1:{receiver_port}/healthz", receiver)
-        _wait(f"{ui}/server_info", dagster)
+        wait_http(f"http://127.0.0.1:{sandbox_port}/v1/ping", "the sandbox", sandbox, timeout=240)
+        wait_http(f"http://127.0.0.1:{receiver_port}/healthz", "the receiver", receiver, timeout=240)
+        wait_http(f"{ui}/server_info", "dagster dev", dagster, timeout=240)
         ctx.say("dagster dev, receiver and sandbox are up; posting events")
         sent: list[tuple[int, float]] = []
         with httpx.Client(timeout=30) as http:

@@ -2,14 +2,12 @@
 reading the sandbox's state through its control API; and redelivery under faults."""
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 from sqlalchemy import Engine
 
 from paysync_dagster.lib.posting import Ledger
-from paysync_dagster.lib.warehouse import make_engine, migrate
 from paysync_dagster.sandbox.server import SandboxApp, ServerThread
 from paysync_dagster_tests.lib.posting.oracle_support import (active, balances, control, oracle_client, payment, poster,
                                                               receipts, seed)
@@ -30,11 +28,8 @@ def url(server: ServerThread) -> str:
 
 
 @pytest.fixture
-def engine(tmp_path: Path) -> Iterator[Engine]:
-    e = make_engine(f"sqlite:///{tmp_path / 'warehouse.db'}")
-    migrate(e)
-    yield e
-    e.dispose()
+def engine(sqlite_engine: Engine) -> Engine:
+    return sqlite_engine
 
 
 def post(url: str, engine: Engine, payments: list[dict], **options) -> dict:  # noqa: ANN003

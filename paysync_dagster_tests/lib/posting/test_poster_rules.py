@@ -1,15 +1,13 @@
 """The Poster's exactly-once rules against a scripted in-memory ERP: look before resending, give up
 cleanly when the ERP never answers for sure, split a refused batch to find the culprit."""
 
-from collections.abc import Iterator, Sequence
-from pathlib import Path
+from collections.abc import Sequence
 
 import pytest
 from sqlalchemy import Engine
 
 from paysync_dagster.lib.posting import ErpReceipt, Ledger, OpenInvoice, OutcomeUnknown, Poster, ReceiptSpec, RejectedError
 from paysync_dagster.lib.posting.erp import ApplySpec
-from paysync_dagster.lib.warehouse import make_engine, migrate
 from paysync_dagster_tests.lib.posting.oracle_support import RULES, payment
 
 
@@ -55,11 +53,8 @@ class ScriptedErp:
 
 
 @pytest.fixture
-def engine(tmp_path: Path) -> Iterator[Engine]:
-    e = make_engine(f"sqlite:///{tmp_path / 'w.db'}")
-    migrate(e)
-    yield e
-    e.dispose()
+def engine(sqlite_engine: Engine) -> Engine:
+    return sqlite_engine
 
 
 INVOICES = {"INV-000001": OpenInvoice("INV-000001", "C1", 500, "USD", erp_id="t1"),
