@@ -72,7 +72,10 @@ def run(ctx: BenchContext) -> list[Figure]:
            "PAYSYNC_HOME": str(home), "DAGSTER_HOME": str(home / "dagster_home"),
            "PAYSYNC_DATABASE_URL": f"sqlite:///{home / 'warehouse.db'}", "PAYSYNC_WEBHOOK_SECRET": SECRET,
            "PAYTRACE_BASE_URL": f"http://127.0.0.1:{sandbox_port}", "PAYTRACE_USERNAME": "paysync-demo",
-           "PAYTRACE_PASSWORD": "paysync-demo-password", "PAYTRACE_INTEGRATOR_ID": "9575315uXt4u"}
+           "PAYTRACE_PASSWORD": "paysync-demo-password", "PAYTRACE_INTEGRATOR_ID": "9575315uXt4u",
+           # The posting path now reaches Oracle: its runs need the sandbox's Oracle credentials too.
+           "ORACLE_FUSION_BASE_URL": f"http://127.0.0.1:{sandbox_port}", "ORACLE_FUSION_USERNAME": "paysync.integration",
+           "ORACLE_FUSION_PASSWORD": "paysync-demo-password"}
     procs: list[subprocess.Popen] = []
 
     def start(args: list[str], name: str) -> subprocess.Popen:
