@@ -38,6 +38,7 @@ def oracle_resource() -> OracleFusionResource:
         oauth_client_secret=_optional_secret("ORACLE_FUSION_CLIENT_SECRET"),
         oauth_private_key_pem=_optional_secret("ORACLE_FUSION_PRIVATE_KEY"),
         oauth_token_url=_optional_secret("ORACLE_FUSION_TOKEN_URL"),
+        application_method=_setting("ORACLE_FUSION_APPLICATION_METHOD", "apply_receipt"),
     )
 
 

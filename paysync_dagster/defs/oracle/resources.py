@@ -14,6 +14,7 @@ from paysync_dagster.lib.mapping import Mapping
 from paysync_dagster.lib.oracle.adapter import OracleAdapter, ReceiptSettings
 from paysync_dagster.lib.oracle.auth import DEFAULT_SCOPE, OAuthSettings
 from paysync_dagster.lib.oracle.client import OracleFusionClient
+from paysync_dagster.lib.oracle.reader import OracleReceiptReader
 
 
 class OracleFusionResource(dg.ConfigurableResource):
@@ -43,6 +44,11 @@ class OracleFusionResource(dg.ConfigurableResource):
     batch_size: int = Field(default=50, description="receipts created or looked up per batch request; 1 = no batching")
     batch_actions: bool | None = Field(
         default=None, description="applyReceipt in batch requests: true, false, or null = find out on the first batch")
+    application_method: str = Field(
+        default="apply_receipt",
+        description="how cash is applied: apply_receipt (the applyReceipt action, at once; 26c+ pods) or "
+                    "remittance_reference (references sent with the receipt, applied by Oracle's AutoMatch "
+                    "process: one call per receipt)")
 
     def _oauth(self) -> OAuthSettings | None:
         if not self.oauth_client_id:
@@ -69,4 +75,9 @@ class OracleFusionResource(dg.ConfigurableResource):
         """The posting adapter with the mapping file's receipt method, business unit and bank account."""
         r = mapping.receipts
         return OracleAdapter(client, ReceiptSettings(r.receipt_method, r.business_unit, r.remittance_bank_account),
-                             batch_size=self.batch_size, batch_actions=self.batch_actions)
+                             batch_size=self.batch_size, batch_actions=self.batch_actions,
+                             application_method=self.application_method)
+
+    def reader(self, client: OracleFusionClient) -> OracleReceiptReader:
+        """What reconciliation reads back: the receipts Oracle holds now under PaySync's numbers, with their refunds."""
+        return OracleReceiptReader(client, batch_size=self.batch_size)

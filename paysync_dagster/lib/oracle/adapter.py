@@ -21,6 +21,14 @@ How each posting effect is represented in Oracle:
   partial refund also takes its amount off the receipt's applications (``unapplyReceipt`` of the
   installment, then ``applyReceipt`` of what remains: :meth:`set_application`); a full one reverses.
 
+Applying with the receipt (``application_method="remittance_reference"``): the create carries one
+``remittanceReferences`` child per invoice (``ReceiptMatchBy`` "Transaction Number", ``ReferenceNumber``
+the invoice number, ``ReferenceAmount`` the amount allocated to it), and Oracle's "Apply Receipts Using
+AutoMatch" process applies them (spec §3.1, applying way 1). One call per receipt instead of a create
+and an ``applyReceipt`` per invoice, for pods that run AutoMatch on a schedule; the cash shows as
+unapplied until it runs, which reconciliation reports as such. The default, ``"apply_receipt"``,
+applies at once (26c+ pods).
+
 Batching (``batch_size`` > 1): receipt creates and receipt look-ups go as parts of one batch request
 (all or nothing). Applications go in batches only where Oracle enables ``applyReceipt`` for batch
 execution; ``batch_actions=None`` finds out with the first batch and falls back to one call each.
@@ -95,12 +103,20 @@ def translated() -> Iterator[None]:
         raise RejectedError(str(exc), "AMBIGUOUS") from exc
 
 
+APPLICATION_METHODS = ("apply_receipt", "remittance_reference")
+TRANSACTION_NUMBER = "Transaction Number"
+
+
 class OracleAdapter:
     name = "oracle"
 
     def __init__(self, client: OracleFusionClient, settings: ReceiptSettings, *, batch_size: int = 50,
-                 batch_actions: bool | None = None):
+                 batch_actions: bool | None = None, application_method: str = "apply_receipt"):
+        if application_method not in APPLICATION_METHODS:
+            raise ValueError(f"application_method must be one of {', '.join(APPLICATION_METHODS)}, "
+                             f"not {application_method!r}")
         self.client, self.settings = client, settings
+        self.applies_with_receipt = application_method == "remittance_reference"
         self.batch_size = max(1, batch_size)
         if batch_actions is None:
             batch_actions = _BATCH_ACTIONS_LEARNT.get(client.base_url)
@@ -165,6 +181,13 @@ class OracleAdapter:
             body["CustomerAccountNumber"] = spec.customer_account
         if spec.comments:
             body["Comments"] = spec.comments[:200]
+        if spec.applications:  # AutoMatch matches by invoice: one reference per invoice, installments summed
+            per_invoice: dict[str, int] = {}
+            for invoice, _target, amount in spec.applications:
+                per_invoice[invoice] = per_invoice.get(invoice, 0) + amount
+            body["remittanceReferences"] = [
+                {"ReceiptMatchBy": TRANSACTION_NUMBER, "ReferenceNumber": invoice,
+                 "ReferenceAmount": money.to_wire(amount, spec.currency)} for invoice, amount in per_invoice.items()]
         return body
 
     def find_receipts(self, references: Sequence[str]) -> dict[str, ErpReceipt]:

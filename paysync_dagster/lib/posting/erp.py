@@ -46,6 +46,9 @@ class ReceiptSpec:
     receipt_date: date
     customer_account: str  # empty: an unidentified receipt
     comments: str = ""
+    # (invoice number, target id, amount) sent with the receipt when the adapter applies with the
+    # receipt (``applies_with_receipt``); empty otherwise
+    applications: tuple[tuple[str, str, int], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -70,11 +73,14 @@ class ApplySpec:
 
 class ErpAdapter(Protocol):
     """One ERP. ``batch_size``: receipts created or looked up per request; ``apply_batch_size``:
-    applications per request (1: no batching)."""
+    applications per request (1: no batching). ``applies_with_receipt``: the receipt's create carries
+    its applications and the ERP applies them itself (Oracle: remittance references that AutoMatch
+    applies), so a receipt costs one call; otherwise each application is a call of its own."""
 
     name: str
     batch_size: int
     apply_batch_size: int
+    applies_with_receipt: bool
 
     def find_receipts(self, references: Sequence[str]) -> Mapping[str, ErpReceipt]:
         """The receipts that exist, by reference (a read: never changes anything)."""

@@ -118,6 +118,7 @@ class Poster:
         receipt_payments = sorted((p for p in payments if self._wants_receipt(p)), key=lambda p: int(p["transaction_id"]))
         plans = self._plan(receipt_payments)
         self._ensure_receipts([pl for pl in plans if pl.error is None])
+        self._applied_with_receipt([pl for pl in plans if pl.error is None and pl.receipt is not None])
         self._apply([pl for pl in plans if pl.error is None and pl.receipt is not None])
         outcomes = {int(pl.payment["transaction_id"]): self._receipt_outcome(pl) for pl in plans}
         # Follow-ups after every receipt of the date exists: voids, refunds, chargebacks, by id.
@@ -192,6 +193,8 @@ class Poster:
         detail = {"rule": match.rule, "score": match.score, "customer_account": account, "comments": comments[:200],
                   "matched": [i.number for i in match.invoices], "unapplied": unapplied,
                   "applications": [[a.invoice.number, a.target_id, a.amount_minor] for a in allocations]}
+        if allocations and self.adapter.applies_with_receipt:  # decided once, with the plan: a resend keeps it
+            detail["apply_with_receipt"] = True
         entry = Entry(self.adapter.name, ref, txn, RECEIPT, p["business_date"], amount, p["currency"], detail=detail)
         return entry, self._app_entries(entry)
 
@@ -203,8 +206,10 @@ class Poster:
                 for r, (inv, target, amt) in zip(self._app_refs(entry), d.get("applications", []))]
 
     def _spec(self, p: Mapping[str, Any], entry: Entry) -> ReceiptSpec:
+        d = entry.detail
+        apps = tuple((str(i), str(t), int(a)) for i, t, a in d.get("applications", [])) if d.get("apply_with_receipt") else ()
         return ReceiptSpec(entry.reference, entry.amount_minor, entry.currency, entry.business_date,
-                           entry.detail.get("customer_account", ""), entry.detail.get("comments", ""))
+                           d.get("customer_account", ""), d.get("comments", ""), apps)
 
     @staticmethod
     def _erp_receipt(entry: Entry, erp_id: str) -> ErpReceipt:
@@ -298,6 +303,18 @@ class Poster:
         return again, uncertain
 
     # -- 3. applications ---------------------------------------------------------------------------------
+
+    def _applied_with_receipt(self, plans: Sequence[_Plan]) -> None:
+        """Applications that travelled inside their receipt's create are done once the receipt exists:
+        the ERP holds them with the receipt (all or nothing) and applies them itself."""
+        done = {app.reference: None for pl in plans if pl.entry.detail.get("apply_with_receipt")
+                for app in pl.apps if not app.posted}
+        if done:
+            self.ledger.posted(done)
+            for pl in plans:
+                for app in pl.apps:
+                    if app.reference in done:
+                        app.status = POSTED
 
     def _apply(self, plans: Sequence[_Plan]) -> None:
         pending = [(pl, app) for pl in plans for app in pl.apps if not app.posted]
@@ -398,6 +415,9 @@ class Poster:
                              "apply the receipt to the right invoice in the ERP, or correct the reference and replay")
         elif out.unapplied_minor:
             out.outcome, out.reason = "on_account", f"overpayment: {out.unapplied_minor} minor units left on account"
+        if applied and d.get("apply_with_receipt"):
+            out.reason = "; ".join(filter(None, [out.reason, f"sent as remittance references for {self.adapter.name}'s "
+                                                             "automatic matching to apply"]))
         return out
 
     # -- 4. follow-ups ----------------------------------------------------------------------------------------

@@ -61,8 +61,10 @@ def oracle_client(url: str, *, attempts: int = 8) -> Iterator[OracleFusionClient
         yield client
 
 
-def poster(client: OracleFusionClient, engine: Any, *, batch_size: int = 50, batch_actions: bool | None = None) -> Poster:
-    adapter = OracleAdapter(client, SETTINGS, batch_size=batch_size, batch_actions=batch_actions)
+def poster(client: OracleFusionClient, engine: Any, *, batch_size: int = 50, batch_actions: bool | None = None,
+           application_method: str = "apply_receipt") -> Poster:
+    adapter = OracleAdapter(client, SETTINGS, batch_size=batch_size, batch_actions=batch_actions,
+                            application_method=application_method)
 
     def invoices() -> dict:
         return {f.invoice.number: f.invoice for f in adapter.open_invoices()[0]}

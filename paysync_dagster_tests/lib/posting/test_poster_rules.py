@@ -14,7 +14,7 @@ from paysync_dagster_tests.lib.posting.oracle_support import RULES, payment
 class ScriptedErp:
     """Keeps receipts and applications in memory; ``lose`` answers of the next N writes after doing them."""
 
-    name, batch_size, apply_batch_size = "oracle", 10, 10
+    name, batch_size, apply_batch_size, applies_with_receipt = "oracle", 10, 10, False
 
     def __init__(self) -> None:
         self.receipts: dict[str, ErpReceipt] = {}
