@@ -24,7 +24,14 @@ def _webhooks(argv: list[str]) -> int:
     return main(argv)
 
 
+def _exceptions(argv: list[str]) -> int:
+    from paysync_dagster.exceptions_cli import main
+
+    return main(argv)
+
+
 COMMANDS = {
+    "exceptions": (_exceptions, "the exception queue: list, resolve, replay"),
     "webhooks": (_webhooks, "the webhook receiver: serve, send, schema"),
     "sandbox": (_sandbox, "serve the local PayTrace (and ERP) simulators"),
     "demo": (_demo, "run PaySync end to end on the embedded default (SQLite + sandboxes)"),

@@ -118,6 +118,8 @@ def prepare_environment(home: Path, sandbox_url: str, start: date) -> dict[str, 
     env.setdefault("PAYSYNC_DATABASE_URL", f"sqlite:///{home / 'warehouse.db'}")
     env.setdefault("PAYSYNC_PARTITIONS_START", (start - timedelta(days=30)).isoformat())
     env.setdefault("PAYSYNC_MERCHANT_TIMEZONE", DEFAULT_MERCHANT_TIMEZONE)
+    env.setdefault("PAYSYNC_REPORTS_DIR", str(home / "reports"))
+    env.setdefault("PAYSYNC_BANK_FILES_DIR", str(home / "bank"))
     return env
 
 
@@ -153,6 +155,11 @@ def main(argv: list[str] | None = None) -> int:
         sandbox = stack.enter_context(_process(_sandbox_args(sandbox_port, start, args.days, args.per_day, args.seed, tz_name), env, logs / "sandbox.log", "sandbox"))
         wait_http(f"{sandbox_url}/v1/ping", "the sandbox", sandbox)
         print(f"  sandboxes       {sandbox_url}   (PayTrace v1, Oracle Fusion REST; log: {logs / 'sandbox.log'})")
+        from paysync_dagster.sandbox.paytrace.bank import write_bank_files
+
+        # The bank's statement of the week's deposits, as a treasury export would drop it for PaySync.
+        csv_path, _ = write_bank_files(env["PAYSYNC_BANK_FILES_DIR"], args.seed, start, end, args.per_day, tz_name)
+        print(f"  bank statement  {csv_path} (and .bai2)   reports: {env['PAYSYNC_REPORTS_DIR']}")
         if args.headless:
             from paysync_dagster.demo_headless import run_headless
 
@@ -182,6 +189,9 @@ def _interactive(stack: ExitStack, env: dict[str, str], args: argparse.Namespace
     receiver_url = _start_receiver(stack, env, _pick_port(args.receiver_port), logs)
     print(f"  webhooks        {receiver_url}   (signed live payments every {args.event_interval:g}s; sensor ticks: {ui}/automation)")
     _start_stream(stack, env, receiver_url, args.event_interval, logs)
+    from paysync_dagster.demo_o2c import start_interactive
+
+    start_interactive(stack, env, ui, backfill, receiver_url)  # today's eCommerce orders, once the backfill is done
     print("Ctrl-C stops everything.", flush=True)
     stop = {"now": False}
 

@@ -11,7 +11,8 @@ from paysync_dagster.definitions import defs
 REPO = Path(__file__).resolve().parents[1]
 
 EXPECTED_ASSETS = {"paytrace_transactions", "paytrace_settlement_batches", "normalized_payments",
-                   "oracle_open_invoices", "oracle_cash_receipts"}
+                   "oracle_open_invoices", "oracle_cash_receipts", "payment_anomalies", "reconciliation_report",
+                   "oracle_on_account_applications"}
 EXPECTED_CHECKS = {
     ("paytrace_transactions", "schema_valid"),
     ("paytrace_transactions", "landing_accounted"),
@@ -21,6 +22,9 @@ EXPECTED_CHECKS = {
     ("normalized_payments", "raw_equals_normalized_plus_exceptions"),
     ("oracle_cash_receipts", "one_outcome_per_payment"),
     ("oracle_cash_receipts", "ledger_matches_receipts"),
+    ("reconciliation_report", "batch_totals_equal_settled_transactions"),
+    ("reconciliation_report", "erp_receipts_equal_batch_net"),
+    ("reconciliation_report", "no_transaction_unaccounted"),
 }
 EXPECTED_JOBS = {"paysync_daily_job"}
 EXPECTED_SCHEDULES = {"paysync_nightly_schedule"}

@@ -124,6 +124,8 @@ class Tolerances(_Strict):
     amount_minor: int = Field(default=0, ge=0, description="cents two amounts may differ by and still match")
     fuzzy_invoice_match: float = Field(default=0.86, gt=0, le=1, description="lowest similarity score accepted")
     batch_variance_minor: int = Field(default=0, ge=0)
+    unapplied_minor: int = Field(default=0, ge=0, description="unapplied cash on a receipt still counted matched")
+    bank_date_window_days: int = Field(default=3, ge=0, description="business days a deposit may land after its batch closes")
 
 
 class Mapping(_Strict):

@@ -152,6 +152,23 @@ def _plain(value: object) -> object:
     return value if isinstance(value, (int, float, str, bool)) else str(value)
 
 
+def _without_nul(df: pd.DataFrame) -> pd.DataFrame:
+    """Text without NUL characters: PostgreSQL cannot store them in text, and pandas' string hashing
+    (``factorize``, behind every per-distinct-value pass) reads a string only up to its first NUL,
+    which would merge "A\x00B" with "A". A fast join finds the rare column that has one."""
+    for column in df.columns:
+        values = df[column].to_numpy()
+        if values.dtype != object or not len(values):
+            continue
+        try:
+            has_nul = "\x00" in "".join(values)
+        except TypeError:  # missing values or non-text among the strings
+            has_nul = any(isinstance(v, str) and "\x00" in v for v in values)
+        if has_nul:  # ``df`` is the caller's reset_index copy: the raw frame stays as it was
+            df[column] = [v.replace("\x00", "") if isinstance(v, str) else v for v in values]
+    return df
+
+
 def normalize(
     raw: pd.DataFrame,
     mapping: Mapping,
@@ -164,7 +181,7 @@ def normalize(
     ``batches`` maps ``transaction_id`` to ``batch_number`` (the settlement batch that settled it);
     ``erp_customers`` has ``erp``, ``account_number``, ``email``, ``name`` for the customer look-up.
     """
-    df = raw.reset_index(drop=True)
+    df = _without_nul(raw.reset_index(drop=True))
     state = df["state"].astype(str)
     ttype = df["transaction_type"].astype(str).str.upper()
     status = state.map(mapping.statuses.paytrace)

@@ -32,3 +32,15 @@ def partitions_start() -> str:
     except ValueError as exc:
         raise ValueError(f"PAYSYNC_PARTITIONS_START must be YYYY-MM-DD, got {raw!r}") from exc
     return raw
+
+
+def reports_dir() -> str:
+    """Where reconciliation reports are written (one folder per business date):
+    ``PAYSYNC_REPORTS_DIR``, else ``.paysync/reports`` under the working directory."""
+    return os.environ.get("PAYSYNC_REPORTS_DIR") or os.path.join(os.getcwd(), ".paysync", "reports")
+
+
+def bank_files_dir() -> str | None:
+    """The folder of bank statement files (CSV or BAI2) for the bank leg: ``PAYSYNC_BANK_FILES_DIR``;
+    None (no bank leg) when unset."""
+    return os.environ.get("PAYSYNC_BANK_FILES_DIR") or None

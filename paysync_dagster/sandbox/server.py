@@ -37,6 +37,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from paysync_dagster.lib.timeutil import DEFAULT_MERCHANT_TIMEZONE, zone
+from paysync_dagster.sandbox.cli_args import add_history_arguments
 
 from .asgi import acknowledge_lifespan
 from .faults import FaultConfig, FaultInjector, fault_config
@@ -232,21 +233,22 @@ class ServerThread:
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="paysync sandbox", description="Serve the local PayTrace sandbox (and, later, "
-                                "the ERP sandboxes) on one port, with generated history and optional faults.")
+    p = argparse.ArgumentParser(prog="paysync sandbox", description="Serve the local PayTrace and Oracle Fusion "
+                                "sandboxes on one port, with generated history and optional faults. "
+                                "`paysync sandbox bank-files --out DIR` writes the same history's bank statement.")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=DEFAULT_PORT)
-    p.add_argument("--seed", type=int, default=7)
-    p.add_argument("--start-date", type=date.fromisoformat, default=None,
-                   help="first day of generated history (YYYY-MM-DD); default: --days days before today")
-    p.add_argument("--days", type=int, default=7)
-    p.add_argument("--per-day", type=int, default=300)
-    p.add_argument("--timezone", default=DEFAULT_MERCHANT_TIMEZONE, help="merchant time zone")
+    add_history_arguments(p)
     p.add_argument("--faults", default=None, help="fault config as JSON, e.g. '{\"error_rate\": 0.05}'")
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "bank-files":
+        from .paytrace.bank import main as bank_files_main
+
+        return bank_files_main(argv[1:])
     args = _parser().parse_args(argv)
     try:
         zone(args.timezone)

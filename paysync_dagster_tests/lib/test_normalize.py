@@ -170,3 +170,12 @@ def test_the_contract_refuses_malformed_codes(column: str, value: str) -> None:
     payments.loc[1, column] = value
     with pytest.raises(pandera.errors.SchemaError):
         NormalizedPaymentsSchema.validate(payments)
+
+
+def test_nul_characters_are_dropped_and_never_merge_distinct_texts() -> None:
+    raw = pd.DataFrame([raw_row(transaction_id=1, description="\x00"), raw_row(transaction_id=2, description=""),
+                        raw_row(transaction_id=3, description="Order\x00 7"), raw_row(transaction_id=4, description="Order")])
+    before = raw.copy()
+    got = normalize(raw, MAPPING).payments.set_index("transaction_id")["description"]
+    assert got.to_dict() == {1: "", 2: "", 3: "Order 7", 4: "Order"}
+    pd.testing.assert_frame_equal(raw, before)  # the caller's frame is not changed

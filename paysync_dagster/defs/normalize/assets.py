@@ -11,11 +11,12 @@ from paysync_dagster.defs.normalize.rules import MAPPING, MAPPING_FINGERPRINT
 from paysync_dagster.defs.paytrace.assets import paytrace_settlement_batches, paytrace_transactions
 from paysync_dagster.defs.paytrace.partitions import daily_partitions
 from paysync_dagster.defs.shared.resources import WarehouseResource
+from paysync_dagster.lib.exceptions import stage_writer
 from paysync_dagster.lib.markdown import table as md_table
 from paysync_dagster.lib.money import format_amount
 from paysync_dagster.lib.normalize import balance, normalize_chunks
 from paysync_dagster.lib.timeutil import utcnow
-from paysync_dagster.lib.warehouse.io import partition_writer, read_partition_chunks, read_where, records
+from paysync_dagster.lib.warehouse.io import read_partition_chunks, read_where, records
 from paysync_dagster.lib.warehouse.tables import (
     erp_customers,
     normalized_payments as normalized_payments_table,
@@ -67,7 +68,7 @@ def normalized_payments(context: dg.AssetExecutionContext, warehouse: WarehouseR
     created = utcnow()
     try:
         # Everything is written in one transaction: a failure on the last chunk leaves the previous content.
-        with partition_writer(engine, [day], {normalized_payments_table: None, payment_exceptions: payment_exceptions.c.stage == "normalize"}) as write:
+        with stage_writer(engine, [day], "normalize", {normalized_payments_table: None}) as write:
             for raw, result in chunks:
                 payments, exceptions = result.payments, result.exceptions
                 write(normalized_payments_table, records(payments))

@@ -13,6 +13,7 @@ from paysync_dagster.defs.normalize.rules import MAPPING, MAPPING_FINGERPRINT
 from paysync_dagster.defs.oracle.resources import OracleFusionResource
 from paysync_dagster.defs.paytrace.partitions import daily_partitions
 from paysync_dagster.defs.shared.resources import WarehouseResource
+from paysync_dagster.lib.exceptions import stage_writer
 from paysync_dagster.lib.markdown import table as md_table
 from paysync_dagster.lib.money import format_amount
 from paysync_dagster.lib.oracle.adapter import FetchedInvoice
@@ -130,10 +131,9 @@ def oracle_cash_receipts(context: dg.AssetExecutionContext, warehouse: Warehouse
             return {f.invoice.number: f.invoice for f in fetched}
 
         outcomes = Poster(adapter, ledger, rules(), open_invoices, log=context.log.info).post_all(payments)
-    rewrite(engine, [day], {
-        oracle_cash_receipts_table: (None, [outcome_row(o) for o in outcomes]),
-        payment_exceptions: (payment_exceptions.c.stage == ERP, exception_rows(outcomes, ERP)),
-    })
+    with stage_writer(engine, [day], ERP, {oracle_cash_receipts_table: None}) as write:
+        write(oracle_cash_receipts_table, [outcome_row(o) for o in outcomes])
+        write(payment_exceptions, exception_rows(outcomes, ERP))
     counts = counts_add_up([int(p["transaction_id"]) for p in payments], outcomes)
     matched = ledger_matches(ledger, day, outcomes)
     base = MAPPING.currency.base

@@ -27,7 +27,8 @@ the invoice number, ``ReferenceAmount`` the amount allocated to it), and Oracle'
 AutoMatch" process applies them (spec §3.1, applying way 1). One call per receipt instead of a create
 and an ``applyReceipt`` per invoice, for pods that run AutoMatch on a schedule; the cash shows as
 unapplied until it runs, which reconciliation reports as such. The default, ``"apply_receipt"``,
-applies at once (26c+ pods).
+applies at once (26c+ pods). Cash left on account and applied later, once its invoice appears, is a
+reference POSTed to the existing receipt's ``remittanceReferences`` (:meth:`add_references`).
 
 Batching (``batch_size`` > 1): receipt creates and receipt look-ups go as parts of one batch request
 (all or nothing). Applications go in batches only where Oracle enables ``applyReceipt`` for batch
@@ -285,6 +286,25 @@ class OracleAdapter:
                 "ReceiptMatchBy": REFUND_MATCH_BY, "ReferenceNumber": reference,
                 "ReferenceAmount": money.to_wire(amount_minor, receipt.currency), "CustomerReason": REFUND_REASON,
                 "CustomerReference": reason[:100]})
+
+    def add_references(self, receipt: ErpReceipt, references: Sequence[tuple[str, int]]) -> None:
+        # POST .../standardReceipts/{id}/child/remittanceReferences (spec §3.1, applying way 1, sample 04):
+        # AutoMatch applies a reference added after the create like one sent with it.
+        with translated():
+            for invoice, amount_minor in references:
+                self.client.create_remittance_reference(receipt.erp_id, {
+                    "ReceiptMatchBy": TRANSACTION_NUMBER, "ReferenceNumber": invoice,
+                    "ReferenceAmount": money.to_wire(amount_minor, receipt.currency)})
+
+    def references(self, receipt: ErpReceipt) -> dict[str, int]:
+        with translated():
+            refs = self.client.remittance_references(receipt.erp_id)
+        out: dict[str, int] = {}
+        for r in refs:
+            if r.get("ReceiptMatchBy") == TRANSACTION_NUMBER:
+                number = str(r["ReferenceNumber"])
+                out[number] = out.get(number, 0) + money.to_minor(r.get("ReferenceAmount") or 0, receipt.currency)
+        return out
 
 
 def _erp_receipt(item: Mapping[str, Any]) -> ErpReceipt:

@@ -114,3 +114,12 @@ class ErpAdapter(Protocol):
     def mark_refund(self, receipt: ErpReceipt, reference: str, amount_minor: int, reason: str) -> None:
         """Record on the receipt that ``amount_minor`` of it was refunded under ``reference``."""
         ...
+
+    def add_references(self, receipt: ErpReceipt, references: Sequence[tuple[str, int]]) -> None:
+        """Where the ERP applies with the receipt: add (invoice number, amount) references to a receipt
+        that exists, for the ERP's own matching to apply (each reference once: not repeatable)."""
+        ...
+
+    def references(self, receipt: ErpReceipt) -> Mapping[str, int]:
+        """The invoices the receipt names for the ERP's own matching: invoice number -> amount."""
+        ...

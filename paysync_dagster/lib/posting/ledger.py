@@ -172,3 +172,17 @@ class Ledger:
 
     def failed(self, references: Sequence[str], error: str) -> None:
         self._update(list(references), {"status": FAILED, "last_error": error[:2000]}, unless_posted=True)
+
+    # -- what a later step learnt about an effect -----------------------------------------------
+
+    def amend_detail(self, reference: str, changes: Mapping[str, Any]) -> Entry | None:
+        """Merge ``changes`` into an entry's detail (read and written in one transaction, so two
+        amendments never lose each other's keys); returns the entry as stored, None if unknown."""
+        with begin_write(self.engine) as conn:
+            row = conn.execute(select(posting_ledger.c.detail).where(self._where([reference]))).first()
+            if row is None:
+                return None
+            detail = {**json.loads(row.detail or "{}"), **changes}
+            conn.execute(update(posting_ledger).where(self._where([reference]))
+                         .values(detail=_json(detail), updated_at=utcnow()))
+        return self.get(reference)

@@ -33,6 +33,9 @@ RECEIPT_KINDS = frozenset({"sale", "capture"})
 LIVE = frozenset({"pending_settlement", "settled", "dispute_won"})
 #: outcomes that mean "done in the ERP" (the rest: skipped, exception)
 POSTED_OUTCOMES = ("posted", "applied", "on_account", "reversed", "refunded")
+#: the payment's fields invoice matching reads, kept in the receipt's plan
+MATCH_FIELDS = ("invoice_reference_raw", "invoice_reference", "description")
+MATCH_FIELD_CHARS = 500
 Exception3 = tuple[str, str, str]  # (reason code, reason, suggested action)
 
 
@@ -171,9 +174,11 @@ class Poster:
         if number in self.invoices:
             self.invoices[number] = self.invoices[number].less(target, amount)
 
-    def _match(self, p: Mapping[str, Any], account: str) -> Match:
+    def _match(self, p: Mapping[str, Any], account: str, pool: Mapping[str, OpenInvoice] | None = None) -> Match:
+        """``pool``: the invoices to match against instead of the open ones (same currency)."""
         # Cash applies only within a currency (the ERPs refuse cross-currency applications).
-        open_ = {n: inv for n, inv in self.invoices.items() if inv.balance_minor > 0 and inv.currency == p["currency"]}
+        open_ = pool if pool is not None else \
+            {n: inv for n, inv in self.invoices.items() if inv.balance_minor > 0 and inv.currency == p["currency"]}
         if not open_:
             return NO_MATCH
         return match_invoices(p.get("invoice_reference_raw") or "", p.get("invoice_reference") or "",
@@ -192,7 +197,9 @@ class Poster:
         comments, _ = mask_card_numbers(f"PayTrace {txn} {p.get('invoice_reference_raw') or ''}".strip())
         detail = {"rule": match.rule, "score": match.score, "customer_account": account, "comments": comments[:200],
                   "matched": [i.number for i in match.invoices], "unapplied": unapplied,
-                  "applications": [[a.invoice.number, a.target_id, a.amount_minor] for a in allocations]}
+                  "applications": [[a.invoice.number, a.target_id, a.amount_minor] for a in allocations],
+                  # what the payment said, so cash left on account can be matched again later
+                  **{k: mask_card_numbers(str(p.get(k) or ""))[0][:MATCH_FIELD_CHARS] for k in MATCH_FIELDS}}
         if allocations and self.adapter.applies_with_receipt:  # decided once, with the plan: a resend keeps it
             detail["apply_with_receipt"] = True
         entry = Entry(self.adapter.name, ref, txn, RECEIPT, p["business_date"], amount, p["currency"], detail=detail)
@@ -415,7 +422,13 @@ class Poster:
                              "apply the receipt to the right invoice in the ERP, or correct the reference and replay")
         elif out.unapplied_minor:
             out.outcome, out.reason = "on_account", f"overpayment: {out.unapplied_minor} minor units left on account"
-        if applied and d.get("apply_with_receipt"):
+        if d.get("applied_late"):  # invoice number -> the date its late application was made
+            by_day: dict[str, list[str]] = {}
+            for invoice, day in d["applied_late"].items():
+                by_day.setdefault(day, []).append(invoice)
+            late = "; ".join(f"applied on {day} when invoice {', '.join(invs)} appeared" for day, invs in sorted(by_day.items()))
+            out.reason = "; ".join(filter(None, [late, out.reason]))
+        if applied and (d.get("apply_with_receipt") or d.get("late_by_reference")):
             out.reason = "; ".join(filter(None, [out.reason, f"sent as remittance references for {self.adapter.name}'s "
                                                              "automatic matching to apply"]))
         return out

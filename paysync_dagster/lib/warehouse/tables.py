@@ -310,6 +310,107 @@ audit_log = Table(
     Column("note", Text, nullable=True),
 )
 
+# Payments that look wrong, one row per (payment, rule): duplicate charges, refunds above their
+# original, amounts unusual for the customer, rate spikes (transaction_id 0: the day as a whole) and
+# the outlier model. ``score`` is the strength of the signal 0..1, not money.
+payment_anomalies = Table(
+    "payment_anomalies",
+    metadata,
+    Column("business_date", Date, nullable=False),
+    Column("transaction_id", BigInteger, nullable=False),
+    Column("rule", String(40), nullable=False),
+    Column("score", Float, nullable=False),
+    Column("amount_minor", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("related_transaction_id", BigInteger, nullable=True),
+    Column("detected_at", DateTime, nullable=False),
+    UniqueConstraint("business_date", "transaction_id", "rule", name="uq_payment_anomalies_date_txn_rule"),
+)
+Index("ix_payment_anomalies_business_date", payment_anomalies.c.business_date)
+
+# The reconciliation of a business date (the settlement batches that closed on it and its
+# transactions), rewritten with each run: one status per transaction, one row per batch with its
+# legs, the variance items that explain each leg, and the KPI numerators and denominators (so a
+# range's rate is a sum over its dates, never an average of rates).
+reconciliation_transactions = Table(
+    "reconciliation_transactions",
+    metadata,
+    Column("business_date", Date, nullable=False),  # the report's date
+    Column("transaction_id", BigInteger, nullable=False),
+    Column("transaction_date", Date, nullable=True),
+    Column("kind", String(20), nullable=False),
+    Column("settlement_batch", BigInteger, nullable=True),
+    Column("currency", String(3), nullable=False),
+    Column("gateway_amount_minor", BigInteger, nullable=False),
+    Column("erp_amount_minor", BigInteger, nullable=False),
+    Column("receipt_number", String(80), nullable=False),
+    Column("erp_receipt_id", String(40), nullable=False),
+    Column("status", String(30), nullable=False),
+    Column("detail", Text, nullable=False),
+)
+Index("ix_reconciliation_transactions_date", reconciliation_transactions.c.business_date)
+
+reconciliation_batches = Table(
+    "reconciliation_batches",
+    metadata,
+    Column("business_date", Date, nullable=False),
+    Column("batch_number", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("net_minor", BigInteger, nullable=False),
+    Column("listed_net_minor", BigInteger, nullable=False),
+    Column("erp_net_minor", BigInteger, nullable=False),
+    Column("erp_variance_minor", BigInteger, nullable=False),
+    Column("bank_net_minor", BigInteger, nullable=True),
+    Column("bank_variance_minor", BigInteger, nullable=True),
+    Column("tied", Boolean, nullable=False),
+    Column("transactions", Integer, nullable=False),
+)
+Index("ix_reconciliation_batches_date", reconciliation_batches.c.business_date)
+
+reconciliation_variances = Table(
+    "reconciliation_variances",
+    metadata,
+    Column("business_date", Date, nullable=False),
+    Column("batch_number", BigInteger, nullable=False),
+    Column("leg", String(10), nullable=False),  # erp | bank
+    Column("cause", String(40), nullable=False),
+    Column("amount_minor", BigInteger, nullable=False),
+    Column("transaction_id", BigInteger, nullable=True),
+    Column("note", Text, nullable=False),
+)
+Index("ix_reconciliation_variances_date", reconciliation_variances.c.business_date)
+
+reconciliation_kpis = Table(
+    "reconciliation_kpis",
+    metadata,
+    Column("business_date", Date, nullable=False),
+    Column("kpi", String(60), nullable=False),
+    Column("numerator", BigInteger, nullable=False),
+    Column("denominator", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),  # for money KPIs; "" otherwise
+    UniqueConstraint("business_date", "kpi", "currency", name="uq_reconciliation_kpis"),
+)
+
+# Cash applied after its receipt was posted on account, once the invoice appeared: one row per
+# application (an invoice installment), under the business date of the run that made it.
+oracle_late_applications = Table(
+    "oracle_late_applications",
+    metadata,
+    Column("business_date", Date, nullable=False),  # the run's date = the application date
+    Column("transaction_id", BigInteger, nullable=False),  # the PayTrace payment the receipt came from
+    Column("receipt_number", String(80), nullable=False),
+    Column("invoice_number", String(80), nullable=False),
+    Column("target_id", String(40), nullable=False),  # the installment (payment schedule) applied to
+    Column("amount_minor", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("match_rule", String(20), nullable=False),
+    Column("match_score", Float, nullable=False),  # a similarity 0..1, not money
+    Column("applied_at", DateTime, nullable=False),
+    UniqueConstraint("receipt_number", "invoice_number", "target_id", name="uq_oracle_late_applications"),
+)
+Index("ix_oracle_late_applications_business_date", oracle_late_applications.c.business_date)
+
 SCHEMA_VERSION = 1
 
 __all__ = [name for name, obj in list(globals().items()) if isinstance(obj, Table)] + [

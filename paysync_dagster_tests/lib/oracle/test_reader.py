@@ -1,7 +1,6 @@
 """The Oracle reader against the sandbox over real HTTP: receipts posted by the Poster read back as the
 reconciliation frames; then edited, deleted and duplicated over Oracle's REST API and read again."""
 
-from collections.abc import Iterator
 from datetime import date, timedelta
 from typing import Any
 
@@ -13,26 +12,17 @@ from sqlalchemy import Engine
 from paysync_dagster.lib.oracle import OracleAuthError, OracleFusionClient
 from paysync_dagster.lib.oracle.reader import OracleReceiptReader
 from paysync_dagster.lib.reconciliation.frames import ERP_RECEIPTS, ERP_REFUNDS, empty
-from paysync_dagster.sandbox.server import SandboxApp, ServerThread
+from paysync_dagster.sandbox.server import ServerThread
 from paysync_dagster_tests.conftest import oracle_resource
-from paysync_dagster_tests.lib.posting.oracle_support import (DAY, PASSWORD, SETTINGS, USER, control, oracle_client,
-                                                              payment, poster, seed)
+from paysync_dagster_tests.lib.posting.oracle_support import (DAY, PASSWORD, SETTINGS, USER, control, fresh,
+                                                              oracle_client, payment, poster)
 
 FRAMEWORK_VERSIONS = pytest.mark.parametrize("framework_version", [1, 2, 4], ids=["v1-batch", "v2-in", "v4-in"])
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[ServerThread]:
-    with ServerThread(SandboxApp()) as s:
-        yield s
-
-
 @pytest.fixture
-def url(server: ServerThread) -> str:
-    httpx.post(f"{server.url}/_sandbox/reset").raise_for_status()
-    seed(server.url, [("INV-000101", "C1", 10_000), ("INV-000102", "C1", 5_000), ("INV-000103", "C1", 2_500),
-                      ("INV-000190", "C2", 7_000)])
-    return server.url
+def url(oracle_server: ServerThread) -> str:
+    return fresh(oracle_server.url)
 
 
 def post(url: str, engine: Engine, payments: list[dict]) -> None:

@@ -1,30 +1,20 @@
 """The Poster against the Oracle sandbox over real HTTP: each posting scenario of the issue, checked by
 reading the sandbox's state through its control API; and redelivery under faults."""
 
-from collections.abc import Iterator
 
 import httpx
 import pytest
 from sqlalchemy import Engine
 
 from paysync_dagster.lib.posting import Ledger
-from paysync_dagster.sandbox.server import SandboxApp, ServerThread
-from paysync_dagster_tests.lib.posting.oracle_support import (active, balances, control, oracle_client, payment, poster,
-                                                              receipts, seed)
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[ServerThread]:
-    with ServerThread(SandboxApp()) as s:
-        yield s
+from paysync_dagster.sandbox.server import ServerThread
+from paysync_dagster_tests.lib.posting.oracle_support import (INVOICES, active, balances, control, fresh, oracle_client,
+                                                              payment, poster, receipts, seed)
 
 
 @pytest.fixture
-def url(server: ServerThread) -> str:
-    httpx.post(f"{server.url}/_sandbox/reset").raise_for_status()  # empty Oracle, no faults
-    seed(server.url, [("INV-000101", "C1", 10_000), ("INV-000102", "C1", 5_000), ("INV-000103", "C1", 2_500),
-                      ("INV-000190", "C2", 7_000), ("INV-000200", "C2", 4_000)])
-    return server.url
+def url(oracle_server: ServerThread) -> str:
+    return fresh(oracle_server.url, [*INVOICES, ("INV-000200", "C2", 4_000)])
 
 
 @pytest.fixture

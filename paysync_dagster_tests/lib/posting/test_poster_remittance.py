@@ -1,32 +1,22 @@
 """Applying with the receipt: remittance references sent inside the create, applied by the Oracle
 sandbox's AutoMatch; one call per receipt, and still exactly once under faults and redelivery."""
 
-from collections.abc import Iterator
 
 import httpx
 import pytest
 from sqlalchemy import Engine
 
 from paysync_dagster.lib.posting import Ledger
-from paysync_dagster.sandbox.server import SandboxApp, ServerThread
-from paysync_dagster_tests.lib.posting.oracle_support import (active, balances, control, oracle_client, payment, poster,
-                                                              receipts, seed)
+from paysync_dagster.sandbox.server import ServerThread
+from paysync_dagster_tests.lib.posting.oracle_support import (active, balances, control, fresh, oracle_client, payment,
+                                                              poster, receipts, seed)
 
 REMITTANCE = {"application_method": "remittance_reference"}
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[ServerThread]:
-    with ServerThread(SandboxApp()) as s:
-        yield s
-
-
 @pytest.fixture
-def url(server: ServerThread) -> str:
-    httpx.post(f"{server.url}/_sandbox/reset").raise_for_status()
-    seed(server.url, [("INV-000101", "C1", 10_000), ("INV-000102", "C1", 5_000), ("INV-000103", "C1", 2_500),
-                      ("INV-000190", "C2", 7_000)])
-    return server.url
+def url(oracle_server: ServerThread) -> str:
+    return fresh(oracle_server.url)
 
 
 def post(url: str, engine: Engine, payments: list[dict], **options) -> dict:  # noqa: ANN003

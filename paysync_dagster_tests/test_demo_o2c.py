@@ -1,0 +1,114 @@
+"""The demo's order to cash against the sandboxes served in process: each eCommerce order's card payment
+ends applied to the invoice its shipping created, the invoice owes nothing, and the warehouse says so."""
+
+import json
+from collections.abc import Iterator
+from datetime import date, datetime, timezone
+
+import dagster as dg
+import httpx
+import pytest
+from sqlalchemy import Engine, select
+
+from paysync_dagster.defs.normalize.assets import normalized_payments
+from paysync_dagster.defs.oracle.applications import oracle_on_account_applications
+from paysync_dagster.defs.oracle.assets import oracle_cash_receipts, oracle_open_invoices
+from paysync_dagster.defs.paytrace.assets import paytrace_settlement_batches, paytrace_transactions
+from paysync_dagster.defs.shared.resources import WarehouseResource
+from paysync_dagster.demo_o2c import OrderToCash, run_order_to_cash
+from paysync_dagster.lib.oracle.client import OracleFusionClient
+from paysync_dagster.lib.paytrace.client import PayTraceClient
+from paysync_dagster.lib.posting import Ledger
+from paysync_dagster.lib.warehouse.tables import audit_log, oracle_late_applications, payment_exceptions
+from paysync_dagster.lib.warehouse.tables import oracle_cash_receipts as receipts_table
+from paysync_dagster.sandbox.oracle.state import DEFAULT_USERS
+from paysync_dagster.sandbox.paytrace.state import (DEFAULT_INTEGRATOR_ID, DEFAULT_PASSWORD, DEFAULT_USERNAME, FakeClock,
+                                                    HistorySpec)
+from paysync_dagster.sandbox.server import ServerThread, build_app
+from paysync_dagster_tests.conftest import SANDBOX_TZ, oracle_resource, paytrace_resource
+
+DAY = date(2026, 3, 11)
+NOW = datetime(2026, 3, 11, 18, 30, tzinfo=timezone.utc)  # 11:30 in Los Angeles: the sales are of DAY
+ASSETS = [paytrace_transactions, paytrace_settlement_batches, normalized_payments, oracle_open_invoices,
+          oracle_cash_receipts, oracle_on_account_applications]
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[ServerThread]:
+    history = HistorySpec(seed=11, start_date=date(2026, 3, 4), end_date=date(2026, 3, 10), per_day=20)
+    with ServerThread(build_app(history=history, tz_name=SANDBOX_TZ, clock=FakeClock(NOW.timestamp()))) as s:
+        yield s
+
+
+def materialize(url: str, warehouse_url: str, day: date, assets: list) -> None:
+    result = dg.materialize(assets, partition_key=day.isoformat(), raise_on_error=False, resources={
+        "warehouse": WarehouseResource(database_url=warehouse_url), "paytrace": paytrace_resource(url),
+        "oracle": oracle_resource(url)})
+    assert result.success, [e.message for e in result.all_events if e.is_failure]
+
+
+@pytest.fixture
+def results(sandbox: ServerThread, sqlite_url: str, sqlite_engine: Engine) -> list[OrderToCash]:
+    url = sandbox.url
+    # The customer master normalization reads payers' names against, as earlier dates' runs leave it.
+    materialize(url, sqlite_url, DAY, [oracle_open_invoices])
+    user, password = next(iter(DEFAULT_USERS.items()))
+    with PayTraceClient(url, DEFAULT_USERNAME, DEFAULT_PASSWORD, DEFAULT_INTEGRATOR_ID) as paytrace, \
+            OracleFusionClient(url, username=user, password=password) as oracle:
+        return run_order_to_cash(paytrace, oracle, sqlite_engine,
+                                 lambda _records, days: [materialize(url, sqlite_url, d, ASSETS) for d in days],
+                                 lambda days: [materialize(url, sqlite_url, d, ASSETS) for d in days],
+                                 business_unit="US1 Business Unit", receipt_prefix="PT-", tz_name=SANDBOX_TZ,
+                                 stamp="0311183000")
+
+
+def test_each_order_ends_applied_to_the_invoice_its_shipping_created(
+        results: list[OrderToCash], sandbox: ServerThread, sqlite_url: str, sqlite_engine: Engine) -> None:
+    assert [r.order_number for r in results] == [f"WEB-0311183000{i}" for i in (1, 2, 3)]
+    assert len({r.customer_account for r in results}) == 3
+    assert all(r.settled and r.invoice_number == r.order_number for r in results), [r.line() for r in results]
+    state = httpx.get(f"{sandbox.url}/_sandbox/oracle/state", timeout=60).json()
+    orders = {o["OrderKey"]: o for o in state["sales_orders"]}
+    invoices = {i["TransactionNumber"]: i for i in state["invoices"]}
+    receipts = {r["ReceiptNumber"]: r for r in state["receipts"]}
+    for r in results:
+        order = orders[f"PAYSYNC:{r.order_number}"]
+        assert (order["HeaderId"], order["StatusCode"], order["total_minor"]) == (r.header_id, "CLOSED", r.amount_minor)
+        assert invoices[r.invoice_number]["balance_minor"] == 0
+        receipt = receipts[r.receipt_number]
+        assert [(a["TransactionNumber"], a["amount_minor"], a["status"]) for a in receipt["applications"]] == \
+            [(r.invoice_number, r.amount_minor, "APP")]
+        assert (receipt["CustomerAccountNumber"], receipt["unapplied_minor"]) == (r.customer_account, 0)
+
+    with sqlite_engine.connect() as conn:
+        late = conn.execute(select(oracle_late_applications)).mappings().all()
+        rows = {r.transaction_id: r for r in conn.execute(select(receipts_table)).mappings()}
+        exceptions = conn.execute(select(payment_exceptions).where(payment_exceptions.c.stage == "oracle")).mappings().all()
+        audit = conn.execute(select(audit_log).where(audit_log.c.action == "exception.cleared")).mappings().all()
+    assert sorted((a["business_date"], a["receipt_number"], a["invoice_number"], a["amount_minor"], a["match_rule"])
+                  for a in late) == [(DAY, r.receipt_number, r.invoice_number, r.amount_minor, "exact") for r in results]
+    for r in results:
+        row = rows[r.transaction_id]
+        assert (row["outcome"], row["invoices"], row["applied_minor"], row["unapplied_minor"], row["exception_code"]) == \
+            ("applied", r.invoice_number, r.amount_minor, 0, "")
+        assert f"applied on {DAY} when invoice {r.invoice_number} appeared" in row["reason"]
+    mine = [x for x in exceptions if x["transaction_id"] in {r.transaction_id for r in results}]
+    assert [(x["reason_code"], x["status"]) for x in mine] == [("no_invoice_match", "cleared")] * 3
+    assert sorted(a["subject"] for a in audit) == sorted(f"payment_exceptions:{x['id']}" for x in mine)
+    assert all(json.loads(a["before"])["status"] == "open" and json.loads(a["after"])["status"] == "cleared"
+               and "appeared" in a["note"] for a in audit)
+    ledger = Ledger(sqlite_engine, "oracle")
+    assert [ledger.get(f"SO-{r.order_number}").erp_id for r in results] == [str(r.header_id) for r in results]
+
+    # Another run of the date changes nothing: one application each, the rows still applied.
+    materialize(sandbox.url, sqlite_url, DAY, ASSETS)
+    state = httpx.get(f"{sandbox.url}/_sandbox/oracle/state", timeout=60).json()
+    after = {r["ReceiptNumber"]: r for r in state["receipts"]}
+    assert [len(after[r.receipt_number]["applications"]) for r in results] == [1, 1, 1]
+    with sqlite_engine.connect() as conn:
+        assert conn.execute(select(oracle_late_applications)).mappings().all() == late
+        again = {r.transaction_id: r for r in conn.execute(select(receipts_table)).mappings()}
+        still_open = conn.execute(select(payment_exceptions.c.id).where(
+            payment_exceptions.c.status == "open",
+            payment_exceptions.c.transaction_id.in_([r.transaction_id for r in results]))).all()
+    assert [again[r.transaction_id]["outcome"] for r in results] == ["applied"] * 3 and still_open == []
