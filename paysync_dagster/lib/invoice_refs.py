@@ -21,6 +21,10 @@ _SEPARATORS = re.compile(r"[\s\-_#./]+")
 
 def _normalize_one(text: str, prefix: str, digits: int) -> str:
     text = text.strip().upper()
+    if "*" in text:
+        # A card number was masked out of it: its last four digits are not an invoice number, and
+        # reading them as one could apply the cash to a stranger's invoice.
+        return _SEPARATORS.sub("", text)
     m = _FIRST_NUMBER.search(text)
     if m is None:
         return _SEPARATORS.sub("", text)

@@ -8,6 +8,7 @@ import pandas as pd
 from sqlalchemy import select
 
 from paysync_dagster.defs.normalize.rules import MAPPING
+from paysync_dagster.defs.oracle.applications import oracle_on_account_applications
 from paysync_dagster.defs.oracle.assets import oracle_cash_receipts
 from paysync_dagster.defs.oracle.resources import OracleFusionResource
 from paysync_dagster.defs.paytrace.assets import paytrace_settlement_batches
@@ -71,7 +72,8 @@ def _chart(engine, day: date, base: str) -> tuple[str, list[dict[str, Any]]]:  #
     partitions_def=daily_partitions,
     group_name="reconciliation",
     kinds={"pandas", "sql"},
-    deps=[oracle_cash_receipts, paytrace_settlement_batches],
+    # After the late applications, so that cash applied today is not reported unapplied.
+    deps=[oracle_cash_receipts, oracle_on_account_applications, paytrace_settlement_batches],
     pool="oracle_fusion_api",
     retry_policy=dg.RetryPolicy(max_retries=3, delay=10, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS),
     check_specs=[
