@@ -30,8 +30,15 @@ def _exceptions(argv: list[str]) -> int:
     return main(argv)
 
 
+def _kpis(argv: list[str]) -> int:
+    from paysync_dagster.kpis_cli import main
+
+    return main(argv)
+
+
 COMMANDS = {
     "exceptions": (_exceptions, "the exception queue: list, resolve, replay"),
+    "kpis": (_kpis, "the reconciliation KPIs of a date or a range"),
     "webhooks": (_webhooks, "the webhook receiver: serve, send, schema"),
     "sandbox": (_sandbox, "serve the local PayTrace (and ERP) simulators"),
     "demo": (_demo, "run PaySync end to end on the embedded default (SQLite + sandboxes)"),

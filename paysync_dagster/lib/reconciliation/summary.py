@@ -51,10 +51,11 @@ def range_summary(database_url: str, start: date, end: date, reports_dir: str | 
     if not ages.empty:
         lines.append("  open exceptions: " + ", ".join(f"{int(r['count'])} {r['reason_code']}" for _, r in ages.iterrows()))
     root = Path(reports_dir)
-    days = sorted({d for d in kpis["business_date"]})
-    lines.append(f"  report files ({len(days)} dates, CSV + XLSX + chart):")
-    for d in days:
-        folder = root / d.isoformat()
-        lines.append(f"    {folder / f'reconciliation_{d.isoformat()}.xlsx'}")
-    lines.append(f"    (CSV beside each; e.g. {root / days[-1].isoformat() / f'reconciliation_{days[-1].isoformat()}.csv'})")
+    books = [p for d in sorted(set(kpis["business_date"]))
+             if (p := root / d.isoformat() / f"reconciliation_{d.isoformat()}.xlsx").exists()]
+    if not books:
+        return "\n".join(lines + [f"  no report files under {root}"])
+    lines.append(f"  report files ({len(books)} dates, CSV + XLSX + chart):")
+    lines += [f"    {p}" for p in books]
+    lines.append(f"    (CSV beside each; e.g. {books[-1].with_suffix('.csv')})")
     return "\n".join(lines)
