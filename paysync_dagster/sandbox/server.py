@@ -26,7 +26,7 @@ import socket
 import sys
 import threading
 import time
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any, Callable, Sequence
 
 import uvicorn
@@ -36,8 +36,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from paysync_dagster.lib.timeutil import DEFAULT_MERCHANT_TIMEZONE, zone
-from paysync_dagster.sandbox.cli_args import add_history_arguments
+from paysync_dagster.lib.timeutil import DEFAULT_MERCHANT_TIMEZONE
+from paysync_dagster.sandbox.cli_args import add_history_arguments, history_window
 
 from .asgi import acknowledge_lifespan
 from .faults import FaultConfig, FaultInjector, fault_config
@@ -251,18 +251,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return bank_files_main(argv[1:])
     args = _parser().parse_args(argv)
     try:
-        zone(args.timezone)
         faults = fault_config(args.faults)
     except ValueError as exc:
         print(f"paysync sandbox: {exc}", file=sys.stderr)
         return 2
-    if args.days < 1 or args.per_day < 0:
-        print("paysync sandbox: --days must be >= 1 and --per-day >= 0", file=sys.stderr)
+    window = history_window(args, "paysync sandbox")
+    if window is None:
         return 2
-    # Default history: the days up to yesterday, so today's live calls land after it.
-    today = datetime.now(zone(args.timezone)).date()
-    start = args.start_date or today - timedelta(days=args.days)
-    history = HistorySpec(args.seed, start, start + timedelta(days=args.days - 1), args.per_day)
+    history = HistorySpec(args.seed, *window, args.per_day)
     began = time.perf_counter()
     app = build_app(history=history, faults=faults, tz_name=args.timezone)
     counts = app.paytrace.counts()

@@ -31,8 +31,8 @@ from pathlib import Path
 import pandas as pd
 
 from paysync_dagster.lib.reconciliation.bank import lines_frame, write_bai2, write_csv
-from paysync_dagster.lib.timeutil import DEFAULT_MERCHANT_TIMEZONE, TimeFormatError, business_date, zone
-from paysync_dagster.sandbox.cli_args import add_history_arguments
+from paysync_dagster.lib.timeutil import DEFAULT_MERCHANT_TIMEZONE, business_date
+from paysync_dagster.sandbox.cli_args import add_history_arguments, history_window
 
 from . import generator as g
 from .generator import BATCH
@@ -124,17 +124,10 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    try:
-        zone(args.timezone)
-    except TimeFormatError as exc:
-        print(f"paysync sandbox bank-files: {exc}", file=sys.stderr)
+    window = history_window(args, "paysync sandbox bank-files")  # the same history as ``paysync sandbox``
+    if window is None:
         return 2
-    if args.days < 1 or args.per_day < 0:
-        print("paysync sandbox bank-files: --days must be >= 1 and --per-day >= 0", file=sys.stderr)
-        return 2
-    # The same default history as ``paysync sandbox``: the days up to yesterday.
-    start = args.start_date or datetime.now(zone(args.timezone)).date() - timedelta(days=args.days)
-    end = start + timedelta(days=args.days - 1)
+    start, end = window
     try:
         paths = write_bank_files(args.out, args.seed, start, end, args.per_day, args.timezone)
     except OSError as exc:
