@@ -22,21 +22,17 @@ import pandas as pd
 
 from paysync_dagster.lib.money import exponent as minor_exponent
 
-MONEY_COLUMNS = ("gateway_amount_minor", "erp_amount_minor", "net_minor", "listed_net_minor", "erp_net_minor",
-                 "erp_variance_minor", "bank_net_minor", "bank_variance_minor", "amount_minor", "numerator",
-                 "denominator")
-
 
 def _as_units(df: pd.DataFrame, currency_column: str = "currency") -> pd.DataFrame:
     """Minor-unit columns as decimal amounts (``amount`` instead of ``amount_minor``), for people."""
     out = df.copy()
     if out.empty:
         return out.rename(columns={c: c.removesuffix("_minor") for c in out.columns if c.endswith("_minor")})
+    exps = out[currency_column].map(lambda cur: minor_exponent(str(cur) or "USD")).tolist() \
+        if currency_column in out else [2] * len(out)
     for c in [c for c in out.columns if c.endswith("_minor")]:
-        exps = out[currency_column].map(lambda cur: minor_exponent(str(cur) or "USD")) if currency_column in out else 2
         values = pd.to_numeric(out[c], errors="coerce")
-        out[c] = [None if pd.isna(v) else round(float(v) / 10 ** e, e) for v, e in
-                  zip(values, exps if not isinstance(exps, int) else [exps] * len(values))]
+        out[c] = [None if pd.isna(v) else round(float(v) / 10 ** e, e) for v, e in zip(values, exps)]
     return out.rename(columns={c: c.removesuffix("_minor") for c in out.columns if c.endswith("_minor")})
 
 
