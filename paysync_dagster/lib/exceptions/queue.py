@@ -17,11 +17,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, Engine, Table, bindparam, delete, insert, select, text, update
+from sqlalchemy import Connection, Engine, Table, bindparam, insert, select, text, update
 
 from paysync_dagster.lib.exceptions.audit import entry, record_many
 from paysync_dagster.lib.timeutil import utcnow
 from paysync_dagster.lib.warehouse.engine import begin_write
+from paysync_dagster.lib.warehouse.io import clear_days, insert_rows
 from paysync_dagster.lib.warehouse.tables import payment_exceptions as T
 
 OPEN, RESOLVED, CLEARED = "open", "resolved", "cleared"
@@ -82,15 +83,13 @@ def stage_writer(engine: Engine, days: Iterable[date], stage: str, clear: Mappin
     reported: list[Mapping[str, Any]] = []
     with begin_write(engine) as conn:
         for table, condition in clear.items():
-            stmt = delete(table).where(table.c.business_date.in_(days))
-            conn.execute(stmt if condition is None else stmt.where(condition))
+            clear_days(conn, table, days, condition)
 
         def write(table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
             if table is T:
                 reported.extend(rows)
                 return
-            for start in range(0, len(rows), chunk):
-                conn.execute(insert(table), list(rows[start:start + chunk]))
+            insert_rows(conn, table, rows, chunk)
 
         yield write
         write_stage_exceptions(conn, days, stage, reported)

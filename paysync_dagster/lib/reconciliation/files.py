@@ -57,8 +57,9 @@ def write_reports(folder: str | Path, day: date, *, transactions: pd.DataFrame, 
                 if not kpis.empty else kpis
             summary.to_excel(book, sheet_name="Summary", index=False)
             _as_units(batches).to_excel(book, sheet_name="Batches", index=False)
-            _as_units(variances.assign(currency=variances.get("currency", "USD"))).to_excel(book, sheet_name="Variances",
-                                                                                             index=False)
+            # A variance is in its batch's currency.
+            currency = variances["batch_number"].map(dict(zip(batches["batch_number"], batches["currency"])))
+            _as_units(variances.assign(currency=currency)).to_excel(book, sheet_name="Variances", index=False)
             people.to_excel(book, sheet_name="Transactions", index=False)
             _as_units(exceptions).to_excel(book, sheet_name="Exceptions", index=False)
             for sheet in book.sheets.values():  # readable column widths

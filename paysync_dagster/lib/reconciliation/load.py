@@ -82,8 +82,9 @@ def load_scope(engine: Engine, day: date, erp: str, receipt_prefix: str) -> Scop
     listed = read_where(engine, paytrace_batch_transactions, "batch_number", numbers) if numbers else pd.DataFrame()
     members = dict(zip(listed["transaction_id"].astype("int64"), listed["batch_number"].astype("int64"))) \
         if not listed.empty else {}
-    in_batches = read_where(engine, normalized_payments, "transaction_id", sorted(members)) if members else todays.iloc[:0]
-    gateway = pd.concat([todays, in_batches], ignore_index=True)
+    earlier = sorted(set(members) - set(todays["transaction_id"].astype("int64")))  # today's rows are read already
+    gateway = pd.concat([todays, read_where(engine, normalized_payments, "transaction_id", earlier)], ignore_index=True) \
+        if earlier else todays
     ids = sorted({int(t) for t in gateway["transaction_id"]}) if not gateway.empty else []
     ledger = read_where(engine, posting_ledger, "transaction_id", ids) if ids else pd.DataFrame()
     ledger = ledger[ledger["erp"] == erp] if not ledger.empty else ledger

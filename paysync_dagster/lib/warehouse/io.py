@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import date
 
 import pandas as pd
-from sqlalchemy import Engine, Table, delete, insert, select
+from sqlalchemy import Connection, Engine, Table, delete, insert, select
 
 from paysync_dagster.lib.warehouse.engine import begin_write
 
@@ -33,23 +32,16 @@ def read_partition_chunks(engine: Engine, table: Table, days: Iterable[date], ch
             yield pd.DataFrame(part, columns=columns)
 
 
-@contextmanager
-def partition_writer(engine: Engine, days: Iterable[date], clear: Mapping[Table, object | None], chunk: int = 5_000) -> Iterator[Callable[[Table, Sequence[dict]], None]]:
-    """One transaction that first deletes the days' rows of each table in ``clear`` (narrowed by an
-    optional condition), then takes inserts as they are produced; nothing shows until it commits."""
-    days = sorted(set(days))
-    with begin_write(engine) as conn:
-        for table, condition in clear.items():
-            stmt = delete(table).where(table.c.business_date.in_(days))
-            if condition is not None:
-                stmt = stmt.where(condition)
-            conn.execute(stmt)
+def clear_days(conn: Connection, table: Table, days: Sequence[date], condition: object | None = None) -> None:
+    """Delete the days' rows of ``table``, narrowed by an optional condition (one stage's rows)."""
+    stmt = delete(table).where(table.c.business_date.in_(days))
+    conn.execute(stmt if condition is None else stmt.where(condition))
 
-        def write(table: Table, rows: Sequence[dict]) -> None:
-            for start in range(0, len(rows), chunk):
-                conn.execute(insert(table), list(rows[start : start + chunk]))
 
-        yield write
+def insert_rows(conn: Connection, table: Table, rows: Sequence[Mapping], chunk: int = 5_000) -> None:
+    """Insert in chunks: databases cap the bound parameters of one statement."""
+    for start in range(0, len(rows), chunk):
+        conn.execute(insert(table), list(rows[start : start + chunk]))
 
 
 def read_where(engine: Engine, table: Table, column: str, values: Sequence, chunk: int = 10_000) -> pd.DataFrame:
@@ -75,11 +67,7 @@ def rewrite(engine: Engine, days: Iterable[date], writes: Mapping[Table, tuple[o
     written: dict[str, int] = {}
     with begin_write(engine) as conn:
         for table, (condition, rows) in writes.items():
-            stmt = delete(table).where(table.c.business_date.in_(days))
-            if condition is not None:
-                stmt = stmt.where(condition)
-            conn.execute(stmt)
-            for start in range(0, len(rows), chunk):
-                conn.execute(insert(table), list(rows[start : start + chunk]))
+            clear_days(conn, table, days, condition)
+            insert_rows(conn, table, rows, chunk)
             written[table.name] = len(rows)
     return written

@@ -84,6 +84,16 @@ def poster(client: OracleFusionClient, engine: Any, *, batch_size: int = 50, bat
     return Poster(adapter, Ledger(engine, "oracle"), RULES, invoices)
 
 
+#: Poster options that apply cash with the receipt (remittance references for AutoMatch)
+REMITTANCE = {"application_method": "remittance_reference"}
+
+
+def post(url: str, engine: Any, payments: list[dict], **options: Any) -> dict[int, Any]:
+    """Post payments through a fresh Poster over real HTTP; the outcomes by transaction id."""
+    with oracle_client(url) as client:
+        return {o.transaction_id: o for o in poster(client, engine, **options).post_all(payments)}
+
+
 def payment(txn: int, amount: int, *, kind: str = "sale", status: str = "settled", ref: str = "", normalized: str = "",
             description: str = "Invoice payment", account: str = "", day: date = DAY) -> dict[str, Any]:
     return {"transaction_id": txn, "business_date": day, "kind": kind, "status": status, "paytrace_state": status,

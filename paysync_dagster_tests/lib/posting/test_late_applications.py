@@ -15,21 +15,16 @@ from paysync_dagster.lib.posting.poster import MATCH_FIELDS
 from paysync_dagster.lib.warehouse.engine import begin_write
 from paysync_dagster.lib.warehouse.tables import normalized_payments, posting_ledger
 from paysync_dagster.sandbox.server import ServerThread
-from paysync_dagster_tests.lib.posting.oracle_support import (DAY, active, balances, control, fresh, oracle_client,
-                                                              payment, poster, receipts, seed)
+from paysync_dagster_tests.lib.posting.oracle_support import (DAY, REMITTANCE, active, balances, control, fresh,
+                                                              oracle_client, payment, post, poster, receipts, seed)
 
 LATER = DAY + timedelta(days=1)
-REMITTANCE = {"application_method": "remittance_reference"}
 
 
 @pytest.fixture
 def url(oracle_server: ServerThread) -> str:
     return fresh(oracle_server.url)
 
-
-def post(url: str, engine: Engine, payments: list[dict], **options) -> dict:  # noqa: ANN003
-    with oracle_client(url) as client:
-        return {o.transaction_id: o for o in poster(client, engine, **options).post_all(payments)}
 
 
 def late(url: str, engine: Engine, as_of: date = LATER, **options) -> LateRun:  # noqa: ANN003

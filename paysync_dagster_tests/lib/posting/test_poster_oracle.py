@@ -8,8 +8,8 @@ from sqlalchemy import Engine
 
 from paysync_dagster.lib.posting import Ledger
 from paysync_dagster.sandbox.server import ServerThread
-from paysync_dagster_tests.lib.posting.oracle_support import (INVOICES, active, balances, control, fresh, oracle_client,
-                                                              payment, poster, receipts, seed)
+from paysync_dagster_tests.lib.posting.oracle_support import (INVOICES, active, balances, control, fresh, payment, post,
+                                                              receipts)
 
 
 @pytest.fixture
@@ -21,10 +21,6 @@ def url(oracle_server: ServerThread) -> str:
 def engine(sqlite_engine: Engine) -> Engine:
     return sqlite_engine
 
-
-def post(url: str, engine: Engine, payments: list[dict], **options) -> dict:  # noqa: ANN003
-    with oracle_client(url) as client:
-        return {o.transaction_id: o for o in poster(client, engine, **options).post_all(payments)}
 
 
 def test_one_payment_across_several_invoices(url: str, engine: Engine) -> None:

@@ -1,27 +1,22 @@
 """Applying with the receipt: remittance references sent inside the create, applied by the Oracle
 sandbox's AutoMatch; one call per receipt, and still exactly once under faults and redelivery."""
 
-
 import httpx
 import pytest
 from sqlalchemy import Engine
 
+from paysync_dagster.lib.oracle.adapter import OracleAdapter
 from paysync_dagster.lib.posting import Ledger
 from paysync_dagster.sandbox.server import ServerThread
-from paysync_dagster_tests.lib.posting.oracle_support import (active, balances, control, fresh, oracle_client, payment,
-                                                              poster, receipts, seed)
+from paysync_dagster_tests.lib.posting.oracle_support import (REMITTANCE, SETTINGS, active, balances, control,
+                                                              fresh, oracle_client, payment, post, receipts)
 
-REMITTANCE = {"application_method": "remittance_reference"}
 
 
 @pytest.fixture
 def url(oracle_server: ServerThread) -> str:
     return fresh(oracle_server.url)
 
-
-def post(url: str, engine: Engine, payments: list[dict], **options) -> dict:  # noqa: ANN003
-    with oracle_client(url) as client:
-        return {o.transaction_id: o for o in poster(client, engine, **REMITTANCE, **options).post_all(payments)}
 
 
 def oracle_requests(url: str) -> int:
@@ -34,7 +29,7 @@ def test_one_create_per_receipt_carries_its_references_and_automatch_applies_the
     outs = post(url, sqlite_engine, [
         payment(1, 15_000, ref="INV-000101", description="Payment for INV-000101, INV-000102"),
         payment(2, 3_000, ref="inv 103", normalized="INV-000103"),
-        payment(3, 999, description="Counter sale")], batch_size=1)
+        payment(3, 999, description="Counter sale")], batch_size=1, **REMITTANCE)
     assert oracle_requests(url) - before == 3  # a create each: no applyReceipt calls
     assert (outs[1].outcome, outs[1].invoices, outs[1].applied_minor) == ("applied", "INV-000101,INV-000102", 15_000)
     assert "remittance references" in outs[1].reason
@@ -64,12 +59,12 @@ def test_redelivered_under_faults_each_receipt_and_reference_exists_once(url: st
     httpx.post(f"{url}/_sandbox/faults", json=faults).raise_for_status()
     try:
         for _ in range(3):
-            post(url, sqlite_engine, sales, batch_size=batch)
+            post(url, sqlite_engine, sales, batch_size=batch, **REMITTANCE)
         injected = httpx.get(f"{url}/_sandbox/stats").json()["faults"]
     finally:
         httpx.post(f"{url}/_sandbox/faults", json={}).raise_for_status()
     assert injected.get("drop_after_commit"), injected
-    outs = post(url, sqlite_engine, sales, batch_size=batch)
+    outs = post(url, sqlite_engine, sales, batch_size=batch, **REMITTANCE)
     assert [o.outcome for o in outs.values()] == ["applied"] * 4 + ["on_account"]
     state = control(url, "state")
     assert sorted(r["ReceiptNumber"] for r in state["receipts"]) == [f"PT-{t}" for t in range(100, 105)]
@@ -81,8 +76,5 @@ def test_redelivered_under_faults_each_receipt_and_reference_exists_once(url: st
 
 
 def test_an_unknown_application_method_is_refused_by_name(url: str) -> None:
-    from paysync_dagster.lib.oracle.adapter import OracleAdapter
-    from paysync_dagster_tests.lib.posting.oracle_support import SETTINGS
-
     with oracle_client(url) as client, pytest.raises(ValueError, match="remittance_reference"):
         OracleAdapter(client, SETTINGS, application_method="autoapply")
