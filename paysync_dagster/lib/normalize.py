@@ -20,7 +20,7 @@ from paysync_dagster.lib.invoice_refs import normalize_invoice_refs
 from paysync_dagster.lib.mapping import Mapping
 from paysync_dagster.lib.money import exponent
 from paysync_dagster.lib.schemas import NormalizedPaymentsSchema
-from paysync_dagster.lib.scrub import mask_card_numbers
+from paysync_dagster.lib.scrub import MAYBE_CARD_NUMBER, mask_card_numbers
 from paysync_dagster.lib.vector import per_unique, text
 
 NORMALIZED_COLUMNS = [
@@ -230,7 +230,7 @@ def normalize(
 
     descriptions = text(df["description"])
     masked_count = 0
-    suspicious = per_unique(descriptions, lambda s: s.str.contains(r"\d{4}[ -]?\d{4}[ -]?\d{4}[ -]?\d", regex=True)).astype(bool)
+    suspicious = per_unique(descriptions, lambda s: s.str.contains(MAYBE_CARD_NUMBER.pattern, regex=True)).astype(bool)
     if suspicious.any():
         cleaned = descriptions[suspicious].map(mask_card_numbers)
         descriptions = descriptions.copy()

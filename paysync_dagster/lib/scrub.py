@@ -1,113 +1,321 @@
-"""Card data never reaches storage: drop card-number and CSC fields, mask any Luhn-valid digit run.
+"""Card data never reaches storage: drop card-number and CSC fields, mask anything that may be a card number.
 
-Used on every payload before it is written anywhere (landing table, logs, metadata).
+Used on every payload before it is written anywhere (landing table, logs, metadata), and on any text
+before it is cut to a length, logged or hashed (``mask_then_cut``): a number cut first could leave
+most of its digits behind.
+
+**The rule.** ``scrub`` works on the parsed document: every dict key, every string and every number
+(int or float; ``bool`` is not a number here) is checked, at any depth.
+
+* A key that names a card number or security code (``CARD_NUMBER_FIELD_NAMES``,
+  ``CSC_FIELD_NAMES``) drops its entry whatever the value. Names match ignoring case, ``_``, ``-``,
+  spaces and camelCase (``cardNumber``, ``Card-Number``, ``CVV2``, ``securityCode``), and only the last
+  segment of a dotted or bracketed path counts (``payment.cvv``, ``card[cvc]``). PayTrace's masked
+  forms (``masked_number``, ``masked_card_number``, ``last_four``, ``card_last_four``) are not on the
+  lists and are kept. A CSC is three or four digits, indistinguishable from any other small number,
+  so the field name is the only way to find it.
+* Every other key, string and number is masked by ``mask_card_numbers``; a number is read as it is
+  written out (``4111111111111111``, ``4111111111111111.0``, ``4.111111111111111e+18``) and, if that
+  held a card number, becomes the masked string (``"************1111"``); any other number is kept
+  as it is, with its type. A number below 10^12 in size is never touched: it has fewer than 13
+  digits before its point, and a float's further digits are rounding noise (``0.30000000000000004``),
+  which masking would turn from an amount into text. A masked key that meets an existing key gets a
+  ``~2`` (``~3``, ...) suffix, so neither entry is lost.
+
+``mask_card_numbers`` reads text as *digit runs*: decimal digits (ASCII or any Unicode decimal
+digit, e.g. fullwidth or Arabic-Indic) in groups joined by one to three separator characters. The
+separators are what a person or a system puts between digit groups: any Unicode whitespace (space,
+several spaces, tab, newline, no-break and other wide spaces), hyphens and dashes (``-``, en and em
+dash, minus sign and the other Unicode dashes), ``.`` ``_`` ``/`` ``\\`` ``|`` ``,`` ``+`` (and
+their fullwidth forms), and the invisible soft hyphen, zero-width spaces and joiners. Two are left
+out on purpose: ``*``, which masking writes (``**** **** **** 1111`` stays four digits), and ``:``,
+because it would join a date and a clock time into a run of 13 digits or more
+(``12/10/2015 12:06:30`` is 14), and PayTrace's own timestamps must reach parsing intact.
+
+In each run, with the separators removed, every window of 13 to 19 consecutive digits that passes
+the Luhn check is masked to its last four: its other digits become ``*``, separators stay. Windows
+made of whole groups are tried first, longest first, so ``order 12 4111 1111 1111 1111`` keeps the
+12; then every remaining window, overlapping or embedded in a longer run (``card4111111111111111x``,
+22 digits with a card inside), is checked, so that no Luhn-valid window of 13 to 19 digits survives
+in the output: scrubbing the output again finds nothing.
+
+**Recall over precision.** The rule looks at digits, not meaning. One random 13-19 digit window in
+ten passes Luhn, so an order id, reference, phone list or date range that happens to pass is masked
+too, and a long digit run (say 25 digits or more) is mostly masked; a PayTrace record's own fields
+(transaction ids, amounts, ZIP codes, ``M/D/YYYY h:mm:ss`` timestamps, IPv4 addresses) hold
+fewer than 13 digits in any run and are never touched. Likewise ``number`` and ``account_number`` are
+dropped wherever they appear. A lost reference costs a manual match; a stored card number is a breach.
 """
 
 from __future__ import annotations
 
+import decimal
 import functools
+import math
 import re
+import unicodedata
 from typing import Any
 
-# Field names that carry a full card number or security code in PayTrace, storefront and gateway
-# payloads. ``masked_number`` / ``masked_card_number`` are PayTrace's masked forms and are kept.
-_CARD_FIELD = re.compile(
-    r"^(number|card_?number|cc_?number|credit_?card_?number|pan|account_?number|encrypted_number|"
-    r"csc|cvv2?|cvc2?|cid|card_?code|security_?code|card_?verification(_value)?|encrypted_csc|track_?data|track[12])$",
-    re.IGNORECASE,
+# Field names that carry a full card number (or its raw track or swipe data) in PayTrace,
+# storefront and gateway payloads.
+CARD_NUMBER_FIELD_NAMES: tuple[str, ...] = (
+    "number", "card_number", "cardnumber", "card_num", "card_no", "cc_number", "ccnum", "cc_num",
+    "cc_no", "credit_card_number", "credit_card_num", "pan", "primary_account_number",
+    "account_number", "acct_number", "encrypted_number", "track_data", "track1", "track2",
+    "track1_data", "track2_data", "swipe", "encrypted_swipe",
 )
-# Digit groups joined by single spaces or dashes, as people type card numbers ("4012 0000 9876 5439").
-_DIGIT_GROUPS = re.compile(r"\d+(?:[ -]\d+)*")
-_SEPARATOR = re.compile(r"([ -])")
-# Thirteen digits with at most single separators between them: nothing shorter can hold a card
-# number, and this C-level search spares the per-group work on dates, ZIP codes and amounts.
-_MAYBE_CARD = re.compile(r"\d(?:[ -]?\d){12}")
+# Field names that carry a card security code (CSC, CVV, CVC, CID, CVN, CVD: one value, many names).
+CSC_FIELD_NAMES: tuple[str, ...] = (
+    "csc", "cvv", "cvv2", "cvc", "cvc2", "cid", "cvn", "cv2", "cvd", "card_code", "security_code",
+    "card_security_code", "card_verification", "card_verification_value", "verification_value",
+    "encrypted_csc", "card_cvv", "card_cvc", "card_csc", "cc_cvv", "cc_csc", "cvv_code", "cvc_code",
+    "csc_code", "cvv_number", "cvc_number", "csc_number",
+)
+
+_NAME_NOISE = re.compile(r"[\s_\-]+")
+_PATH_SEGMENTS = re.compile(r"[.\[\]]+")
+
+
+def _normal_name(name: str) -> str:
+    return _NAME_NOISE.sub("", name).casefold()
+
+
+_DROPPED_NAMES = frozenset(_normal_name(n) for n in CARD_NUMBER_FIELD_NAMES + CSC_FIELD_NAMES)
+
+# Characters that may stand between digit groups (whitespace comes from ``\s``). ``*`` and ``:``
+# are left out: see the module docstring.
+CARD_SEPARATORS = (
+    "-\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe58\ufe63\uff0d"  # hyphen-minus and Unicode dashes
+    "._/\\|,+"
+    "\uff0e\uff3f\uff0f\uff3c\uff5c\uff0c\uff0b"  # fullwidth forms, typed along with fullwidth digits
+    "\u00ad\u200b\u200c\u200d\u2060\ufeff"  # soft hyphen, zero-width spaces and joiners
+)
+_SEPARATOR = r"[\s" + "".join(re.escape(ch) for ch in CARD_SEPARATORS) + "]"
+_RUN = re.compile(rf"\d+(?:{_SEPARATOR}{{1,3}}\d+)*")
+# Thirteen digits joined by separator runs the rule accepts: nothing shorter can hold a card number,
+# and this one C-level search spares every further step on names, amounts, dates and ZIP codes.
+# Callers that need the same prefilter (pandas ``str.contains``) use its ``.pattern``.
+MAYBE_CARD_NUMBER = re.compile(rf"\d(?:{_SEPARATOR}{{0,3}}\d){{12}}")
+
+_MIN_DIGITS, _MAX_DIGITS, _KEPT = 13, 19, 4
+_DOUBLED = (0, 2, 4, 6, 8, 1, 3, 5, 7, 9)  # a Luhn-doubled digit, its two digits summed
+
+
+def _digit_value(ch: str) -> int:
+    return ord(ch) - 48 if ch <= "9" else unicodedata.decimal(ch)
 
 
 def luhn_valid(digits: str) -> bool:
     total = 0
     for i, ch in enumerate(reversed(digits)):
-        d = ord(ch) - 48
-        if i % 2 == 1:
-            d *= 2
-            if d > 9:
-                d -= 9
-        total += d
+        d = _digit_value(ch)
+        total += _DOUBLED[d] if i % 2 else d
     return total % 10 == 0
 
 
-def _mask_groups(run: str) -> tuple[str, int]:
-    """Within one run of digit groups, mask every span of whole groups holding 13-19 digits that
-    passes the Luhn check ("order 12 4111 1111 1111 1111" masks the card and keeps "12")."""
-    parts = _SEPARATOR.split(run)
-    groups, seps = parts[0::2], parts[1::2]
-    count, i = 0, 0
-    while i < len(groups):
-        best, total = None, 0
-        for j in range(i, len(groups)):
-            total += len(groups[j])
-            if total > 19:
+def _luhn_prefixes(values: list[int]) -> tuple[list[int], list[int]]:
+    """Prefix sums with the digits at even (first list) or odd (second) positions doubled, so the
+    Luhn sum of any window is one subtraction: a window ``[i, j)`` doubles the positions of ``j``'s parity."""
+    even, odd = [0], [0]
+    for k, v in enumerate(values):
+        if k % 2:
+            even.append(even[-1] + v)
+            odd.append(odd[-1] + _DOUBLED[v])
+        else:
+            even.append(even[-1] + _DOUBLED[v])
+            odd.append(odd[-1] + v)
+    return even, odd
+
+
+def _window_valid(prefixes: tuple[list[int], list[int]], i: int, j: int) -> bool:
+    sums = prefixes[j % 2]
+    return (sums[j] - sums[i]) % 10 == 0
+
+
+def _hide(masked: bytearray, i: int, j: int) -> None:
+    masked[i : j - _KEPT] = b"\x01" * (j - _KEPT - i)
+
+
+def _mask_group_spans(groups: list[tuple[int, int]], prefixes: tuple[list[int], list[int]], masked: bytearray) -> int:
+    """The way a card is written: whole groups, the longest valid span from each group on, left to right."""
+    count, g = 0, 0
+    while g < len(groups):
+        start, best = groups[g][0], None
+        for h in range(g, len(groups)):
+            end = groups[h][1]
+            if end - start > _MAX_DIGITS:
                 break
-            if total >= 13 and luhn_valid("".join(groups[i : j + 1])):
-                best = j  # the longest valid span wins
+            if end - start >= _MIN_DIGITS and _window_valid(prefixes, start, end):
+                best = end
         if best is None:
-            i += 1
+            g += 1
             continue
-        digits = sum(len(g) for g in groups[i : best + 1])
-        hidden = digits - 4
-        for k in range(i, best + 1):
-            take = min(hidden, len(groups[k]))
-            groups[k] = "*" * take + groups[k][take:]
-            hidden -= take
+        _hide(masked, start, best)
         count += 1
-        i = best + 1
-    out = groups[0] + "".join(sep + g for sep, g in zip(seps, groups[1:]))
-    return out, count
+        while g < len(groups) and groups[g][0] < best:
+            g += 1
+    return count
+
+
+def _mask_other_windows(n: int, prefixes: tuple[list[int], list[int]], masked: bytearray) -> int:
+    """Any window still wholly visible (embedded, glued, across group edges): mask the valid ones.
+
+    A window that holds a masked digit can no longer show a card number, and masking only grows, so
+    one pass from left to right leaves no visible valid window behind.
+    """
+    count, i = 0, 0
+    while i <= n - _MIN_DIGITS:
+        if masked[i]:
+            i = masked.find(0, i)
+            if i == -1:
+                break
+            continue
+        stop = masked.find(1, i, i + _MAX_DIGITS)
+        hi = min(n, i + _MAX_DIGITS) if stop == -1 else stop
+        for j in range(hi, i + _MIN_DIGITS - 1, -1):  # the longest valid window hides the most
+            if _window_valid(prefixes, i, j):
+                _hide(masked, i, j)
+                count += 1
+                break
+        i += 1
+    return count
+
+
+def _mask_run(run: str) -> tuple[str, int]:
+    """One digit run (groups and separators) with every Luhn-valid 13-19 digit window masked."""
+    positions = [k for k, ch in enumerate(run) if ch.isdecimal()]
+    n = len(positions)
+    if n < _MIN_DIGITS:
+        return run, 0
+    prefixes = _luhn_prefixes([_digit_value(run[k]) for k in positions])
+    groups, start = [], 0
+    for k in range(1, n + 1):
+        if k == n or positions[k] != positions[k - 1] + 1:
+            groups.append((start, k))
+            start = k
+    masked = bytearray(n)
+    count = _mask_group_spans(groups, prefixes, masked) + _mask_other_windows(n, prefixes, masked)
+    if not count:
+        return run, 0
+    chars = list(run)
+    for k in range(n):
+        if masked[k]:
+            chars[positions[k]] = "*"
+    return "".join(chars), count
 
 
 def mask_card_numbers(text: str) -> tuple[str, int]:
-    """Mask every 13-19 digit card number (whole digit groups, Luhn-valid) to its last four. Returns (text, count)."""
-    if _MAYBE_CARD.search(text) is None:
+    """Mask every Luhn-valid 13-19 digit window of every digit run to its last four (the rule above).
+
+    Returns (text, number of windows masked).
+    """
+    if MAYBE_CARD_NUMBER.search(text) is None:
         return text, 0
     count = 0
 
     def _mask(m: re.Match[str]) -> str:
         nonlocal count
-        masked, n = _mask_groups(m.group(0))
+        masked, n = _mask_run(m.group(0))
         count += n
         return masked
 
-    return _DIGIT_GROUPS.sub(_mask, text), count
+    return _RUN.sub(_mask, text), count
 
 
-@functools.lru_cache(maxsize=4096)  # field names repeat in every record
+def mask_then_cut(text: str, limit: int) -> str:
+    """``text`` masked, then cut to ``limit`` characters: a card number across the cut keeps at most
+    its last four digits, where cutting first would leave the rest of it unrecognised."""
+    return mask_card_numbers(text)[0][: max(limit, 0)]
+
+
+_DROP, _KEEP, _MASK = "drop", "keep", "mask"
+
+
+@functools.lru_cache(maxsize=4096)  # field names repeat in every record: one lookup per key
+def _key_kind(name: str) -> str:
+    """Whether a key names a card field (drop its entry), may hold a card number (mask it), or neither."""
+    segments = [s for s in _PATH_SEGMENTS.split(name or "") if s]
+    if segments and _normal_name(segments[-1]) in _DROPPED_NAMES:
+        return _DROP
+    return _KEEP if MAYBE_CARD_NUMBER.search(name or "") is None else _MASK
+
+
 def is_card_field(name: str) -> bool:
-    return bool(_CARD_FIELD.match(name or ""))
+    return _key_kind(name) is _DROP
+
+
+_SHORT_INT = 10**12  # fewer than 13 digits: no card number fits
+
+
+def _number_forms(value: int | float | decimal.Decimal) -> tuple[str, ...]:
+    """The digits a number shows once written out, when it is large enough to hold a card number.
+
+    A float or decimal below 10^12 is an amount or a ratio: its fractional digits are rounding
+    noise (``0.30000000000000004``), not a card number, and masking them would spoil the amount.
+    """
+    if isinstance(value, int):
+        return (str(value),) if not -_SHORT_INT < value < _SHORT_INT else ()
+    finite = value.is_finite() if isinstance(value, decimal.Decimal) else math.isfinite(value)
+    if not finite or -_SHORT_INT < value < _SHORT_INT:
+        return ()
+    if isinstance(value, decimal.Decimal):
+        return (format(value, "f"), str(value))
+    return (str(int(value)), repr(value)) if value.is_integer() else (repr(value),)
+
+
+def _scrub_scalar(value: Any) -> tuple[Any, int]:
+    if isinstance(value, str):
+        return mask_card_numbers(value)
+    if isinstance(value, bool) or not isinstance(value, (int, float, decimal.Decimal)):
+        return value, 0
+    for form in _number_forms(value):
+        masked, n = mask_card_numbers(form)
+        if n:
+            return masked, n
+    return value, 0
+
+
+def _free_key(out: dict[Any, Any], key: Any) -> Any:
+    """``key``, or the first of ``key~2``, ``key~3``, ... not taken: masking may make two keys equal."""
+    if key not in out:
+        return key
+    suffix = 2
+    while f"{key}~{suffix}" in out:
+        suffix += 1
+    return f"{key}~{suffix}"
+
+
+def _scrub_dict(value: dict[Any, Any]) -> tuple[dict[Any, Any], int]:
+    out: dict[Any, Any] = {}
+    n = 0
+    for key, item in value.items():
+        kind = _key_kind(key if type(key) is str else str(key))
+        if kind is _DROP:
+            n += 1
+            continue
+        if kind is _MASK or type(key) is not str:
+            key, k = _scrub_scalar(key)
+            n += k
+        clean, k = scrub(item)
+        out[_free_key(out, key)] = clean
+        n += k
+    return out, n
 
 
 def scrub(value: Any) -> tuple[Any, int]:
-    """A copy of a JSON-like value with card fields dropped and card numbers masked.
+    """A copy of a parsed JSON document with card fields dropped and card numbers masked (the rule above).
 
-    Returns (clean value, number of things removed or masked).
+    Returns (clean value, number of fields dropped plus card numbers masked).
     """
+    if type(value) is str:
+        return mask_card_numbers(value)
     if isinstance(value, dict):
-        out: dict[str, Any] = {}
-        n = 0
-        for key, item in value.items():
-            if is_card_field(str(key)):
-                n += 1
-                continue
-            clean, k = scrub(item)
-            out[key] = clean
-            n += k
-        return out, n
-    if isinstance(value, list):
+        return _scrub_dict(value)
+    if isinstance(value, (list, tuple)):
         items, n = [], 0
         for item in value:
             clean, k = scrub(item)
             items.append(clean)
             n += k
-        return items, n
-    if isinstance(value, str):
-        return mask_card_numbers(value)
-    return value, 0
+        return (tuple(items) if isinstance(value, tuple) else items), n
+    return _scrub_scalar(value)

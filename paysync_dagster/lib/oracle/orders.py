@@ -32,7 +32,6 @@ normalization never turns one into the ``INV-`` number of another invoice), e.g.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -41,11 +40,11 @@ from paysync_dagster.lib import money
 from paysync_dagster.lib.oracle.client import OracleFusionClient
 from paysync_dagster.lib.oracle.errors import OracleNotFound, OracleOutcomeUnknown, OracleValidationError
 from paysync_dagster.lib.posting.ledger import Entry, Ledger
+from paysync_dagster.lib.scrub import MAYBE_CARD_NUMBER
 
 SOURCE_SYSTEM = "PAYSYNC"
 SALES_ORDER = "sales_order"  # the ledger action
 MAX_ORDER_NUMBER = 20  # an AR transaction number: the invoice shipping creates is numbered with it
-_CARD_LIKE = re.compile(r"\d(?:[ -]?\d){12}")  # what scrubbing may take for a card number
 MAX_ROUNDS = 6
 
 
@@ -74,7 +73,7 @@ class EcommerceOrder:
     def __post_init__(self) -> None:
         if not self.number or len(self.number) > MAX_ORDER_NUMBER:
             raise ValueError(f"an order number has 1 to {MAX_ORDER_NUMBER} characters: {self.number!r}")
-        if _CARD_LIKE.search(self.number):
+        if MAYBE_CARD_NUMBER.search(self.number):
             raise ValueError(f"order number {self.number!r} holds 13 digits or more, which card-data scrubbing "
                              "masks: the payment could not name its invoice")
         if not self.lines or any(line.quantity <= 0 or line.unit_price_minor < 0 for line in self.lines):
