@@ -1,4 +1,5 @@
-"""``paysync demo``: PaySync end to end on the embedded default (SQLite + the local sandboxes).
+"""The demo, PaySync end to end on the embedded default (SQLite + the local sandboxes); ``paysync demo``
+runs :func:`run_demo`.
 
 Interactive: starts the sandboxes and ``dagster dev`` (UI on http://127.0.0.1:3000), backfills the
 demo week, prints the URLs, and stops every process it started on Ctrl-C.
@@ -8,7 +9,6 @@ demo week, prints a summary a finance user can read, and exits 0 when every run 
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import signal
@@ -53,18 +53,27 @@ def _pick_port(preferred: int) -> int:
         return s.getsockname()[1]
 
 
-def wait_http(url: str, what: str, proc: subprocess.Popen, timeout: float = 180.0) -> None:
+class DemoError(RuntimeError):
+    """A process the demo needs did not come up or went away; ``fix`` says where to look."""
+
+    def __init__(self, what: str, fix: str, *, exit_code: int = 1):
+        super().__init__(what)
+        self.fix, self.exit_code = fix, exit_code
+
+
+def wait_http(url: str, what: str, proc: subprocess.Popen, timeout: float = 180.0, *, log: Path | None = None) -> None:
+    fix = f"see {log}" if log else f"see the output of {what}"
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"{what} exited with code {proc.returncode} before it was ready")
+            raise DemoError(f"{what} exited with code {proc.returncode} before it was ready", fix)
         try:
             if httpx.get(url, timeout=2.0).status_code < 500:
                 return
         except httpx.HTTPError:
             pass
         time.sleep(0.25)
-    raise RuntimeError(f"{what} did not answer at {url} within {timeout:.0f}s")
+    raise DemoError(f"{what} did not answer at {url} within {timeout:.0f}s", fix)
 
 
 def _stop(proc: subprocess.Popen, grace: float = 10.0) -> None:
@@ -129,66 +138,55 @@ def _sandbox_args(port: int, start: date, days: int, per_day: int, seed: int, tz
             "--timezone", tz_name]
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="paysync demo", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--headless", action="store_true", help="run the main job over the demo week, print a summary, exit")
-    parser.add_argument("--days", type=int, default=7, help="business dates in the demo week (default 7)")
-    parser.add_argument("--per-day", type=int, default=300, help="PayTrace transactions per day (default 300)")
-    parser.add_argument("--seed", type=int, default=7, help="seed of the synthetic activity (default 7)")
-    parser.add_argument("--ui-port", type=int, default=3000)
-    parser.add_argument("--sandbox-port", type=int, default=8710)
-    parser.add_argument("--receiver-port", type=int, default=8720)
-    parser.add_argument("--event-interval", type=float, default=3.0, help="seconds between live demo payments (default 3)")
-    parser.add_argument("--home", type=Path, default=Path(os.environ.get("PAYSYNC_HOME") or REPO / ".paysync"))
-    args = parser.parse_args(argv)
-
+def run_demo(*, headless: bool, days: int, per_day: int, seed: int, ui_port: int, sandbox_port: int,
+             receiver_port: int, event_interval: float, home: Path | None) -> int:
+    """The demo (``paysync demo``); the exit code. ``home`` defaults to ``PAYSYNC_HOME``, else
+    ``.paysync`` in the repository. Raises :class:`DemoError` when a process it needs does not come up."""
     tz_name = os.environ.get("PAYSYNC_MERCHANT_TIMEZONE") or DEFAULT_MERCHANT_TIMEZONE
-    start, end = demo_week(tz_name, args.days)
-    home = args.home.resolve()
-    sandbox_port = _pick_port(args.sandbox_port)
+    start, end = demo_week(tz_name, days)
+    home = (home or Path(os.environ.get("PAYSYNC_HOME") or REPO / ".paysync")).resolve()
+    sandbox_port = _pick_port(sandbox_port)
     sandbox_url = f"http://127.0.0.1:{sandbox_port}"
     env = prepare_environment(home, sandbox_url, start)
     logs = home / "logs"
 
     with ExitStack() as stack:
-        print(f"PaySync demo: {start} to {end} ({tz_name}), {args.per_day} PayTrace transactions a day, state in {home}")
-        sandbox = stack.enter_context(_process(_sandbox_args(sandbox_port, start, args.days, args.per_day, args.seed, tz_name), env, logs / "sandbox.log", "sandbox"))
-        wait_http(f"{sandbox_url}/v1/ping", "the sandbox", sandbox)
+        print(f"PaySync demo: {start} to {end} ({tz_name}), {per_day} PayTrace transactions a day, state in {home}")
+        sandbox = stack.enter_context(_process(_sandbox_args(sandbox_port, start, days, per_day, seed, tz_name), env, logs / "sandbox.log", "sandbox"))
+        wait_http(f"{sandbox_url}/v1/ping", "the sandbox", sandbox, log=logs / "sandbox.log")
         print(f"  sandboxes       {sandbox_url}   (PayTrace v1, Oracle Fusion REST; log: {logs / 'sandbox.log'})")
         from paysync_dagster.sandbox.paytrace.bank import write_bank_files
 
         # The bank's statement of the week's deposits, as a treasury export would drop it for PaySync.
-        csv_path, _ = write_bank_files(env["PAYSYNC_BANK_FILES_DIR"], args.seed, start, end, args.per_day, tz_name)
+        csv_path, _ = write_bank_files(env["PAYSYNC_BANK_FILES_DIR"], seed, start, end, per_day, tz_name)
         print(f"  bank statement  {csv_path} (and .bai2)   reports: {env['PAYSYNC_REPORTS_DIR']}")
-        if args.headless:
+        if headless:
             from paysync_dagster.demo_headless import run_headless
 
             return run_headless(env, start, end)
-        return _interactive(stack, env, args, logs, start, end, sandbox)
+        return _interactive(stack, env, ui_port, receiver_port, event_interval, logs, start, end, sandbox)
     return 0
 
 
-def _interactive(stack: ExitStack, env: dict[str, str], args: argparse.Namespace, logs: Path, start: date, end: date,
-                 sandbox: subprocess.Popen) -> int:
+def _interactive(stack: ExitStack, env: dict[str, str], ui_port: int, receiver_port: int, event_interval: float,
+                 logs: Path, start: date, end: date, sandbox: subprocess.Popen) -> int:
     from paysync_dagster.demo_headless import launch_backfill
 
-    ui_port = args.ui_port
     if not _port_free(ui_port):
-        print(f"port {ui_port} is taken; stop what uses it or pass --ui-port", file=sys.stderr)
-        return 2
+        raise DemoError(f"port {ui_port} is taken", "stop what uses it or pass --ui-port", exit_code=2)
     dagster = stack.enter_context(_process(
         [str(Path(sys.executable).parent / "dagster"), "dev", "-w", str(REPO / "workspace.yaml"), "-h", "127.0.0.1", "-p", str(ui_port)],
         env, logs / "dagster.log", "dagster dev",
     ))
     ui = f"http://127.0.0.1:{ui_port}"
     print(f"  dagster dev     starting (log: {logs / 'dagster.log'}) ...", flush=True)
-    wait_http(f"{ui}/server_info", "dagster dev", dagster)
+    wait_http(f"{ui}/server_info", "dagster dev", dagster, log=logs / "dagster.log")
     backfill = launch_backfill(ui, start, end)
     print(f"  Dagster UI      {ui}")
     print(f"  backfill        {backfill} of {start}..{end}: {ui}/overview/backfills")
-    receiver_url = _start_receiver(stack, env, _pick_port(args.receiver_port), logs)
-    print(f"  webhooks        {receiver_url}   (signed live payments every {args.event_interval:g}s; sensor ticks: {ui}/automation)")
-    _start_stream(stack, env, receiver_url, args.event_interval, logs)
+    receiver_url = _start_receiver(stack, env, _pick_port(receiver_port), logs)
+    print(f"  webhooks        {receiver_url}   (signed live payments every {event_interval:g}s; sensor ticks: {ui}/automation)")
+    _start_stream(stack, env, receiver_url, event_interval, logs)
     from paysync_dagster.demo_o2c import start_interactive
 
     start_interactive(stack, env, ui, backfill, receiver_url)  # today's eCommerce orders, once the backfill is done
@@ -201,10 +199,9 @@ def _interactive(stack: ExitStack, env: dict[str, str], args: argparse.Namespace
     signal.signal(signal.SIGINT, _on_signal)
     signal.signal(signal.SIGTERM, _on_signal)
     while not stop["now"]:
-        for proc, what in ((dagster, "dagster dev"), (sandbox, "the sandbox")):
+        for proc, what, log in ((dagster, "dagster dev", "dagster.log"), (sandbox, "the sandbox", "sandbox.log")):
             if proc.poll() is not None:
-                print(f"{what} exited with code {proc.returncode}; stopping", file=sys.stderr)
-                return 1
+                raise DemoError(f"{what} exited with code {proc.returncode}; the demo stopped", f"see {logs / log}")
         time.sleep(0.5)
     print("\nstopping ...", flush=True)
     return 0
@@ -219,7 +216,7 @@ def _start_receiver(stack: ExitStack, env: dict[str, str], port: int, logs: Path
         [sys.executable, "-m", "paysync_dagster.cli", "webhooks", "serve", "--host", "127.0.0.1", "--port", str(port)],
         env, logs / "receiver.log", "webhook receiver",
     ))
-    wait_http(f"http://127.0.0.1:{port}/healthz", "the webhook receiver", receiver)
+    wait_http(f"http://127.0.0.1:{port}/healthz", "the webhook receiver", receiver, log=logs / "receiver.log")
     return f"http://127.0.0.1:{port}/webhooks/paytrace"
 
 
@@ -247,7 +244,3 @@ def _start_stream(stack: ExitStack, env: dict[str, str], receiver_url: str, inte
         log_file.close()
 
     stack.callback(_close)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

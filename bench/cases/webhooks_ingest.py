@@ -142,7 +142,7 @@ def run(ctx: BenchContext) -> list[Figure]:
     py = sys.executable
     bare, bare_url = _start([py, "-m", "uvicorn", "bench.cases.webhooks_ingest:bare_app", "--host", "127.0.0.1", "--no-access-log", "--log-level", "warning"], ctx, "bare")
     try:
-        receiver, receiver_url = _start([py, "-m", "paysync_dagster.webhooks.cli", "serve", "--host", "127.0.0.1", "--database-url", database_url], ctx, "receiver")
+        receiver, receiver_url = _start([py, "-m", "paysync_dagster.cli", "webhooks", "serve", "--host", "127.0.0.1", "--database-url", database_url], ctx, "receiver")
         try:
             _drive(bare_url, _events(warmup, "warm", 9_000_000))
             _drive(receiver_url, _events(warmup, "warm", 9_000_000))

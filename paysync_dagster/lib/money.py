@@ -7,6 +7,7 @@ either, Sage wants a decimal number.
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal, InvalidOperation
 
 # Minor-unit exponents for the currencies a PayTrace merchant can settle in or an ERP can book in.
@@ -15,6 +16,12 @@ _EXPONENTS: dict[str, int] = {
     "BHD": 3, "CLP": 0, "IQD": 3, "ISK": 0, "JOD": 3, "JPY": 0, "KRW": 0, "KWD": 3, "LYD": 3,
     "OMR": 3, "PYG": 0, "TND": 3, "UGX": 0, "VND": 0, "XAF": 0, "XOF": 0,
 }
+
+
+# ASCII digits, an optional sign and decimal point; commas only as thousands separators in groups of
+# three. "12,30" (a decimal comma) is refused rather than read as 1,230; exponents ("1e3") and
+# non-ASCII digits, which Decimal would take, are refused too: nobody writes money that way.
+_WIRE_TEXT = re.compile(r"[+-]?(?:[0-9]+|[0-9]{1,3}(?:,[0-9]{3})+)(?:\.[0-9]*)?", re.ASCII)
 
 
 class MoneyError(ValueError):
@@ -41,12 +48,16 @@ def to_minor(value: object, currency: str = "USD") -> int:
         dec = Decimal(value)
     elif isinstance(value, float):
         dec = Decimal(repr(value))
-    elif isinstance(value, (str, Decimal)):
-        text = str(value).strip().replace(",", "")
+    elif isinstance(value, Decimal):
+        dec = value
+    elif isinstance(value, str):
+        text = value.strip()
         if not text:
             raise MoneyError("empty amount")
+        if _WIRE_TEXT.fullmatch(text) is None:
+            raise MoneyError(f"not an amount (digits and a decimal point; commas only between thousands): {value!r}")
         try:
-            dec = Decimal(text)
+            dec = Decimal(text.replace(",", ""))
         except InvalidOperation as exc:
             raise MoneyError(f"not an amount: {value!r}") from exc
     else:

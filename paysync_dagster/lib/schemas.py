@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import re
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
+import pandera.errors
 import pandera.pandas as pa
 from pandera.typing import Series
 
-from paysync_dagster.lib.scrub import mask_card_numbers
+from paysync_dagster.lib.scrub import MAYBE_CARD_NUMBER, mask_card_numbers
 
 
 def fullmatch_per_value(s: pd.Series, pattern: str) -> pd.Series:
@@ -18,6 +21,25 @@ def fullmatch_per_value(s: pd.Series, pattern: str) -> pd.Series:
     regex = re.compile(pattern)
     ok = np.array([isinstance(u, str) and regex.fullmatch(u) is not None for u in uniques], dtype=bool)
     return pd.Series(ok[codes], index=s.index)
+
+def rows_failing(schema: type[pa.DataFrameModel], df: pd.DataFrame) -> dict[Any, str]:
+    """The rows of ``df`` that break ``schema``, each with its first problem in words (``column: check``).
+
+    A problem that belongs to no row (a missing column, a wrong dtype for the whole column) is a
+    defect of the code that built the frame, not of a record: it is raised as ``SchemaErrors``.
+    """
+    try:
+        schema.validate(df, lazy=True)
+    except pandera.errors.SchemaErrors as exc:
+        cases = exc.failure_cases
+        if cases["index"].isna().any():
+            raise
+        found: dict[Any, str] = {}
+        for case in cases.itertuples(index=False):
+            found.setdefault(case.index, f"{case.column or 'row'}: {case.check}")
+        return found
+    return {}
+
 
 _STATES = ["authorized", "approved", "captured", "declined", "settled", "voided", "chargeback_opened", "chargeback_resolved"]
 _TYPES = ["SALE", "AUTHORIZATION", "CAPTURE", "REFUND", "VOID", "STR/FWD", "FORCE"]
@@ -35,7 +57,8 @@ class PayTraceTransactionsSchema(pa.DataFrameModel):
     currency: Series[str] = pa.Field(str_length={"min_value": 3, "max_value": 3})
     created_at: Series[pa.DateTime] = pa.Field(description="UTC")
     settled_at: Series[pa.DateTime] = pa.Field(nullable=True, description="UTC, empty until settled")
-    masked_card_number: Series[str] = pa.Field(str_matches=r"^[*xX]*\d{0,10}$", description="never a full number")
+    masked_card_number: Series[str] = pa.Field(str_matches=r"^\d{0,6}[*xX]*\d{0,4}$",
+                                               description="never a full number: masks, and at most the first six and last four digits")
     card_last_four: Series[str] = pa.Field(str_matches=r"^\d{0,4}$")
     landing_id: Series[int] = pa.Field(gt=0)
 
@@ -156,7 +179,7 @@ class NormalizedPaymentsSchema(pa.DataFrameModel):
     @classmethod
     def no_card_numbers(cls, df):  # noqa: ANN001
         ok = pd.Series(True, index=df.index)
-        suspicious = df["description"].str.contains(r"\d{4}[ -]?\d{4}[ -]?\d{4}[ -]?\d", regex=True)
+        suspicious = df["description"].str.contains(MAYBE_CARD_NUMBER.pattern, regex=True)
         ok[suspicious] = df.loc[suspicious, "description"].map(lambda text: mask_card_numbers(text)[1] == 0)
         return ok
 

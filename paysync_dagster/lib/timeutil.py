@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 DEFAULT_MERCHANT_TIMEZONE = "America/Los_Angeles"
 
 _PAYTRACE_TS = re.compile(
-    r"^\s*(\d{1,2})/(\d{1,2})/(\d{4})\s+(\d{1,2}):(\d{2}):(\d{2})\s*([AaPp][Mm])\s*$"
+    r"^\s*(\d{1,2})/(\d{1,2})/(\d{4})\s+(\d{1,2}):(\d{2}):(\d{2})\s*([AaPp][Mm])\s*$", re.ASCII
 )
 
 
@@ -46,6 +46,11 @@ def parse_paytrace_timestamp(text: str, tz_name: str = DEFAULT_MERCHANT_TIMEZONE
     In the repeated hour of a DST fall-back the earlier instant is taken (``fold=0``); a time in the
     skipped spring-forward hour is read as standard time, as ``zoneinfo`` does.
     """
+    return local_to_utc(parse_paytrace_local(text), tz_name)
+
+
+def parse_paytrace_local(text: str) -> datetime:
+    """``"4/10/2015 4:06:30 PM"`` -> the naive wall-clock time it names (no zone applied)."""
     m = _PAYTRACE_TS.match(text or "")
     if not m:
         raise TimeFormatError(f"not a PayTrace timestamp (M/D/YYYY h:mm:ss AM|PM): {text!r}")
@@ -55,10 +60,17 @@ def parse_paytrace_timestamp(text: str, tz_name: str = DEFAULT_MERCHANT_TIMEZONE
         raise TimeFormatError(f"hour out of range in {text!r}")
     h = h % 12 + (12 if ampm.upper() == "PM" else 0)
     try:
-        local = datetime(int(year), int(month), int(day), h, int(minute), int(second), tzinfo=zone(tz_name))
+        return datetime(int(year), int(month), int(day), h, int(minute), int(second))
     except ValueError as exc:
         raise TimeFormatError(f"not a real date and time: {text!r}") from exc
-    return to_utc_naive(local)
+
+
+def local_to_utc(local: datetime, tz_name: str = DEFAULT_MERCHANT_TIMEZONE) -> datetime:
+    """A naive wall-clock time in the merchant's zone -> naive UTC (``fold=0`` in a repeated hour)."""
+    try:
+        return to_utc_naive(local.replace(tzinfo=zone(tz_name)))
+    except OverflowError as exc:
+        raise TimeFormatError(f"out of range: {local.isoformat()}") from exc
 
 
 def format_paytrace_timestamp(utc_naive: datetime, tz_name: str = DEFAULT_MERCHANT_TIMEZONE) -> str:

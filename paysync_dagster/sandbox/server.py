@@ -1,4 +1,4 @@
-"""One ASGI app and one port for every sandbox, a background server for tests, and ``paysync sandbox``.
+"""One ASGI app and one port for every sandbox, and a background server for tests and ``paysync sandbox``.
 
 Dispatch is by path, so that the ERP sandboxes share one port: PayTrace owns ``/oauth/token`` and
 ``/v1/``; Oracle Fusion owns ``/fscmRestApi/`` and ``/oauth2/`` (its control API is
@@ -19,11 +19,8 @@ the control API (loopback use, no auth, never faulted):
 
 from __future__ import annotations
 
-import argparse
-import json
 import signal
 import socket
-import sys
 import threading
 import time
 from datetime import date, timedelta
@@ -37,15 +34,12 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from paysync_dagster.lib.timeutil import DEFAULT_MERCHANT_TIMEZONE
-from paysync_dagster.sandbox.cli_args import add_history_arguments, history_window
 
 from .asgi import acknowledge_lifespan
 from .faults import FaultConfig, FaultInjector, fault_config
 from .oracle import OracleSandbox, SeedSpec, create_oracle_app, seed_from_generator
 from .paytrace.app import create_app as create_paytrace_app
 from .paytrace.state import HistorySpec, PayTraceState
-
-DEFAULT_PORT = 8710
 
 
 class SandboxApp:
@@ -232,68 +226,25 @@ class ServerThread:
         self.stop()
 
 
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="paysync sandbox", description="Serve the local PayTrace and Oracle Fusion "
-                                "sandboxes on one port, with generated history and optional faults. "
-                                "`paysync sandbox bank-files --out DIR` writes the same history's bank statement.")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=DEFAULT_PORT)
-    add_history_arguments(p)
-    p.add_argument("--faults", default=None, help="fault config as JSON, e.g. '{\"error_rate\": 0.05}'")
-    return p
+def run_until_stopped(server: ServerThread, ready: Callable[[], object] = lambda: None, poll: float = 0.5) -> bool:
+    """Calls ``ready``, waits until SIGINT or SIGTERM, then stops ``server``; False when the server
+    stopped on its own first.
 
-
-def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] == "bank-files":
-        from .paytrace.bank import main as bank_files_main
-
-        return bank_files_main(argv[1:])
-    args = _parser().parse_args(argv)
-    try:
-        faults = fault_config(args.faults)
-    except ValueError as exc:
-        print(f"paysync sandbox: {exc}", file=sys.stderr)
-        return 2
-    window = history_window(args, "paysync sandbox")
-    if window is None:
-        return 2
-    history = HistorySpec(args.seed, *window, args.per_day)
-    began = time.perf_counter()
-    app = build_app(history=history, faults=faults, tz_name=args.timezone)
-    counts = app.paytrace.counts()
-
-    try:
-        server = ServerThread(app, args.host, args.port, log_level="warning").start()
-    except OSError as exc:
-        print(f"paysync sandbox: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
-        return 1
-    # uvicorn runs in a thread here, so the signals are ours: they end the wait below, then the
-    # server stops cleanly and the previous handlers come back (main may be called in-process).
+    uvicorn runs in a thread here, so the signals are ours: they end the wait, then the server stops
+    cleanly and the previous handlers come back (the caller may be a test, in-process). ``ready`` runs
+    once they are ours, so whoever it tells the server is up may stop it at once."""
     stop = threading.Event()
     previous = {}
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGINT, signal.SIGTERM):
             previous[sig] = signal.signal(sig, lambda *_: stop.set())
-    # The bare URL on stdout (for scripts to read), the human summary on stderr.
-    print(server.url, flush=True)
-    oracle = app.oracle.state.counts()
-    print(f"PayTrace and Oracle Fusion sandboxes on {server.url}: history {history.start_date}..{history.end_date}, "
-          f"{counts['transactions']} transactions, {counts['batches']} batches; Oracle {oracle['customers']} customers, "
-          f"{oracle['invoices']} open invoices; "
-          f"generated in {time.perf_counter() - began:.1f}s; faults {json.dumps(faults.model_dump(mode='json'))}. "
-          "Ctrl-C to stop.", file=sys.stderr, flush=True)
     try:
-        while not stop.wait(0.5):
+        ready()
+        while not stop.wait(poll):
             if not server.is_alive():
-                print("paysync sandbox: server stopped unexpectedly", file=sys.stderr)
-                return 1
+                return False
+        return True
     finally:
         server.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

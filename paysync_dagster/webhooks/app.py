@@ -5,6 +5,8 @@ than the sender is entitled to:
 
     415  Content-Type is not application/json
     413  body over ``max_body_bytes`` (declared Content-Length, or counted while streaming)
+    431  more than ``max_headers`` request headers, or more than ``max_header_bytes`` of them
+    408  the body did not arrive within ``body_timeout`` seconds (a slow or stalled sender)
     401  PaySync-Signature missing, malformed, stale, or matching no current secret
     400  malformed JSON or an envelope that breaks the contract; the JSON answer names the field
     503  the warehouse cannot be reached (nothing stored; the sender retries)
@@ -12,11 +14,13 @@ than the sender is entitled to:
     200  {"accepted": true, "duplicate": true}                      the event or state was already landed
 
 Card data is scrubbed before anything is stored. Logs carry ids, statuses and timings, never bodies
-or signatures.
+or signatures. Each event is judged alone: a row the warehouse refuses fails only its own request,
+whatever else was committed with it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import threading
@@ -28,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Engine, select, text
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
@@ -36,7 +40,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from paysync_dagster.lib.paytrace.landing import LandingRow, land
-from paysync_dagster.lib.scrub import mask_card_numbers
+from paysync_dagster.lib.scrub import mask_then_cut
 from paysync_dagster.lib.timeutil import zone
 from paysync_dagster.lib.warehouse import make_engine, migrate, redact_url
 from paysync_dagster.lib.warehouse.tables import paytrace_landing
@@ -47,6 +51,13 @@ log = logging.getLogger("paysync.webhooks")
 
 PATH = "/webhooks/paytrace"
 DEFAULT_MAX_BODY_BYTES = 256 * 1024
+DEFAULT_BODY_TIMEOUT_SECONDS = 10.0
+DEFAULT_MAX_HEADERS = 64
+DEFAULT_MAX_HEADER_BYTES = 16 * 1024
+
+
+class RowRefused(Exception):
+    """The warehouse refused this one row (a value it cannot hold): the event's own fault, not the database's."""
 
 
 @dataclass
@@ -97,10 +108,16 @@ class Warehouse:
             conn.execute(text("SELECT 1"))
 
     def land(self, row: LandingRow) -> int | None:
-        """Commit the row; its landing id, or None when the event or the state was landed before."""
+        """Commit the row; its landing id, or None when the event or the state was landed before.
+        Raises ``RowRefused`` when the warehouse refuses this row's values, ``SQLAlchemyError`` when
+        the warehouse cannot be reached."""
         if not self.group_commit:
             self.ensure_schema()
-            return self._land_one(row)
+            mine = _Pending(row)
+            self._land_alone(mine)
+            if mine.error is not None:
+                raise mine.error
+            return mine.result
         mine = _Pending(row)
         with self._queue_lock:
             self._queue.append(mine)
@@ -127,15 +144,30 @@ class Warehouse:
         try:
             self.ensure_schema()
             if len(batch) == 1:
-                batch[0].result = self._land_one(batch[0].row)
+                self._land_alone(batch[0])
             else:
-                self._land_many(batch)
+                try:
+                    self._land_many(batch)
+                except OperationalError:
+                    raise  # the database itself: every row of the batch shares the outcome
+                except Exception:  # noqa: BLE001 - one row's value; find it by landing each row alone
+                    for p in batch:
+                        self._land_alone(p)
         except BaseException as exc:  # noqa: BLE001 - every waiting request must learn of it
             for p in batch:
-                p.result, p.error = None, exc
+                if p.result is None and p.error is None:
+                    p.error = exc
         finally:
             for p in batch:
                 p.done = True
+
+    def _land_alone(self, p: _Pending) -> None:
+        try:
+            p.result = self._land_one(p.row)
+        except OperationalError:
+            raise
+        except (DBAPIError, ValueError, OverflowError) as exc:
+            p.error = RowRefused(_db_reason(exc) if isinstance(exc, SQLAlchemyError) else type(exc).__name__)
 
     def _land_many(self, batch: list[_Pending]) -> None:
         # Which ids were there before tells a new row from a redelivery. Sound because only this
@@ -174,30 +206,50 @@ def _is_json(content_type: str) -> bool:
     return content_type.split(";", 1)[0].strip().lower() == "application/json"
 
 
-async def _read_limited(request: Request, limit: int) -> bytes:
+async def _read_limited(request: Request, limit: int, timeout: float) -> bytes:
+    """The body, at most ``limit`` bytes, arrived in full within ``timeout`` seconds (else TimeoutError):
+    a sender that stops sending does not hold a connection and a worker thread indefinitely."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.strip().isdigit() and int(declared) > limit:
         raise _TooLarge
     buf = bytearray()
-    async for chunk in request.stream():
-        # Checked before appending: the buffer never grows past the limit.
-        if len(buf) + len(chunk) > limit:
-            raise _TooLarge
-        buf += chunk
+    async with asyncio.timeout(timeout):
+        async for chunk in request.stream():
+            # Checked before appending: the buffer never grows past the limit.
+            if len(buf) + len(chunk) > limit:
+                raise _TooLarge
+            buf += chunk
     return bytes(buf)
 
 
 def _loggable_id(value: Any) -> str | None:
-    """An event id from a body that failed checks: maybe hostile, so bounded and masked."""
-    return mask_card_numbers(value[:200])[0] if isinstance(value, str) else None
+    """An event id from a body that failed checks: maybe hostile, so masked, then bounded."""
+    return mask_then_cut(value, 200) if isinstance(value, str) else None
+
+
+@dataclass(frozen=True)
+class ReceiverLimits:
+    """What one request may cost the receiver (documented in docs/webhooks.md, set by ``paysync webhooks serve``)."""
+
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    body_timeout: float = DEFAULT_BODY_TIMEOUT_SECONDS
+    max_headers: int = DEFAULT_MAX_HEADERS
+    max_header_bytes: int = DEFAULT_MAX_HEADER_BYTES
+
+    def __post_init__(self) -> None:
+        for name in ("max_body_bytes", "body_timeout", "max_headers", "max_header_bytes"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive")
 
 
 class Receiver:
-    def __init__(self, warehouse: Warehouse, secrets: list[str], tz_name: str, max_body_bytes: int):
+    def __init__(self, warehouse: Warehouse, secrets: list[str], tz_name: str, limits: ReceiverLimits):
         self.warehouse = warehouse
         self.secrets = secrets
         self.tz_name = tz_name
-        self.max_body_bytes = max_body_bytes
+        self.limits = limits
+        # Keys the digest of an event id that had to be masked (envelope.stored_event_id).
+        self.id_key = secrets[0].encode("utf-8")
 
     async def post(self, request: Request) -> JSONResponse:
         started = time.perf_counter()
@@ -214,12 +266,21 @@ class Receiver:
         return answer.response()
 
     async def _handle(self, request: Request) -> Answer:
+        limits = self.limits
+        raw = request.headers.raw
+        if len(raw) > limits.max_headers:
+            return Answer(431, {"error": f"more than {limits.max_headers} request headers"}, {"reason": "headers"})
+        # uvicorn's cap (server_config) holds a head that trickles in; one that arrives whole is measured here.
+        if sum(len(k) + len(v) for k, v in raw) > limits.max_header_bytes:
+            return Answer(431, {"error": f"request headers larger than {limits.max_header_bytes} bytes"}, {"reason": "headers"})
         if not _is_json(request.headers.get("content-type", "")):
             return Answer(415, {"error": "Content-Type must be application/json"})
         try:
-            body = await _read_limited(request, self.max_body_bytes)
+            body = await _read_limited(request, limits.max_body_bytes, limits.body_timeout)
         except _TooLarge:
-            return Answer(413, {"error": f"body larger than {self.max_body_bytes} bytes"})
+            return Answer(413, {"error": f"body larger than {limits.max_body_bytes} bytes"})
+        except TimeoutError:
+            return Answer(408, {"error": f"the body did not arrive within {limits.body_timeout:g} s"}, {"reason": "body_timeout"})
         except ClientDisconnect:
             return Answer(400, {"error": "the client went away before the body was complete"}, {"reason": "disconnected"})
         try:
@@ -232,12 +293,15 @@ class Receiver:
 
     def _accept(self, body: bytes) -> Answer:
         try:
-            event = parse_body(body, self.tz_name)
+            event = parse_body(body, self.tz_name, self.id_key)
         except EnvelopeError as exc:
             return Answer(400, exc.as_json(), {"reason": "envelope", "field": exc.field, **self._logged_ids(body)})
         ids = {"event_id": event.event_id, "event_type": event.event_type}
         try:
             landing_id = self.warehouse.land(event.row)
+        except RowRefused as exc:
+            return Answer(400, {"error": "the warehouse cannot store this event's values; nothing was stored", "field": "transaction"},
+                          {"reason": f"refused.{exc}", **ids})
         except SQLAlchemyError as exc:
             return Answer(503, {"error": "warehouse unavailable; nothing was stored, retry later"}, {"reason": _db_reason(exc), **ids})
         if landing_id is None:
@@ -281,20 +345,29 @@ def _db_reason(exc: SQLAlchemyError) -> str:
     return type(exc).__name__ + (f"/{type(orig).__name__}" if orig is not None else "")
 
 
-def create_app(database_url: str, secrets: list[str], tz_name: str, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> Starlette:
+def create_app(database_url: str, secrets: list[str], tz_name: str, limits: ReceiverLimits | None = None) -> Starlette:
     usable = [s for s in secrets if s]
     if not usable:
         raise ValueError("the webhook receiver needs at least one secret (PAYSYNC_WEBHOOK_SECRET)")
-    if max_body_bytes <= 0:
-        raise ValueError("max_body_bytes must be positive")
     zone(tz_name)  # an unknown zone fails here, not on the first event
-    receiver = Receiver(Warehouse(database_url), usable, tz_name, max_body_bytes)
+    receiver = Receiver(Warehouse(database_url), usable, tz_name, limits or ReceiverLimits())
     app = Starlette(
         routes=[Route(PATH, receiver.post, methods=["POST"]), Route("/healthz", receiver.healthz, methods=["GET"])],
         lifespan=receiver.lifespan,
     )
     app.state.receiver = receiver
     return app
+
+
+def server_config(app: Starlette, host: str, port: int, **options: Any) -> "uvicorn.Config":
+    """How the receiver is served: uvicorn with the request-header size cap of the app's limits
+    (h11 answers 400 past it), short keep-alive, and no access log (the app logs each request)."""
+    import uvicorn
+
+    limits: ReceiverLimits = app.state.receiver.limits
+    settings: dict[str, Any] = {"log_config": None, "access_log": False, "timeout_graceful_shutdown": 10,
+                                "timeout_keep_alive": 5, "h11_max_incomplete_event_size": limits.max_header_bytes}
+    return uvicorn.Config(app, host=host, port=port, **{**settings, **options})
 
 
 # uvicorn adds ``color_message``, the same text with terminal escapes.

@@ -5,27 +5,31 @@
  "occurred_at": "2026-03-02T16:06:30-08:00", "transaction": { ...a PayTrace export record... }}
 ```
 
-The envelope is checked by pydantic; the ``transaction`` by ``records.parse_record`` run on the
+The body must be UTF-8 JSON whose every value the warehouse can hold (``parse_json``). The envelope
+is checked by pydantic; the ``transaction`` by the contract model ``PayTraceExportRecord`` run on the
 scrubbed record (inside ``landing.landing_row_for_record``, the path the export poller takes too),
 so a record the poller would refuse is refused here too and the error names the field
-(``transaction.amount``). An error quotes a value only from the scrubbed record: never a card number.
+(``transaction.amount``); the published JSON Schema is generated from the same model. An error
+quotes a value only from the scrubbed record: never a card number.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import json
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, PlainValidator, ValidationError, WithJsonSchema, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, PlainValidator, ValidationError, field_validator
 
+from paysync_dagster.lib.paytrace.contract import EARLIEST_YEAR, LATEST_YEAR, PayTraceExportRecord, problem_in_values
 from paysync_dagster.lib.paytrace.errors import PayTraceDataError
 from paysync_dagster.lib.paytrace.landing import LandingRow, landing_row_for_record
-from paysync_dagster.lib.paytrace.records import TRANSACTION_TYPES
-from paysync_dagster.lib.scrub import mask_card_numbers
+from paysync_dagster.lib.scrub import mask_card_numbers, mask_then_cut
 from paysync_dagster.lib.timeutil import to_utc_naive
 
 EventType = Literal[
@@ -54,8 +58,7 @@ _EVENT_STATES: dict[str, str | None] = {
 }
 
 EVENT_ID_MAX = 200  # paytrace_landing.event_id
-_PAYTRACE_TIMESTAMP = r"^\s*\d{1,2}/\d{1,2}/\d{4}\s+\d{1,2}:\d{2}:\d{2}\s*[AaPp][Mm]\s*$"
-_TEXT = Annotated[str, Field(default="")]
+_ISO_DATETIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}", re.ASCII)
 
 
 class EnvelopeError(ValueError):
@@ -74,89 +77,23 @@ class EnvelopeError(ValueError):
         return body
 
 
-# --- the documented shape of ``transaction`` (spec §3.4). It describes what parse_record accepts;
-# parse_record is what checks it, so the two cannot disagree about a record.
-
-
-class CreditCard(BaseModel):
-    """Masked card data only; a full ``number`` or ``csc`` sent here is dropped before storage."""
-
-    model_config = ConfigDict(extra="allow")
-    masked_number: str = Field("", examples=["************5454"])
-    expiration_month: int | str = Field("", description="1-12")
-    expiration_year: int | str = Field("", description="two digits, e.g. 20")
-
-
-class Created(BaseModel):
-    model_config = ConfigDict(extra="allow")
-    at: str = Field(pattern=_PAYTRACE_TIMESTAMP, description="M/D/YYYY h:mm:ss AM|PM in the merchant's time zone", examples=["4/10/2015 4:06:30 PM"])
-    through: _TEXT
-    by: _TEXT
-    from_ip: _TEXT
-
-
-class Address(BaseModel):
-    model_config = ConfigDict(extra="allow")
-    name: _TEXT
-    street_address: _TEXT
-    street_address2: _TEXT
-    city: _TEXT
-    county: _TEXT
-    state: _TEXT
-    zip: _TEXT
-    country: _TEXT
-
-
-class PayTraceExportRecord(BaseModel):
-    """One record as ``transactions/export/by_date_range`` returns it. Other keys are kept, card fields dropped."""
-
-    model_config = ConfigDict(extra="allow")
-    transaction_id: Annotated[Any, WithJsonSchema({
-        "anyOf": [{"type": "integer", "minimum": 1}, {"type": "string", "pattern": r"^\s*[1-9][0-9]*\s*$"}],
-        "description": "PayTrace transaction id", "examples": [1143],
-    })]
-    transaction_type: Annotated[Any, WithJsonSchema({
-        "type": "string", "enum": sorted(TRANSACTION_TYPES), "description": "case-insensitive",
-    })]
-    amount: Annotated[Any, WithJsonSchema({
-        "anyOf": [{"type": "number", "minimum": 0}, {"type": "string", "pattern": r"^\s*[0-9][0-9,]*(\.[0-9]{1,2})?\s*$"}],
-        "description": "US dollars, at most 2 decimals; PayTrace sends a JSON number", "examples": [110, "12.30"],
-    })]
-    created: Created
-    settled: str = Field("", description="M/D/YYYY h:mm:ss AM|PM when settled, empty before")
-    approval_code: str = Field("", description="empty on a declined sale or authorization")
-    tax_amount: Annotated[Any, WithJsonSchema({
-        "anyOf": [{"type": "number", "minimum": 0}, {"type": "string"}], "description": "PayTrace sends a string, e.g. \"8.10\"",
-    })] = ""
-    credit_card: CreditCard | None = None
-    description: _TEXT
-    invoice_id: _TEXT
-    customer_id: _TEXT
-    customer_reference_id: _TEXT
-    receipt_emailed_to: _TEXT
-    approval_message: _TEXT
-    avs_response: _TEXT
-    csc_response: _TEXT
-    status_code: _TEXT
-    status_message: _TEXT
-    billing_address: Address | None = None
-    shipping_address: Address | None = None
-
-
-def stored_event_id(event_id: str) -> str:
+def stored_event_id(event_id: str, key: bytes) -> str:
     """The event id as stored, logged and matched against redeliveries.
 
     An id with a digit run that passes the card-number check is masked like free text, because
     nothing that looks like a card number is stored. Such runs are mostly chance (one numeric id in
-    ten, one UUID in five hundred), so the id is not refused: a digest of the original keeps the
-    masked form unique, and a redelivery maps to the same stored id. Base32, whose digits are 2-7,
-    so the digest itself never looks like a card number.
+    ten), so the id is not refused: a keyed digest of the original (HMAC-SHA256 under the receiver's
+    current webhook secret) keeps the masked form unique, and a redelivery maps to the same stored
+    id. The digest is keyed because a plain hash of a card number whose last four are shown could be
+    reversed by trying the few candidates left. Base32, whose digits are 2-7, so the digest itself
+    never looks like a card number.
     """
     masked, found = mask_card_numbers(event_id)
     if not found:
         return event_id
-    digest = base64.b32encode(hashlib.sha256(event_id.encode("utf-8")).digest()).decode("ascii").rstrip("=").lower()[:26]
-    return f"{masked[: EVENT_ID_MAX - len(digest) - 1]}~{digest}"
+    mac = hmac.new(key, b"paysync-event-id:" + event_id.encode("utf-8"), hashlib.sha256).digest()
+    digest = base64.b32encode(mac).decode("ascii").rstrip("=").lower()[:26]
+    return f"{mask_then_cut(masked, EVENT_ID_MAX - len(digest) - 1)}~{digest}"
 
 
 def _an_object(value: Any) -> dict[str, Any]:
@@ -176,30 +113,34 @@ class Envelope(BaseModel):
     )
     event_type: EventType
     occurred_at: AwareDatetime = Field(description="ISO 8601 with an offset; stored in UTC", examples=["2026-03-02T16:06:30-08:00"])
+    # Checked as a PayTrace export record once card data is scrubbed from it (landing_row_for_record);
+    # the schema is that check's model.
     transaction: Annotated[dict[str, Any], PlainValidator(_an_object, json_schema_input_type=PayTraceExportRecord)]
 
     @field_validator("event_id")
     @classmethod
-    def _stored_form(cls, value: str) -> str:
+    def _not_blank(cls, value: str) -> str:
         if not value.strip():
             raise ValueError("must not be blank")
-        return stored_event_id(value)
+        return value
 
     @field_validator("occurred_at", mode="before")
     @classmethod
     def _iso_text(cls, value: Any) -> Any:
-        # pydantic would read a bare number as Unix time; the contract is ISO 8601 text.
-        if not isinstance(value, str):
+        # pydantic would read a number, or digits in a string, as Unix time; the contract is ISO 8601 text.
+        if not isinstance(value, str) or not _ISO_DATETIME.match(value):
             raise ValueError("must be an ISO 8601 string with an offset, e.g. 2026-03-02T16:06:30-08:00")
         return value
 
     @field_validator("occurred_at")
     @classmethod
-    def _in_utc_range(cls, value: datetime) -> datetime:
+    def _in_range(cls, value: datetime) -> datetime:
         try:
-            to_utc_naive(value)
+            year = to_utc_naive(value).year
         except OverflowError:
-            raise ValueError("is out of range") from None
+            year = value.year
+        if not EARLIEST_YEAR <= year <= LATEST_YEAR:
+            raise ValueError(f"is out of range (years {EARLIEST_YEAR} to {LATEST_YEAR})")
         return value
 
 
@@ -238,19 +179,33 @@ def _record_error(exc: PayTraceDataError) -> EnvelopeError:
 
 
 def parse_json(body: bytes) -> Any:
+    """The body as JSON: UTF-8 text (RFC 8259), no NaN or Infinity, and every value one the warehouse
+    can hold (``contract.problem_in_values``), so that nothing is refused later, after a 2xx."""
+
     def _refuse(name: str) -> Any:
         raise ValueError(f"{name} is not JSON")
 
     try:
-        return json.loads(body, parse_constant=_refuse)
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise EnvelopeError("malformed JSON: the body is not UTF-8 text") from None
+    try:
+        data = json.loads(text, parse_constant=_refuse)
     except RecursionError:
         raise EnvelopeError("malformed JSON: nested too deeply") from None
-    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+    except ValueError as exc:  # JSONDecodeError, and integers past Python's digit limit
         raise EnvelopeError(f"malformed JSON: {exc}") from None
+    problem = problem_in_values(data)
+    if problem is not None:
+        field, reason = problem
+        raise EnvelopeError(reason, mask_then_cut(field, 200) or "(body)")
+    return data
 
 
-def parse_event(data: Any, tz_name: str) -> WebhookEvent:
-    """A decoded JSON body -> a checked, scrubbed event. Raises ``EnvelopeError`` naming the field."""
+def parse_event(data: Any, tz_name: str, id_key: bytes) -> WebhookEvent:
+    """A decoded JSON body -> a checked, scrubbed event. Raises ``EnvelopeError`` naming the field.
+
+    ``id_key`` keys the digest of an event id that had to be masked (``stored_event_id``)."""
     if not isinstance(data, dict):
         raise EnvelopeError("the body must be a JSON object (one envelope)", "(body)")
     try:
@@ -258,21 +213,22 @@ def parse_event(data: Any, tz_name: str) -> WebhookEvent:
     except ValidationError as exc:
         raise _pydantic_error(exc) from None
     record = envelope.transaction
+    event_id = stored_event_id(envelope.event_id, id_key)
     try:
-        # Scrubs, then parse_record; with no fixed state the state is the record's own (state_of).
+        # Scrubs, then checks the record against the contract; with no fixed state the state is the record's own.
         row = landing_row_for_record(
             record, source="webhook", tz_name=tz_name, state=_EVENT_STATES[envelope.event_type],
-            event_id=envelope.event_id, event_type=envelope.event_type, occurred_at=to_utc_naive(envelope.occurred_at),
+            event_id=event_id, event_type=envelope.event_type, occurred_at=to_utc_naive(envelope.occurred_at),
         )
     except PayTraceDataError as exc:
         raise _record_error(exc) from None
-    if envelope.event_type == "transaction.refunded" and str(record.get("transaction_type", "")).strip().upper() != "REFUND":
+    if envelope.event_type == "transaction.refunded" and str(record.get("transaction_type")).strip().upper() != "REFUND":
         raise EnvelopeError("a transaction.refunded event carries the refund transaction itself (transaction_type REFUND)", "transaction.transaction_type")
-    return WebhookEvent(event_id=envelope.event_id, event_type=envelope.event_type, row=row)
+    return WebhookEvent(event_id=event_id, event_type=envelope.event_type, row=row)
 
 
-def parse_body(body: bytes, tz_name: str) -> WebhookEvent:
+def parse_body(body: bytes, tz_name: str, id_key: bytes) -> WebhookEvent:
     try:
-        return parse_event(parse_json(body), tz_name)
+        return parse_event(parse_json(body), tz_name, id_key)
     except RecursionError:
         raise EnvelopeError("malformed JSON: nested too deeply") from None

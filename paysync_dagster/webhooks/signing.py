@@ -89,8 +89,8 @@ def parse_header(header: str | None) -> tuple[int, list[str]]:
             timestamps.append(value.strip())
         elif key == SCHEME:
             signatures.append(value.strip().lower())
-    if len(timestamps) != 1 or not timestamps[0].isdigit() or not timestamps[0].isascii():
-        raise MalformedSignature(f"{HEADER} header: needs exactly one t=<unix seconds>")
+    if len(timestamps) != 1 or not timestamps[0].isdigit() or not timestamps[0].isascii() or len(timestamps[0]) > 12:
+        raise MalformedSignature(f"{HEADER} header: needs exactly one t=<unix seconds> (at most 12 digits)")
     if not signatures:
         raise MalformedSignature(f"{HEADER} header: no {SCHEME}= signature")
     if len(signatures) > _MAX_SIGNATURES:

@@ -14,6 +14,7 @@ from starlette.applications import Starlette
 
 from paysync_dagster.lib.warehouse import make_engine
 from paysync_dagster.lib.warehouse.tables import paytrace_landing
+from paysync_dagster.webhooks.app import server_config
 from paysync_dagster.webhooks.signing import HEADER, sign
 from paysync_dagster_tests.lib.paytrace.records_fixtures import record
 from paysync_dagster_tests.support import free_port, wait_for
@@ -22,6 +23,7 @@ SECRET = "whsec-current-0123456789abcdef"
 PREVIOUS_SECRET = "whsec-previous-fedcba9876543210"
 LA = "America/Los_Angeles"
 PATH = "/webhooks/paytrace"
+ID_KEY = SECRET.encode()  # the receiver keys masked event ids' digests with its current secret
 
 
 def envelope(event_id: str = "evt-1", event_type: str = "transaction.approved", *, occurred_at: str = "2015-04-10T16:06:30-07:00", **changes: Any) -> dict[str, Any]:
@@ -40,7 +42,7 @@ def signed_headers(body: bytes, secret: str | list[str] = SECRET, timestamp: int
 def serving(app: Starlette) -> Iterator[str]:
     """Serve ``app`` with uvicorn in a background thread; yields the base URL and always stops it."""
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False, lifespan="on"))
+    server = uvicorn.Server(server_config(app, "127.0.0.1", port, lifespan="on"))
     thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
     thread.start()
     try:

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from paysync_dagster.webhooks.cli import main, read_envelopes
+from paysync_dagster.cli.webhooks import read_envelopes
 from paysync_dagster.webhooks.envelope import EVENT_TYPES, EnvelopeError, envelope_json_schema, parse_body, parse_event
 from paysync_dagster.webhooks.signing import (
     MalformedSignature,
@@ -21,7 +21,8 @@ from paysync_dagster.webhooks.signing import (
     sign,
     verify,
 )
-from paysync_dagster_tests.webhooks import LA, PREVIOUS_SECRET, SECRET, body_of, envelope
+from paysync_dagster_tests.cli.support import invoke
+from paysync_dagster_tests.webhooks import ID_KEY, LA, PREVIOUS_SECRET, SECRET, body_of, envelope
 
 NOW = 1_770_000_000
 
@@ -123,7 +124,7 @@ STATES = [
 
 @pytest.mark.parametrize(("event_type", "changes", "state"), STATES)
 def test_each_event_type_lands_in_its_state(event_type: str, changes: dict, state: str) -> None:
-    event = parse_event(envelope("e", event_type, **changes), LA)
+    event = parse_event(envelope("e", event_type, **changes), LA, ID_KEY)
     assert event.state == state
     row = event.row
     assert (row.state, row.event_type, row.source, row.dedup_key) == (state, event_type, "webhook", f"1143:{state}")
@@ -134,9 +135,9 @@ def test_every_event_type_has_a_state() -> None:
 
 
 def test_occurred_at_is_stored_in_utc() -> None:
-    event = parse_event(envelope(occurred_at="2026-03-08T01:30:00-08:00"), LA)
+    event = parse_event(envelope(occurred_at="2026-03-08T01:30:00-08:00"), LA, ID_KEY)
     assert event.row.occurred_at == datetime(2026, 3, 8, 9, 30)
-    assert parse_event(envelope(occurred_at="2026-03-08T09:30:00Z"), LA).row.occurred_at == event.row.occurred_at
+    assert parse_event(envelope(occurred_at="2026-03-08T09:30:00Z"), LA, ID_KEY).row.occurred_at == event.row.occurred_at
 
 
 @pytest.mark.parametrize(
@@ -155,7 +156,7 @@ def test_occurred_at_is_stored_in_utc() -> None:
 )
 def test_envelope_errors_name_the_field(change: dict, field: str) -> None:
     with pytest.raises(EnvelopeError) as info:
-        parse_event({**envelope(), **change}, LA)
+        parse_event({**envelope(), **change}, LA, ID_KEY)
     assert info.value.field == field
     assert info.value.as_json()["field"] == field
 
@@ -177,40 +178,40 @@ def test_envelope_errors_name_the_field(change: dict, field: str) -> None:
 )
 def test_record_errors_name_the_transaction_field(changes: dict, field: str) -> None:
     with pytest.raises(EnvelopeError) as info:
-        parse_event(envelope(**changes), LA)
+        parse_event(envelope(**changes), LA, ID_KEY)
     assert info.value.field == field
 
 
 def test_an_event_id_that_looks_like_a_card_number_is_stored_masked_and_stays_unique() -> None:
-    stored = parse_event(envelope("evt-4111111111111111"), LA).event_id
+    stored = parse_event(envelope("evt-4111111111111111"), LA, ID_KEY).event_id
     assert stored.startswith("evt-************1111~") and "4111111111111111" not in stored
-    assert parse_event(envelope("evt-4111111111111111"), LA).row.event_id == stored  # a redelivery matches
-    assert parse_event(envelope("evt-5500000000000004"), LA).event_id != stored
+    assert parse_event(envelope("evt-4111111111111111"), LA, ID_KEY).row.event_id == stored  # a redelivery matches
+    assert parse_event(envelope("evt-5500000000000004"), LA, ID_KEY).event_id != stored
     long_id = "x" * 180 + "4111111111111111"
-    assert len(parse_event(envelope(long_id), LA).event_id) == 200
-    assert parse_event(envelope("evt_3f6c1f0e-6a55-4c5e"), LA).event_id == "evt_3f6c1f0e-6a55-4c5e"
+    assert len(parse_event(envelope(long_id), LA, ID_KEY).event_id) == 200
+    assert parse_event(envelope("evt_3f6c1f0e-6a55-4c5e"), LA, ID_KEY).event_id == "evt_3f6c1f0e-6a55-4c5e"
 
 
 def test_a_refund_event_must_carry_the_refund() -> None:
     with pytest.raises(EnvelopeError) as info:
-        parse_event(envelope(event_type="transaction.refunded"), LA)
+        parse_event(envelope(event_type="transaction.refunded"), LA, ID_KEY)
     assert info.value.field == "transaction.transaction_type"
 
 
 def test_card_data_is_scrubbed_and_never_quoted_in_errors() -> None:
     pan = "5454545454545454"
-    event = parse_event(envelope(description=f"pan {pan}", credit_card={"number": pan, "masked_number": "************5454"}), LA)
+    event = parse_event(envelope(description=f"pan {pan}", credit_card={"number": pan, "masked_number": "************5454"}), LA, ID_KEY)
     stored = json.loads(event.row.payload)
     assert stored["description"] == "pan ************5454" and "number" not in stored["credit_card"]
     assert pan not in event.row.payload
     with pytest.raises(EnvelopeError) as info:
-        parse_event(envelope(amount=f"{pan}x"), LA)
+        parse_event(envelope(amount=f"{pan}x"), LA, ID_KEY)
     assert pan not in json.dumps(info.value.as_json())
 
 
 def test_several_envelope_errors_are_all_listed() -> None:
     with pytest.raises(EnvelopeError) as info:
-        parse_event({"event_type": "x", "occurred_at": "now"}, LA)
+        parse_event({"event_type": "x", "occurred_at": "now"}, LA, ID_KEY)
     body = info.value.as_json()
     assert body["field"] == "event_id"
     assert {e["field"] for e in body["errors"]} == {"event_id", "event_type", "occurred_at", "transaction"}
@@ -219,17 +220,17 @@ def test_several_envelope_errors_are_all_listed() -> None:
 @pytest.mark.parametrize("body", [b"", b"{", b"NaN", b'{"amount": Infinity}', b"\xff\xfe{", b"[" * 100_000 + b"]" * 100_000])
 def test_malformed_json_is_an_envelope_error(body: bytes) -> None:
     with pytest.raises(EnvelopeError, match="malformed JSON"):
-        parse_body(body, LA)
+        parse_body(body, LA, ID_KEY)
 
 
 def test_unknown_top_level_keys_are_ignored() -> None:
-    assert parse_body(body_of({**envelope(), "api_version": "2026-01"}), LA).event_id == "evt-1"
+    assert parse_body(body_of({**envelope(), "api_version": "2026-01"}), LA, ID_KEY).event_id == "evt-1"
 
 
 # --- the JSON Schema
 
 
-def test_the_schema_describes_the_envelope(capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_schema_describes_the_envelope() -> None:
     schema = envelope_json_schema()
     assert set(schema["required"]) == {"event_id", "event_type", "occurred_at", "transaction"}
     props = schema["properties"]
@@ -240,8 +241,9 @@ def test_the_schema_describes_the_envelope(capsys: pytest.CaptureFixture[str]) -
     assert props["transaction"]["$ref"] == "#/$defs/PayTraceExportRecord"
     assert set(record["required"]) == {"transaction_id", "transaction_type", "amount", "created"}
     assert record["additionalProperties"] is True
-    assert main(["schema"]) == 0
-    assert json.loads(capsys.readouterr().out) == schema
+    printed = invoke("webhooks", "schema")
+    assert printed.exit_code == 0
+    assert json.loads(printed.stdout) == schema
 
 
 # --- the send command's input

@@ -18,12 +18,12 @@ import pytest
 
 from sqlalchemy.exc import OperationalError
 
-from paysync_dagster.webhooks.app import JsonLogFormatter, Warehouse, _Pending, create_app
-from paysync_dagster.webhooks.cli import main
+from paysync_dagster.webhooks.app import JsonLogFormatter, ReceiverLimits, Warehouse, _Pending, create_app
 from paysync_dagster.webhooks.envelope import parse_event
 from paysync_dagster.webhooks.signing import HEADER, SECRET_ENV
+from paysync_dagster_tests.cli.support import invoke, one_line
 from paysync_dagster_tests.support import free_port
-from paysync_dagster_tests.webhooks import LA, PATH, PREVIOUS_SECRET, SECRET, body_of, envelope, landing_table, serving, signed_headers
+from paysync_dagster_tests.webhooks import ID_KEY, LA, PATH, PREVIOUS_SECRET, SECRET, body_of, envelope, landing_table, serving, signed_headers
 
 PAN = "4111111111111111"
 
@@ -43,7 +43,7 @@ class Receiver:
 
 @pytest.fixture
 def receiver(database_url: str) -> Iterator[Receiver]:
-    with serving(create_app(database_url, [SECRET], LA, max_body_bytes=64 * 1024)) as url:
+    with serving(create_app(database_url, [SECRET], LA, ReceiverLimits(max_body_bytes=64 * 1024))) as url:
         yield Receiver(url, database_url)
 
 
@@ -67,6 +67,52 @@ def _chunks(total: int, size: int = 8192) -> Iterator[bytes]:
         yield b" " * size
 
 
+def _hostile(change: Callable[[dict[str, Any]], None]) -> Request:
+    value = envelope("evt-bad", transaction_id=9001)
+    change(value)
+    body = body_of(value)
+    return body, signed_headers(body)
+
+
+def _set(path: str, item: Any) -> Callable[[dict[str, Any]], None]:
+    def change(value: dict[str, Any]) -> None:
+        *parents, last = path.split(".")
+        node = value
+        for part in parents:
+            node = node[part]
+        node[last] = item
+    return change
+
+
+# Each class of hostile value a probe found, with the field the answer names: none may get a 2xx, a
+# 500, or a row that a later run cannot process.
+HOSTILE: dict[str, tuple[str, Callable[[dict[str, Any]], None]]] = {
+    "transaction id of 2^63": ("transaction.transaction_id", _set("transaction.transaction_id", 2**63)),
+    "transaction id of 13 digits": ("transaction.transaction_id", _set("transaction.transaction_id", 10**12)),
+    "transaction id as a float": ("transaction.transaction_id", _set("transaction.transaction_id", 12.5)),
+    "created in year 9999": ("transaction.created.at", _set("transaction.created.at", "1/1/9999 1:00:00 PM")),
+    "created in year 1999": ("transaction.created.at", _set("transaction.created.at", "12/31/1999 1:00:00 PM")),
+    "settled on February 30": ("transaction.settled", _set("transaction.settled", "2/30/2026 1:00:00 PM")),
+    "occurred_at in year 9999": ("occurred_at", _set("occurred_at", "9999-12-31T23:00:00-05:00")),
+    "occurred_at as Unix time in a string": ("occurred_at", _set("occurred_at", "1770000000")),
+    "amount of 1e20": ("transaction.amount", _set("transaction.amount", 1e20)),
+    "amount past a billion dollars": ("transaction.amount", _set("transaction.amount", "1000000000.00")),
+    "amount with a decimal comma": ("transaction.amount", _set("transaction.amount", "12,30")),
+    "amount with an exponent in text": ("transaction.amount", _set("transaction.amount", "1e3")),
+    "amount in Arabic-Indic digits": ("transaction.amount", _set("transaction.amount", "\u0661\u0662")),
+    "amount as true": ("transaction.amount", _set("transaction.amount", True)),
+    "negative tax": ("transaction.tax_amount", _set("transaction.tax_amount", "-1.00")),
+    "lone surrogate in a name": ("transaction.billing_address.name", _set("transaction.billing_address.name", "Ste\ud800ve")),
+    "NUL in a description": ("transaction.description", _set("transaction.description", "a\x00b")),
+    "lone surrogate in a key": (r"transaction.\ud83d", _set("transaction.\ud83d", "x")),
+    "expiry year of 20 digits": ("transaction.credit_card.expiration_year", _set("transaction.credit_card.expiration_year", 10**19)),
+    "expiry month 0": ("transaction.credit_card.expiration_month", _set("transaction.credit_card.expiration_month", 0)),
+    "integer past int64 in an extra field": ("transaction.level3.quantity", _set("transaction.level3", {"quantity": 2**70})),
+    "billing address as text": ("transaction.billing_address", _set("transaction.billing_address", "8320 E. West St.")),
+    "a card number as the transaction id": ("transaction.transaction_id", _set("transaction.transaction_id", 4111111111111111)),
+}
+
+
 BAD_INPUTS: dict[str, tuple[int, str | None, Callable[[], Request]]] = {
     "no signature": (401, None, lambda: (_good(), {"Content-Type": "application/json"})),
     "wrong secret": (401, None, lambda: (_good(), signed_headers(_good(), "not-the-secret"))),
@@ -85,6 +131,12 @@ BAD_INPUTS: dict[str, tuple[int, str | None, Callable[[], Request]]] = {
     "missing transaction": (400, "transaction", lambda: ((b := _without("transaction")), signed_headers(b))),
     "bad transaction amount": (400, "transaction.amount", lambda: ((b := body_of(envelope("evt-bad", transaction_id=9001, amount="12.345"))), signed_headers(b))),
     "bad transaction timestamp": (400, "transaction.created.at", lambda: ((b := body_of(envelope("evt-bad", created__at="yesterday"))), signed_headers(b))),
+    **{f"hostile: {name}": (400, field, (lambda change=change: _hostile(change))) for name, (field, change) in HOSTILE.items()},
+    "signature timestamp of 400 digits": (401, None, lambda: (_good(), {**signed_headers(_good()), HEADER: f"t={'9' * 400},v1={'0' * 64}"})),
+    "body not UTF-8": (400, None, lambda: ((b := _good().replace(b"Steve", b"St\xe9ve")), signed_headers(b))),
+    "body in UTF-16": (400, None, lambda: ((b := _good().decode().encode("utf-16")), signed_headers(b))),
+    "an integer of 5000 digits": (400, None, lambda: ((b := _good().replace(b'"amount":110', b'"amount":' + b"1" * 5000)), signed_headers(b))),
+    "an infinite number (1e400)": (400, "transaction.amount", lambda: ((b := _good().replace(b'"amount":110', b'"amount":1e400')), signed_headers(b))),
 }
 
 
@@ -190,7 +242,7 @@ def test_one_group_commit_tells_each_request_its_own_outcome(database_url: str) 
     warehouse = Warehouse(database_url)
     try:
         def row(event_id: str, transaction_id: int) -> Any:
-            return parse_event(envelope(event_id, transaction_id=transaction_id), LA).row
+            return parse_event(envelope(event_id, transaction_id=transaction_id), LA, ID_KEY).row
 
         assert warehouse.land(row("evt-old", 1)) is not None
         batch = [
@@ -213,7 +265,7 @@ def test_one_group_commit_tells_each_request_its_own_outcome(database_url: str) 
 def test_a_failed_group_commit_fails_every_request_in_it(tmp_path: Path) -> None:
     (tmp_path / "a-directory.db").mkdir()
     warehouse = Warehouse(f"sqlite:///{tmp_path / 'a-directory.db'}")
-    batch = [_Pending(parse_event(envelope(f"evt-{i}", transaction_id=i + 1), LA).row) for i in range(3)]
+    batch = [_Pending(parse_event(envelope(f"evt-{i}", transaction_id=i + 1), LA, ID_KEY).row) for i in range(3)]
     warehouse._land_batch(batch)
     assert all(p.done and p.result is None and isinstance(p.error, OperationalError) for p in batch)
     with pytest.raises(OperationalError):
@@ -255,22 +307,23 @@ def test_logs_are_json_lines_without_bodies_or_signatures(receiver: Receiver, ca
         assert PAN not in line and "Steve Smith" not in line and signature not in line and signature[:-1] not in line
 
 
-def test_send_command_posts_signed_envelopes(receiver: Receiver, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.setenv(SECRET_ENV, SECRET)
+def test_send_command_posts_signed_envelopes(receiver: Receiver, tmp_path: Path) -> None:
+    env = {SECRET_ENV: SECRET}
     lines = tmp_path / "events.jsonl"
     lines.write_text("\n".join(json.dumps(envelope(f"evt-cli-{i}", transaction_id=700 + i)) for i in range(3)) + "\n")
-    assert main(["send", str(lines), "--url", receiver.url + PATH]) == 0
-    out = capsys.readouterr().out
-    assert out.count('"duplicate":false') == 3
+    sent = invoke("webhooks", "send", str(lines), "--url", receiver.url + PATH, env=env)
+    assert sent.exit_code == 0, sent.stderr
+    assert sent.stdout.count('"duplicate":false') == 3
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps([envelope("evt-cli-0", transaction_id=700), {**envelope("evt-cli-x"), "event_type": "nope"}]))
-    assert main(["send", str(bad), "--url", receiver.url + PATH]) == 1
-    out = capsys.readouterr().out
-    assert '"duplicate":true' in out and '"field":"event_type"' in out
+    refused = invoke("webhooks", "send", str(bad), "--url", receiver.url + PATH, env=env)
+    assert refused.exit_code == 1
+    assert '"duplicate":true' in refused.stdout and '"field":"event_type"' in refused.stdout
+    assert one_line(refused) == "paysync webhooks send: 1 of 2 events got no 2xx answer; see the answers above"
     assert len(landing_table(receiver.database_url)) == 3
 
 
-def test_serve_refuses_to_start_without_a_secret(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.delenv(SECRET_ENV, raising=False)
-    assert main(["serve", "--port", str(free_port())]) == 2
-    assert SECRET_ENV in capsys.readouterr().err
+def test_serve_refuses_to_start_without_a_secret() -> None:
+    done = invoke("webhooks", "serve", "--port", str(free_port()), env={SECRET_ENV: None})
+    assert done.exit_code == 2
+    assert one_line(done).startswith(f"paysync webhooks serve: refusing to start: {SECRET_ENV} is not set; set it to ")

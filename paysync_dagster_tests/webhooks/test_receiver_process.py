@@ -30,7 +30,7 @@ class Receiver:
         self.url = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, "PAYSYNC_WEBHOOK_SECRET": SECRET, "PAYSYNC_MERCHANT_TIMEZONE": LA}
         self.proc: subprocess.Popen = start_process(
-            [sys.executable, "-m", "paysync_dagster.webhooks.cli", "serve", "--port", str(self.port), "--database-url", database_url],
+            [sys.executable, "-m", "paysync_dagster.cli", "webhooks", "serve", "--port", str(self.port), "--database-url", database_url],
             env=env, cwd=str(REPO), log_path=str(log_path),
         )
         wait_for(self._healthy, timeout=90, what=f"the receiver on port {self.port} (log: {log_path})")

@@ -2,6 +2,7 @@
 
 
 from datetime import date
+from typing import Any
 
 import dagster as dg
 import pandas as pd
@@ -13,17 +14,27 @@ from paysync_dagster.defs.paytrace.resources import PayTraceResource
 from paysync_dagster.defs.shared.resources import WarehouseResource
 from paysync_dagster.lib.markdown import table as md_table
 from paysync_dagster.lib.money import format_amount
-from paysync_dagster.lib.paytrace.errors import PayTraceDataError
-from paysync_dagster.lib.paytrace.landing import landing_row_for_record, landing_rows_for_dates, land
-from paysync_dagster.lib.paytrace.tables import batch_discrepancies, batch_rows, transaction_rows, transaction_summary
-from paysync_dagster.lib.schemas import BatchTransactionsSchema, PayTraceTransactionsSchema, SettlementBatchesSchema
+from paysync_dagster.lib.exceptions import stage_writer
+from paysync_dagster.lib.paytrace.errors import PayTraceResponseError
+from paysync_dagster.lib.paytrace.landing import land, landing_rows_for_dates, landing_rows_for_records
+from paysync_dagster.lib.paytrace.tables import (
+    STAGE,
+    batch_discrepancies,
+    batch_rows,
+    refused_record_exception,
+    transaction_rows,
+    transaction_summary,
+    unreadable_exception,
+)
+from paysync_dagster.lib.schemas import BatchTransactionsSchema, PayTraceTransactionsSchema, SettlementBatchesSchema, rows_failing
+from paysync_dagster.lib.scrub import mask_then_cut
 from paysync_dagster.lib.settings import merchant_timezone
 from paysync_dagster.lib.timeutil import utcnow
-from paysync_dagster.lib.warehouse import begin_write, replace_partition, replace_partitions
+from paysync_dagster.lib.warehouse import begin_write, replace_partitions
 from paysync_dagster.lib.warehouse.tables import (
+    payment_exceptions,
     paytrace_batch_transactions,
     paytrace_export_pulls,
-    paytrace_landing,
     paytrace_settlement_batches as settlement_batches_table,
     paytrace_transactions as paytrace_transactions_table,
 )
@@ -32,6 +43,9 @@ API_RETRY = dg.RetryPolicy(max_retries=3, delay=10, backoff=dg.Backoff.EXPONENTI
 # What every asset that calls PayTrace shares: the day, the group, the API's pool and step retries
 # (for whole-step failures; the client already retries single requests).
 PAYTRACE_ASSET = dict(partitions_def=daily_partitions, group_name="paytrace", kinds={"paytrace", "sql"}, pool="paytrace_api", retry_policy=API_RETRY)
+
+
+_TRANSACTION_COLUMNS = [c.name for c in paytrace_transactions_table.columns]
 
 
 class PayTraceTransactionsConfig(dg.Config):
@@ -57,34 +71,50 @@ def _validated(df: pd.DataFrame, schema, what: str) -> None:  # noqa: ANN001
         ) from None
 
 
-def pull_export_into_landing(engine, paytrace: "PayTraceResource", day: date, tz_name: str, log) -> dict[str, int]:  # noqa: ANN001
-    """PayTrace's export for one business date -> the landing table (deduplicated)."""
+def pull_export_into_landing(engine, paytrace: "PayTraceResource", day: date, tz_name: str, log) -> dict[str, Any]:  # noqa: ANN001
+    """PayTrace's export for one business date -> the landing table (deduplicated).
+
+    A record that cannot be read is left out and returned under ``refused`` (the caller records it as
+    an exception); the rest of the date lands. An answer that is not the documented JSON at all fails
+    the pull with nothing written, without the step's retries: bad data does not improve by asking again.
+    """
     try:
         with paytrace.client() as client:
             records = client.export_transactions(day, day)
-        # Read every record before landing any: a bad record fails the pull with nothing written.
-        rows = [landing_row_for_record(r, source="export", tz_name=tz_name) for r in records]
-    except PayTraceDataError as exc:
-        # Bad data does not improve by asking again: fail now, without the step's retries.
+    except PayTraceResponseError as exc:
         raise dg.Failure(
             description=f"PayTrace sent data PaySync cannot read, nothing was written: {exc}",
-            metadata={"error": type(exc).__name__, "transaction_id": str(getattr(exc, "transaction_id", "") or ""),
-                      "field": getattr(exc, "field", "") or ""},
+            metadata={"error": type(exc).__name__, "field": getattr(exc, "field", "") or ""},
             allow_retries=False,
         ) from exc
+    rows, refused = landing_rows_for_records(records, source="export", tz_name=tz_name)
     result = land(engine, rows)
     with begin_write(engine) as conn:
         conn.execute(paytrace_export_pulls.delete().where(paytrace_export_pulls.c.business_date == day))
         conn.execute(paytrace_export_pulls.insert().values(business_date=day, pulled_at=utcnow(), records=len(records), landed=result.landed))
-    log.info(f"export for {day}: {len(records)} records, {result.landed} new landing rows")
-    return {"exported": len(records), "landed": result.landed}
+    log.info(f"export for {day}: {len(records)} records, {result.landed} new landing rows, {len(refused)} unreadable")
+    for r in refused:
+        log.warning(f"export for {day}: record left out: {mask_then_cut(r.problem, 300)}")
+    return {"exported": len(records), "landed": result.landed, "refused": refused}
+
+
+def _unusable_rows(rows: list[dict[str, Any]], landing: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Rows that break PayTraceTransactionsSchema leave the date as exceptions; the rest are kept."""
+    failing = rows_failing(PayTraceTransactionsSchema, pd.DataFrame(rows, columns=_TRANSACTION_COLUMNS)) if rows else {}
+    if not failing:
+        return rows, []
+    by_id = {r["id"]: r for r in landing}
+    kept = [r for i, r in enumerate(rows) if i not in failing]
+    dropped = [unreadable_exception(by_id[rows[i]["landing_id"]], problem) for i, problem in failing.items()]
+    return kept, dropped
 
 
 @dg.asset(
     **PAYTRACE_ASSET,
     check_specs=[
         dg.AssetCheckSpec("schema_valid", asset="paytrace_transactions", blocking=True, description="rows satisfy PayTraceTransactionsSchema"),
-        dg.AssetCheckSpec("landing_accounted", asset="paytrace_transactions", blocking=True, description="every landed transaction of the date has exactly one row"),
+        dg.AssetCheckSpec("landing_accounted", asset="paytrace_transactions", blocking=True,
+                          description="every landed transaction of the date has exactly one row, or an exception when none of its records can be read"),
     ],
 )
 def paytrace_transactions(
@@ -103,15 +133,20 @@ def paytrace_transactions(
     tz_name = merchant_timezone()
     engine = warehouse.engine
     pulled = pull_export_into_landing(engine, paytrace, day, tz_name, context.log) if config.pull_export else {}
-    rows = transaction_rows(landing_rows_for_dates(engine, [day]), tz_name)
-    df = pd.DataFrame(rows, columns=[c.name for c in paytrace_transactions_table.columns])
-    _validated(df, PayTraceTransactionsSchema, f"paytrace_transactions for {day}")
-    replace_partition(engine, paytrace_transactions_table, [day], rows)
+    landing = landing_rows_for_dates(engine, [day])
+    rows, unreadable = transaction_rows(landing, tz_name)
+    rows, broken = _unusable_rows(rows, landing)
+    exceptions = unreadable + broken + [refused_record_exception(day, r.transaction_id, r.problem) for r in pulled.get("refused", [])]
+    with stage_writer(engine, [day], STAGE, {paytrace_transactions_table: None}) as write:
+        write(paytrace_transactions_table, rows)
+        write(payment_exceptions, exceptions)
+    df = pd.DataFrame(rows, columns=_TRANSACTION_COLUMNS)
 
+    # Every transaction landed for the date is a row, or an exception when none of its records can be read.
+    landed_ids = {r["transaction_id"] for r in landing}
+    built_ids = {r["transaction_id"] for r in rows}
+    unbuilt = {e["transaction_id"] for e in unreadable + broken} - built_ids
     with engine.connect() as conn:
-        landed_ids = conn.execute(
-            select(func.count(func.distinct(paytrace_landing.c.transaction_id))).where(paytrace_landing.c.business_date == day)
-        ).scalar_one()
         written = conn.execute(
             select(func.count()).select_from(paytrace_transactions_table).where(paytrace_transactions_table.c.business_date == day)
         ).scalar_one()
@@ -138,15 +173,20 @@ def paytrace_transactions(
             "pending_settlement": summary["pending"],
             "export_records": pulled.get("exported", 0),
             "newly_landed": pulled.get("landed", 0),
+            "exceptions": len(exceptions),
+            "exceptions_preview": dg.MetadataValue.md(md_table(
+                exceptions,
+                ["transaction_id", "reason_code", "reason", "amount_minor"], money=["amount_minor"],
+            )),
             "by_state": dg.MetadataValue.md(md_table([{**r, "currency": "USD"} for r in by_state], ["state", "count", "sum"], money=["sum"])),
             "preview": dg.MetadataValue.md(preview),
         },
         check_results=[
-            dg.AssetCheckResult(check_name="schema_valid", passed=True, metadata={"rows": len(rows)}),
+            dg.AssetCheckResult(check_name="schema_valid", passed=True, metadata={"rows": len(rows), "rows_refused": len(broken)}),
             dg.AssetCheckResult(
                 check_name="landing_accounted",
-                passed=landed_ids == written == len(rows),
-                metadata={"landed_transactions": landed_ids, "rows_written": written},
+                passed=landed_ids == built_ids | unbuilt and written == len(rows) == len(built_ids),
+                metadata={"landed_transactions": len(landed_ids), "rows_written": written, "exceptions_without_row": len(unbuilt)},
             ),
         ],
     )

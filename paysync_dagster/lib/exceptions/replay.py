@@ -23,6 +23,8 @@ from paysync_dagster.lib.warehouse.engine import begin_write
 # too: the payment it lets through has not been posted yet. Assets a deployment does not define
 # (an ERP it does not use) are left out by the runner.
 REPLAY_ASSETS: dict[str, tuple[str, ...]] = {
+    # A record that could not be read: pull PayTrace's export for the date again, and carry on.
+    "paytrace": ("paytrace_transactions", "normalized_payments", "oracle_cash_receipts", "sage_cash_receipts"),
     "normalize": ("normalized_payments", "oracle_cash_receipts", "sage_cash_receipts"),
     "oracle": ("oracle_cash_receipts",),
     "sage": ("sage_cash_receipts",),

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import Engine, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
+from paysync_dagster.lib.paytrace.errors import PayTraceDataError
 from paysync_dagster.lib.paytrace.records import dedup_key, parse_record, payload_json
 from paysync_dagster.lib.scrub import scrub
 from paysync_dagster.lib.timeutil import utcnow
@@ -83,6 +84,28 @@ def landing_row_for_record(
         occurred_at=occurred_at or parsed["settled_at"] or parsed["created_at"],
         payload=payload_json(clean),
     )
+
+
+@dataclass(frozen=True)
+class RefusedRecord:
+    """A record PayTrace sent that cannot be landed: what can be read of it, and why (no card data)."""
+
+    transaction_id: int  # 0 when the id itself cannot be read
+    problem: str
+
+
+def landing_rows_for_records(records: Sequence[Mapping[str, Any]], *, source: str, tz_name: str) -> tuple[list[LandingRow], list[RefusedRecord]]:
+    """Landing rows for the records that can be read; the others refused one by one, so one bad
+    record never keeps the rest of a pull out of the landing table."""
+    rows: list[LandingRow] = []
+    refused: list[RefusedRecord] = []
+    for record in records:
+        try:
+            rows.append(landing_row_for_record(record, source=source, tz_name=tz_name))
+        except PayTraceDataError as exc:
+            tid = exc.transaction_id if isinstance(exc.transaction_id, int) else 0
+            refused.append(RefusedRecord(tid, str(exc)))
+    return rows, refused
 
 
 def _insert_ignoring_conflicts(engine: Engine):

@@ -18,11 +18,23 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from paysync_dagster.lib.money import MoneyError, to_minor
-from paysync_dagster.lib.paytrace.errors import PayTraceDataError
-from paysync_dagster.lib.timeutil import TimeFormatError, business_date, expand_two_digit_year, parse_paytrace_timestamp
+from pydantic import ValidationError
 
-TRANSACTION_TYPES = frozenset({"SALE", "AUTHORIZATION", "CAPTURE", "REFUND", "VOID", "STR/FWD", "FORCE"})
+from paysync_dagster.lib.paytrace.contract import (
+    CURRENCY,
+    TRANSACTION_TYPES,
+    PayTraceExportRecord,
+    problem_in_values,
+    read_timestamp,
+    read_transaction_id,
+    read_transaction_type,
+)
+from paysync_dagster.lib.paytrace.errors import PayTraceDataError
+from paysync_dagster.lib.timeutil import TimeFormatError, business_date, expand_two_digit_year, local_to_utc
+
+__all__ = ["CURRENCY", "TRANSACTION_TYPES", "STATE_RANK", "parse_record", "state_of", "created_at_of", "dedup_key",
+           "latest_states", "state_order", "payload_json", "transaction_id_of", "checked_record"]
+
 # Types whose approval is the payment itself; an empty approval code on them is a decline.
 _APPROVABLE = frozenset({"SALE", "AUTHORIZATION", "STR/FWD", "FORCE"})
 
@@ -38,75 +50,65 @@ STATE_RANK: dict[str, int] = {
     "chargeback_resolved": 5,
 }
 
-CURRENCY = "USD"  # PayTrace v1 accounts settle in US dollars; the export carries no currency field.
-
-
-def _field(record: Mapping[str, Any], path: str, tid: object) -> Any:
-    node: Any = record
-    for part in path.split("."):
-        if not isinstance(node, Mapping) or part not in node:
-            raise PayTraceDataError("missing", transaction_id=tid, field=path)
-        node = node[part]
-    return node
-
-
-def _optional(record: Mapping[str, Any], path: str) -> Any:
-    node: Any = record
-    for part in path.split("."):
-        if not isinstance(node, Mapping):
-            return ""
-        node = node.get(part, "")
-    return "" if node is None else node
-
-
-def _text(record: Mapping[str, Any], path: str, limit: int = 200) -> str:
-    value = _optional(record, path)
-    return str(value).strip()[:limit]
-
 
 def transaction_id_of(record: Mapping[str, Any]) -> int:
     raw = record.get("transaction_id") if isinstance(record, Mapping) else None
-    if isinstance(raw, bool) or raw in (None, ""):
-        raise PayTraceDataError("missing", transaction_id=None, field="transaction_id", value=raw)
     try:
-        tid = int(raw)
-    except (TypeError, ValueError):
-        raise PayTraceDataError("not an integer", transaction_id=raw, field="transaction_id", value=raw) from None
-    if tid <= 0 or str(raw).strip() != str(tid):
-        raise PayTraceDataError("not a positive integer", transaction_id=raw, field="transaction_id", value=raw)
-    return tid
+        return read_transaction_id(raw)
+    except ValueError as exc:
+        raise PayTraceDataError(str(exc), transaction_id=None, field="transaction_id") from None
 
 
-def transaction_type_of(record: Mapping[str, Any], tid: object) -> str:
-    raw = _field(record, "transaction_type", tid)
-    kind = str(raw).strip().upper()
-    if kind not in TRANSACTION_TYPES:
-        raise PayTraceDataError(
-            f"unknown transaction_type {raw!r} (known: {', '.join(sorted(TRANSACTION_TYPES))})",
-            transaction_id=tid, field="transaction_type", value=raw,
-        )
-    return kind
+def _field_of(loc: tuple) -> str:
+    return ".".join(str(p) for p in loc) or "(record)"
 
 
-def state_of(record: Mapping[str, Any]) -> str:
-    tid = transaction_id_of(record)
-    kind = transaction_type_of(record, tid)
+def checked_record(record: Mapping[str, Any]) -> PayTraceExportRecord:
+    """The record checked against the contract (``contract.PayTraceExportRecord``), or a
+    ``PayTraceDataError`` naming the transaction (when its id is readable) and the first field at fault."""
+    if not isinstance(record, Mapping):
+        raise PayTraceDataError(f"a record must be a JSON object, got {type(record).__name__}")
+    try:
+        tid: object = read_transaction_id(record.get("transaction_id"))
+    except ValueError:
+        tid = None
+    problem = problem_in_values(record)
+    if problem is not None:
+        raise PayTraceDataError(problem[1], transaction_id=tid, field=problem[0])
+    try:
+        return PayTraceExportRecord.model_validate(record)
+    except ValidationError as exc:
+        first = exc.errors(include_input=False, include_url=False)[0]
+        message = first["msg"].removeprefix("Value error, ")
+        if first["type"] == "missing":
+            message = "missing"
+        raise PayTraceDataError(message, transaction_id=tid, field=_field_of(first["loc"])) from None
+
+
+def _state(kind: str, approval_code: str, settled: datetime | None) -> str:
     if kind == "VOID":
         return "voided"
-    if kind in _APPROVABLE and not _text(record, "approval_code"):
+    if kind in _APPROVABLE and not approval_code.strip():
         return "declined"
-    if _text(record, "settled"):
+    if settled is not None:
         return "settled"
     return {"AUTHORIZATION": "authorized", "CAPTURE": "captured"}.get(kind, "approved")
 
 
+def state_of(record: Mapping[str, Any]) -> str:
+    """The state a record shows by itself (no webhook event to say otherwise)."""
+    checked = checked_record(record)
+    return _state(checked.transaction_type, checked.approval_code, checked.settled)
+
+
 def created_at_of(record: Mapping[str, Any], tz_name: str) -> datetime:
     tid = transaction_id_of(record)
-    raw = _field(record, "created.at", tid)
+    created = record.get("created")
+    raw = created.get("at") if isinstance(created, Mapping) else None
     try:
-        return parse_paytrace_timestamp(str(raw), tz_name)
-    except TimeFormatError as exc:
-        raise PayTraceDataError(str(exc), transaction_id=tid, field="created.at", value=raw) from None
+        return local_to_utc(read_timestamp(raw), tz_name)
+    except (ValueError, TimeFormatError) as exc:
+        raise PayTraceDataError(str(exc), transaction_id=tid, field="created.at") from None
 
 
 def dedup_key(transaction_id: int, state: str) -> str:
@@ -114,70 +116,53 @@ def dedup_key(transaction_id: int, state: str) -> str:
     return f"{transaction_id}:{state}"
 
 
+def _cut(text: str, limit: int = 200) -> str:
+    return text.strip()[:limit]
+
+
 def parse_record(record: Mapping[str, Any], tz_name: str) -> dict[str, Any]:
-    """One export record -> one canonical row (the columns of ``paytrace_transactions`` it determines)."""
-    if not isinstance(record, Mapping):
-        raise PayTraceDataError(f"a record must be a JSON object, got {type(record).__name__}")
-    tid = transaction_id_of(record)
-    kind = transaction_type_of(record, tid)
-    raw_amount = _field(record, "amount", tid)
-    try:
-        if isinstance(raw_amount, str) and not raw_amount.strip():
-            raise MoneyError("empty amount")
-        amount = to_minor(raw_amount, CURRENCY)
-    except MoneyError as exc:
-        raise PayTraceDataError(str(exc), transaction_id=tid, field="amount", value=raw_amount) from None
-    if amount < 0:
-        raise PayTraceDataError("negative amount", transaction_id=tid, field="amount", value=raw_amount)
-    raw_tax = _optional(record, "tax_amount")
-    try:
-        tax = 0 if raw_tax in ("", None) else to_minor(raw_tax, CURRENCY)
-    except MoneyError as exc:
-        raise PayTraceDataError(str(exc), transaction_id=tid, field="tax_amount", value=raw_tax) from None
-    created = created_at_of(record, tz_name)
-    raw_settled = _text(record, "settled")
-    try:
-        settled = parse_paytrace_timestamp(raw_settled, tz_name) if raw_settled else None
-    except TimeFormatError as exc:
-        raise PayTraceDataError(str(exc), transaction_id=tid, field="settled", value=raw_settled) from None
-    masked = _text(record, "credit_card.masked_number", 32)
-    last_four = "".join(ch for ch in masked if ch.isdigit())[-4:]
-    exp_month = _optional(record, "credit_card.expiration_month")
-    exp_year = _optional(record, "credit_card.expiration_year")
-    try:
-        exp_month_i = int(exp_month) if str(exp_month).strip() else None
-        exp_year_i = expand_two_digit_year(int(exp_year), created.year) if str(exp_year).strip() else None
-    except (TypeError, ValueError):
-        raise PayTraceDataError("not a number", transaction_id=tid, field="credit_card.expiration_month/year", value=(exp_month, exp_year)) from None
-    if exp_month_i is not None and not 1 <= exp_month_i <= 12:
-        raise PayTraceDataError("month out of range", transaction_id=tid, field="credit_card.expiration_month", value=exp_month)
+    """One export record -> one canonical row (the columns of ``paytrace_transactions`` it determines).
+
+    Card data must have been scrubbed from ``record`` first: text is cut to its column here.
+    """
+    r = checked_record(record)
+    created = local_to_utc(r.created.at, tz_name)
+    settled = local_to_utc(r.settled, tz_name) if r.settled is not None else None
+    card = r.credit_card
+    masked = _cut(card.masked_number, 32) if card else ""
+    billing = r.billing_address
     return {
-        "transaction_id": tid,
-        "transaction_type": kind,
-        "state": state_of(record),
-        "amount_minor": amount,
-        "tax_minor": tax,
+        "transaction_id": r.transaction_id,
+        "transaction_type": r.transaction_type,
+        "state": _state(r.transaction_type, r.approval_code, r.settled),
+        "amount_minor": r.amount,
+        "tax_minor": r.tax_amount,
         "currency": CURRENCY,
         "created_at": created,
         "settled_at": settled,
         "business_date": business_date(created, tz_name),
-        "invoice_id": _text(record, "invoice_id", 100),
-        "customer_id": _text(record, "customer_id", 100),
-        "description": _text(record, "description", 1000),
+        "invoice_id": _cut(r.invoice_id, 100),
+        "customer_id": _cut(r.customer_id, 100),
+        "description": _cut(r.description, 1000),
         "masked_card_number": masked,
-        "card_last_four": last_four,
-        "expiration_month": exp_month_i,
-        "expiration_year": exp_year_i,
-        "approval_code": _text(record, "approval_code", 20),
-        "approval_message": _text(record, "approval_message"),
-        "billing_name": _text(record, "billing_address.name"),
-        "billing_street": _text(record, "billing_address.street_address"),
-        "billing_city": _text(record, "billing_address.city", 100),
-        "billing_state": _text(record, "billing_address.state", 50),
-        "billing_zip": _text(record, "billing_address.zip", 20),
-        "billing_country": _text(record, "billing_address.country", 50),
-        "receipt_emailed_to": _text(record, "receipt_emailed_to"),
+        "card_last_four": "".join(ch for ch in masked if ch.isascii() and ch.isdigit())[-4:],
+        "expiration_month": card.expiration_month if card else None,
+        "expiration_year": expand_two_digit_year(card.expiration_year, created.year) if card and card.expiration_year is not None else None,
+        "approval_code": _cut(r.approval_code, 20),
+        "approval_message": _cut(r.approval_message),
+        "billing_name": _cut(billing.name) if billing else "",
+        "billing_street": _cut(billing.street_address) if billing else "",
+        "billing_city": _cut(billing.city, 100) if billing else "",
+        "billing_state": _cut(billing.state, 50) if billing else "",
+        "billing_zip": _cut(billing.zip, 20) if billing else "",
+        "billing_country": _cut(billing.country, 50) if billing else "",
+        "receipt_emailed_to": _cut(r.receipt_emailed_to),
     }
+
+
+def state_order(row: Mapping[str, Any]) -> tuple[int, int]:
+    """How landing rows of one transaction rank: the later state, then the later landing, wins."""
+    return STATE_RANK.get(row["state"], 0), row["id"]
 
 
 def latest_states(rows: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
@@ -186,7 +171,7 @@ def latest_states(rows: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
     for row in rows:
         tid = row["transaction_id"]
         cur = best.get(tid)
-        if cur is None or (STATE_RANK.get(row["state"], 0), row["id"]) > (STATE_RANK.get(cur["state"], 0), cur["id"]):
+        if cur is None or state_order(row) > state_order(cur):
             best[tid] = row
     return [best[t] for t in sorted(best)]
 

@@ -9,25 +9,107 @@ from datetime import date
 from typing import Any
 
 from paysync_dagster.lib.paytrace.batches import parse_batch, signed_amount
-from paysync_dagster.lib.paytrace.records import latest_states, parse_record
+from paysync_dagster.lib.paytrace.contract import CURRENCY, read_amount
+from paysync_dagster.lib.paytrace.errors import PayTraceDataError
+from paysync_dagster.lib.paytrace.records import parse_record, state_order
+from paysync_dagster.lib.scrub import mask_then_cut
 
 # Amount flows for people: what counts as money in, and what goes back out.
 _GROSS_TYPES = {"SALE", "CAPTURE", "STR/FWD", "FORCE"}
 _LIVE_STATES = {"approved", "captured", "settled"}
 
 
-def transaction_rows(landing_rows: Iterable[Mapping[str, Any]], tz_name: str) -> list[dict[str, Any]]:
-    """``paytrace_transactions`` rows: one per transaction, from its latest landed state."""
-    rows = []
-    for landed in latest_states(landing_rows):
-        row = parse_record(json.loads(landed["payload"]), tz_name)
-        # A webhook state (e.g. a chargeback) is not visible in the record itself.
-        row["state"] = landed["state"]
-        row["business_date"] = landed["business_date"]
-        row["source"] = landed["source"]
-        row["landing_id"] = landed["id"]
-        rows.append(row)
-    return rows
+STAGE = "paytrace"
+UNREADABLE = "unreadable_record"
+UNREADABLE_ACTION = (
+    "Look the transaction up in the PayTrace portal. When PayTrace shows it in a later state (settled, "
+    "voided), the next export pull builds it from PayTrace's own record and this exception clears; "
+    "otherwise key the payment by hand and resolve this exception with a note."
+)
+
+
+REFUSED = "unreadable_export_record"
+REFUSED_ACTION = (
+    "Look the transaction up in the PayTrace portal and key it by hand if PayTrace holds it; the rest of "
+    "the date was pulled. Resolve this exception with a note once done; if PayTrace corrects the record, "
+    "the next pull lands it and this exception clears."
+)
+
+
+def transaction_rows(landing_rows: Iterable[Mapping[str, Any]], tz_name: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(``paytrace_transactions`` rows, exceptions): one row per transaction, from its latest landed
+    state that can be read.
+
+    A landing row that cannot be built into a transaction (landed before a check that now refuses
+    its values, or read by rules stricter than when it landed) never stops the date: it becomes one
+    exception, and the transaction is built from its latest readable state, if any.
+    """
+    by_transaction: dict[int, list[Mapping[str, Any]]] = {}
+    for landed in landing_rows:
+        by_transaction.setdefault(landed["transaction_id"], []).append(landed)
+    rows: list[dict[str, Any]] = []
+    exceptions: list[dict[str, Any]] = []
+    for tid in sorted(by_transaction):
+        ranked = sorted(by_transaction[tid], key=state_order, reverse=True)
+        for landed in ranked:
+            try:
+                payload = json.loads(landed["payload"])
+                row = parse_record(payload, tz_name)
+            except (PayTraceDataError, ValueError) as exc:
+                exceptions.append(unreadable_exception(landed, _reason(exc)))
+                continue
+            # A webhook state (e.g. a chargeback) is not visible in the record itself.
+            row["state"] = landed["state"]
+            row["business_date"] = landed["business_date"]
+            row["source"] = landed["source"]
+            row["landing_id"] = landed["id"]
+            rows.append(row)
+            break
+    return rows, exceptions
+
+
+def refused_record_exception(day: date, transaction_id: int, problem: str) -> dict[str, Any]:
+    """The exception for a record PayTrace's export sent that could not be landed (dated by the pull)."""
+    reason = mask_then_cut(problem, 500)
+    return {
+        "business_date": day,
+        "transaction_id": transaction_id,
+        "stage": STAGE,
+        "reason_code": REFUSED,
+        "reason": f"PayTrace's export for {day} sent a record that cannot be read: {reason}",
+        "amount_minor": 0,
+        "currency": CURRENCY,
+        "details": json.dumps({"problem": reason}, sort_keys=True),
+        "suggested_action": REFUSED_ACTION,
+    }
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, PayTraceDataError) and exc.field:
+        return f"field {exc.field}: {str(exc).rsplit(': ', 1)[-1]}"
+    return str(exc)
+
+
+def unreadable_exception(landed: Mapping[str, Any], problem: str) -> dict[str, Any]:
+    """The exception for a landing row that cannot become a transaction, with its amount when readable.
+    ``problem`` may quote a value: it is masked (rows landed before today's scrubbing rules) and cut."""
+    reason = mask_then_cut(problem, 500)
+    try:
+        amount = read_amount(json.loads(landed["payload"]).get("amount"))
+    except (ValueError, AttributeError, TypeError):
+        amount = 0
+    return {
+        "business_date": landed["business_date"],
+        "transaction_id": landed["transaction_id"],
+        "stage": STAGE,
+        "reason_code": UNREADABLE,
+        "reason": f"the {landed['state']} record of transaction {landed['transaction_id']} cannot be read: {reason}",
+        "amount_minor": amount,
+        "currency": CURRENCY,
+        "details": json.dumps({"landing_id": int(landed["id"]), "state": landed["state"], "source": landed["source"],
+                               "problem": reason}, sort_keys=True),
+        "suggested_action": UNREADABLE_ACTION,
+    }
 
 
 def transaction_summary(rows: Sequence[Mapping[str, Any]]) -> dict[str, int]:

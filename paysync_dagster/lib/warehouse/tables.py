@@ -187,7 +187,7 @@ payment_exceptions = Table(
     Column("id", Id, primary_key=True, autoincrement=True),
     Column("business_date", Date, nullable=False),
     Column("transaction_id", BigInteger, nullable=False),
-    Column("stage", String(40), nullable=False),  # normalize | oracle | sage | reconciliation
+    Column("stage", String(40), nullable=False),  # paytrace | normalize | oracle | sage | reconciliation
     Column("reason_code", String(60), nullable=False),
     Column("reason", Text, nullable=False),
     Column("amount_minor", BigInteger, nullable=False),

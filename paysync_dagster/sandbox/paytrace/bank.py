@@ -16,14 +16,12 @@ Every batch gets its lines, even when they land after ``end_date``. Line ids are
 the same seed and start date give the same id for the same batch, whatever the end date.
 
 ``write_bank_files`` writes the statement as CSV and as BAI2 (the same lines, so either can be
-tested); ``main`` is ``paysync sandbox bank-files``.
+tested); ``paysync sandbox bank-files`` calls it.
 """
 
 from __future__ import annotations
 
-import argparse
-import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from datetime import date, datetime, timedelta, timezone
 from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
@@ -32,7 +30,6 @@ import pandas as pd
 
 from paysync_dagster.lib.reconciliation.bank import lines_frame, write_bai2, write_csv
 from paysync_dagster.lib.timeutil import DEFAULT_MERCHANT_TIMEZONE, business_date
-from paysync_dagster.sandbox.cli_args import add_history_arguments, history_window
 
 from . import generator as g
 from .generator import BATCH
@@ -112,31 +109,3 @@ def write_bank_files(folder: str | Path, seed: int, start_date: date, end_date: 
     csv_path = write_csv(lines, root / f"{stem}.csv")
     bai2_path = write_bai2(lines, root / f"{stem}.bai2", bank_id=BANK_ID, account_number=ACCOUNT_NUMBER, as_of=as_of)
     return csv_path, bai2_path
-
-
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="paysync sandbox bank-files",
-                                description="Write the bank statement (CSV and BAI2) of the sandbox's generated "
-                                "PayTrace history: one deposit and one fee line per settlement batch.")
-    p.add_argument("--out", required=True, type=Path, help="folder to write the two files to (created if needed)")
-    return add_history_arguments(p)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    window = history_window(args, "paysync sandbox bank-files")  # the same history as ``paysync sandbox``
-    if window is None:
-        return 2
-    start, end = window
-    try:
-        paths = write_bank_files(args.out, args.seed, start, end, args.per_day, args.timezone)
-    except OSError as exc:
-        print(f"paysync sandbox bank-files: cannot write to {args.out}: {exc}", file=sys.stderr)
-        return 1
-    for path in paths:
-        print(path, flush=True)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,6 +1,7 @@
 """PayTrace assets materialized against the sandbox over real HTTP, on SQLite and PostgreSQL."""
 
-from datetime import date, timedelta
+import json
+from datetime import date, datetime, timedelta
 
 import dagster as dg
 import httpx
@@ -9,11 +10,12 @@ import pytest
 from sqlalchemy import select
 
 from paysync_dagster.defs.normalize.assets import normalized_payments
-from paysync_dagster.defs.paytrace.assets import paytrace_settlement_batches, paytrace_transactions
+from paysync_dagster.defs.paytrace.assets import PayTraceTransactionsConfig, paytrace_settlement_batches, paytrace_transactions
 from paysync_dagster.defs.shared.resources import WarehouseResource
-from paysync_dagster.lib.warehouse import make_engine
+from paysync_dagster.lib.warehouse import make_engine, migrate
 from paysync_dagster.lib.warehouse.tables import (
     normalized_payments as normalized_table,
+    payment_exceptions,
     paytrace_batch_transactions,
     paytrace_landing,
     paytrace_settlement_batches as batches_table,
@@ -26,9 +28,11 @@ ASSETS = [paytrace_transactions, paytrace_settlement_batches, normalized_payment
 WEEK = [(date.fromisoformat(SANDBOX_WEEK[0]) + timedelta(days=i)).isoformat() for i in range(7)]
 
 
-def materialize(url: str, warehouse_url: str, day: str, assets=ASSETS, **paytrace_overrides) -> dg.ExecuteInProcessResult:  # noqa: ANN001
+def materialize(url: str, warehouse_url: str, day: str, assets=ASSETS, pull_export: bool = True,  # noqa: ANN001
+                **paytrace_overrides) -> dg.ExecuteInProcessResult:
     return dg.materialize(
         assets, partition_key=day, raise_on_error=False,
+        run_config=dg.RunConfig(ops={"paytrace_transactions": PayTraceTransactionsConfig(pull_export=pull_export)}),
         resources={"warehouse": WarehouseResource(database_url=warehouse_url), "paytrace": paytrace_resource(url, **paytrace_overrides)},
     )
 
@@ -109,28 +113,92 @@ def _bad_paytrace(records_body: bytes) -> ServerThread:
                                           Route("/v1/transactions/export/by_date_range", export, methods=["POST"])]))
 
 
-@pytest.mark.parametrize(
-    ("body", "expected"),
-    [
-        (b'{"success": true, "response_code": 1, "transactions": [{"transaction_id": 5', "body is not JSON"),
-        (b'{"success": true, "response_code": 1, "transactions": [{"transaction_id": 77, "transaction_type": "PAYOUT", "amount": 1, "created": {"at": "3/5/2026 1:00:00 PM"}}]}',
-         "transaction 77, field 'transaction_type'"),
-        (b'{"success": true, "response_code": 1, "transactions": [{"transaction_id": 78, "transaction_type": "SALE", "created": {"at": "3/5/2026 1:00:00 PM"}}]}',
-         "transaction 78, field 'amount'"),
-    ],
-)
-def test_bad_api_data_fails_with_a_typed_error_and_writes_nothing(paytrace_sandbox: ServerThread, sqlite_url: str, body: bytes, expected: str) -> None:
+def test_an_unreadable_answer_fails_with_a_typed_error_and_writes_nothing(paytrace_sandbox: ServerThread, sqlite_url: str) -> None:
     day = WEEK[3]
     assert materialize(paytrace_sandbox.url, sqlite_url, day, assets=[paytrace_transactions]).success
     before = table(sqlite_url, transactions_table)
     landing_before = table(sqlite_url, paytrace_landing)
+    body = b'{"success": true, "response_code": 1, "transactions": [{"transaction_id": 5'
     with _bad_paytrace(body) as bad:
         result = materialize(bad.url, sqlite_url, day, assets=[paytrace_transactions], max_attempts=1)
     assert not result.success
     failure = result.get_step_failure_events()[0].step_failure_data.error
     text = failure.to_string()
-    assert "PayTraceDataError" in text or "PayTraceResponseError" in text
-    assert "nothing was written" in text and expected in text
+    assert "PayTraceResponseError" in text
+    assert "nothing was written" in text and "body is not JSON" in text
     assert len(result.get_step_failure_events()) == 1  # no retry of bad data
     pd.testing.assert_frame_equal(table(sqlite_url, transactions_table), before)
     pd.testing.assert_frame_equal(table(sqlite_url, paytrace_landing), landing_before)
+
+
+GOOD = {"transaction_type": "SALE", "amount": 12.5, "approval_code": "TAS610"}
+
+
+@pytest.mark.parametrize(
+    ("bad", "expected"),
+    [
+        ({"transaction_id": 77, "transaction_type": "PAYOUT", "amount": 1}, "transaction 77, field 'transaction_type'"),
+        ({"transaction_id": 78, "transaction_type": "SALE"}, "transaction 78, field 'amount'"),
+        ({"transaction_id": 79, "transaction_type": "SALE", "amount": 1e20}, "transaction 79, field 'amount'"),
+        ({"transaction_id": 2**63, "transaction_type": "SALE", "amount": 1}, "field 'transaction_id'"),
+    ],
+)
+def test_a_bad_export_record_is_an_exception_and_the_rest_of_the_date_lands(paytrace_sandbox: ServerThread, sqlite_url: str,
+                                                                           bad: dict, expected: str) -> None:
+    """One record PayTrace's export sends that cannot be read never stops the date: the other records land and
+    build, the bad one is an exception naming the transaction and the field."""
+    day = WEEK[3]
+    at = f"{date.fromisoformat(day):%-m/%-d/%Y} 1:00:00 PM"
+    records = [{**GOOD, "transaction_id": 901, "created": {"at": at}}, {**bad, "created": {"at": at}},
+               {**GOOD, "transaction_id": 902, "created": {"at": at}}]
+    body = json.dumps({"success": True, "response_code": 1, "transactions": records}).encode()
+    with _bad_paytrace(body) as bad_server:
+        result = materialize(bad_server.url, sqlite_url, day, assets=[paytrace_transactions], max_attempts=1)
+    assert result.success
+    checks = {c.check_name: c.passed for c in result.get_asset_check_evaluations()}
+    assert checks == {"schema_valid": True, "landing_accounted": True}
+    assert set(table(sqlite_url, transactions_table)["transaction_id"]) == {901, 902}
+    exceptions = table(sqlite_url, payment_exceptions, drop=())
+    assert len(exceptions) == 1
+    row = exceptions.iloc[0]
+    assert (row["stage"], row["reason_code"], row["status"]) == ("paytrace", "unreadable_export_record", "open")
+    assert expected in row["reason"]
+
+
+def test_a_landed_row_that_cannot_be_built_is_an_exception_and_the_date_goes_on(sqlite_url: str, paytrace_sandbox: ServerThread) -> None:
+    """Rows landed before today's checks (an amount of 1e20, a lone surrogate, a 20-digit expiry year, a
+    masked number with the first six digits) never fail the date: each unreadable one is an exception,
+    and the transaction is built from its latest state that can be read."""
+    day = date.fromisoformat(WEEK[4])
+    engine = make_engine(sqlite_url)
+    migrate(engine)
+    at = f"{day:%-m/%-d/%Y} 1:00:00 PM"
+
+    def landed(tid: int, state: str, **record: object) -> dict:
+        payload = {**GOOD, "transaction_id": tid, "created": {"at": at}, **record}
+        return {"dedup_key": f"{tid}:{state}", "transaction_id": tid, "state": state, "source": "webhook", "event_id": f"e{tid}{state}",
+                "event_type": "transaction.approved", "business_date": day, "occurred_at": datetime(2026, 1, 1),
+                "payload": json.dumps(payload), "landed_at": datetime(2026, 1, 1)}
+
+    with engine.begin() as conn:
+        conn.execute(paytrace_landing.insert(), [
+            landed(1, "approved"),
+            landed(2, "approved", amount=1e20),
+            landed(3, "approved", billing_address={"name": "\ud800"}),
+            landed(4, "approved", credit_card={"expiration_year": 10**19}),
+            landed(5, "approved"), landed(5, "settled", settled="x"),  # its settled record is unreadable: built as approved
+            landed(6, "approved", credit_card={"masked_number": "401200******5439"}),
+        ])
+    engine.dispose()
+    result = materialize(paytrace_sandbox.url, sqlite_url, day.isoformat(), assets=[paytrace_transactions], pull_export=False)
+    assert result.success
+    checks = {c.check_name: c.passed for c in result.get_asset_check_evaluations()}
+    assert checks == {"schema_valid": True, "landing_accounted": True}
+    rows = table(sqlite_url, transactions_table).set_index("transaction_id")
+    assert sorted(rows.index) == [1, 5, 6]
+    assert rows.loc[5, "state"] == "approved" and rows.loc[6, "card_last_four"] == "5439"
+    exceptions = table(sqlite_url, payment_exceptions, drop=())
+    assert sorted(exceptions["transaction_id"]) == [2, 3, 4, 5]
+    assert set(exceptions["reason_code"]) == {"unreadable_record"}
+    reasons = dict(zip(exceptions["transaction_id"], exceptions["reason"]))
+    assert "amount" in reasons[2] and "billing_address.name" in reasons[3] and "expiration_year" in reasons[4] and "settled" in reasons[5]

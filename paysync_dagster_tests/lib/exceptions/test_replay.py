@@ -24,7 +24,7 @@ from paysync_dagster_tests.conftest import start_paytrace_sandbox
 from paysync_dagster_tests.defs.oracle.support import (ORACLE, UPSTREAM, assert_ledger_equals_sandbox, checks,
                                                        final_state, materialize)
 from paysync_dagster_tests.lib.exceptions.support import reported
-from paysync_dagster_tests.lib.exceptions.test_cli import paysync
+from paysync_dagster_tests.cli.test_exceptions import paysync
 
 DAY = date(2026, 3, 5)
 # Oracle refuses every receipt call (create and look-up), nothing else: invoices still read.

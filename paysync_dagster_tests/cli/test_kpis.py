@@ -41,4 +41,5 @@ def test_a_date_and_a_range(tmp_path: Path) -> None:
     assert "no report files under" in both.stdout  # the KPIs alone were stored here, no files written
     assert "no reconciliation report yet" in kpis(url, "--date", "2026-04-01", tmp=tmp_path).stdout
     bad = kpis(url, "--from", "2026-03-03", "--to", "2026-03-02", tmp=tmp_path)
-    assert bad.returncode == 1 and "--from D --to D" in bad.stderr
+    assert bad.returncode == 2
+    assert bad.stderr.splitlines() == ["paysync kpis: --from 2026-03-03 is after --to 2026-03-02; swap them"]

@@ -1,5 +1,6 @@
 """``paysync exceptions list | resolve | replay`` as a person runs them: the installed command, in its own
-process, against a SQLite warehouse file named by PAYSYNC_DATABASE_URL."""
+process, against a SQLite warehouse file named by PAYSYNC_DATABASE_URL; and in this process (click's
+runner) where a replay runner is injected or the arguments are refused before any work."""
 
 from __future__ import annotations
 
@@ -15,10 +16,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
+from paysync_dagster.cli.exceptions import RUNNER
 from paysync_dagster.lib.exceptions import open_exceptions, resolve, write_stage_exceptions
 from paysync_dagster.lib.exceptions.audit import history
 from paysync_dagster.lib.timeutil import utcnow
 from paysync_dagster.lib.warehouse import make_engine, migrate
+from paysync_dagster_tests.cli.support import invoke, one_line
 from paysync_dagster_tests.conftest import REPO
 from paysync_dagster_tests.lib.exceptions.support import reported
 
@@ -113,26 +116,92 @@ def test_resolve_with_a_note_is_audited_under_the_actor(warehouse: tuple[str, En
     assert history(engine, subject=f"payment_exceptions:{ids[103]}")["actor"].tolist() == ["frank"]
 
 
-@pytest.mark.parametrize("args, message", [
-    (["resolve", "#104"], "paysync exceptions: a note is required: say why the exception needs nothing more"),
-    (["resolve", "#104", "--note", "  "], "paysync exceptions: a note is required: say why the exception needs nothing more"),
-    (["resolve", "#104", "#105", "999", "--note", "x"], "paysync exceptions: unknown exception ids: 999; not open: #105 (resolved); nothing was changed"),
-    (["list", "--date", "05/03/2026"], "paysync exceptions: argument --date: not a date (YYYY-MM-DD): '05/03/2026'"),
-    (["list", "--date", "2026-03-05", "--to", "2026-03-06"], "paysync exceptions: --to goes with --from, not with --date"),
-    (["replay"], "paysync exceptions: name exception ids, or --date with --stage"),
-    (["replay", "--date", "2026-04-01", "--stage", "oracle"], "paysync exceptions: no open oracle exceptions on 2026-04-01"),
-    (["replay", "#105"], "paysync exceptions: not open: #105 (resolved); nothing was changed"),
+@pytest.mark.parametrize("args, code, message", [
+    (["resolve", "#104"], 1, "paysync exceptions resolve: a note is required: say why the exception needs nothing more"),
+    (["resolve", "#104", "--note", "  "], 1,
+     "paysync exceptions resolve: a note is required: say why the exception needs nothing more"),
+    (["resolve", "#104", "#105", "999", "--note", "x"], 1,
+     "paysync exceptions resolve: unknown exception ids: 999; not open: #105 (resolved); nothing was changed"),
+    (["list", "--date", "05/03/2026"], 2,
+     "paysync exceptions list: --date '05/03/2026' is not a date; write it as YYYY-MM-DD, e.g. 2026-03-05"),
+    (["list", "--date", "2026-03-05", "--to", "2026-03-06"], 2,
+     "paysync exceptions list: --date 2026-03-05 cannot go with --to 2026-03-06; give --date D for one date, "
+     "or --from D --to D for a range"),
+    (["replay"], 2,
+     "paysync exceptions replay: nothing to replay; name exception ids, or --date D (or --from D --to D) with --stage S"),
+    (["replay", "--date", "2026-04-01", "--stage", "oracle"], 1,
+     "paysync exceptions replay: no open oracle exceptions on 2026-04-01"),
+    (["replay", "#105"], 1, "paysync exceptions replay: not open: #105 (resolved); nothing was changed"),
 ])
-def test_user_errors_exit_1_with_one_line_and_change_nothing(warehouse: tuple[str, Engine], args: list[str], message: str) -> None:
+def test_user_errors_exit_with_one_line_and_change_nothing(warehouse: tuple[str, Engine], args: list[str], code: int,
+                                                           message: str) -> None:
+    """Exit 2 when the command line needs fixing, 1 when the queue refuses the request."""
     url, engine = warehouse
     ids = open_exceptions(engine, status="all").set_index("transaction_id")["id"].astype(int).to_dict()
     audit_before = history(engine)
     done = paysync(url, *[_ids(a, ids) for a in args])
-    assert done.returncode == 1
+    assert done.returncode == code
     assert done.stderr.splitlines() == [_ids(message, ids)]
     assert done.stdout == ""
     assert sorted(open_exceptions(engine)["transaction_id"]) == [101, 102, 103, 104]
     assert history(engine).equals(audit_before)
+
+
+@pytest.mark.parametrize("command", [["resolve", "--note", "x"], ["replay"]])
+@pytest.mark.parametrize("typed, problem", [
+    ("99999999999999999999", "exception id 99999999999999999999 is out of range (1 to 9223372036854775807)"),
+    ("9223372036854775808", "exception id 9223372036854775808 is out of range (1 to 9223372036854775807)"),
+    ("0", "exception id 0 is out of range (1 to 9223372036854775807)"),
+    ("-5", "exception id -5 is out of range (1 to 9223372036854775807)"),
+    ("12ab", "exception id '12ab' is not a whole number"),
+])
+def test_an_absurd_id_is_one_line_and_exit_2(command: list[str], typed: str, problem: str) -> None:
+    name, *options = command
+    # Refused while parsing: no warehouse is opened, so none is needed.
+    done = invoke("exceptions", name, typed, *options, env={"PAYSYNC_DATABASE_URL": "sqlite:////nonexistent/w.db"})
+    assert done.exit_code == 2
+    assert one_line(done) == f"paysync exceptions {name}: {problem}; use an id from `paysync exceptions list`"
+
+
+def test_replay_runs_through_an_injected_runner(warehouse: tuple[str, Engine]) -> None:
+    url, engine = warehouse
+    ids = open_exceptions(engine).set_index("transaction_id")["id"].astype(int).to_dict()
+    asked: list[tuple[str, list[date], set[str]]] = []
+
+    def runner(actor: str):  # noqa: ANN202
+        def run_dates(days: list[date], assets: set[str]) -> dict:
+            asked.append((actor, days, assets))
+            return {"run_ids": ["run-1"], "success": True}
+        return run_dates
+
+    env = {"PAYSYNC_DATABASE_URL": url, "PAYSYNC_ACTOR": "ivy"}
+    done = invoke("exceptions", "replay", "--date", str(DAY), "--stage", "oracle", obj={RUNNER: runner}, env=env)
+    assert done.exit_code == 0, done.stderr
+    assert asked == [("ivy", [DAY], {"oracle_cash_receipts"})]
+    assert done.stdout.splitlines()[0] == "ran oracle_cash_receipts for 2026-03-05: run run-1 succeeded"
+    assert {line.split()[0] for line in done.stdout.splitlines()[1:]} == {str(ids[101]), str(ids[102])}
+
+    def failing(actor: str):  # noqa: ANN202
+        return lambda days, assets: {"run_ids": ["run-2"], "success": False}
+
+    failed = invoke("exceptions", "replay", str(ids[103]), obj={RUNNER: failing}, env=env)
+    assert failed.exit_code == 1
+    assert failed.stderr.splitlines() == ["paysync exceptions replay: a replay run failed (run-2); see it in the Dagster UI"]
+
+
+def test_replay_takes_a_range_of_dates(warehouse: tuple[str, Engine]) -> None:
+    url, _ = warehouse
+    asked: list[list[date]] = []
+    runner = {RUNNER: lambda actor: lambda days, assets: asked.append(days) or {"run_ids": ["r"], "success": True}}
+    env = {"PAYSYNC_DATABASE_URL": url}
+    done = invoke("exceptions", "replay", "--from", str(DAY), "--to", str(DAY + timedelta(days=1)), "--stage", "oracle",
+                  obj=runner, env=env)
+    assert done.exit_code == 0, done.stderr
+    assert asked == [[DAY, DAY + timedelta(days=1)]]  # 105 is resolved, 104 is open on the second day
+    none = invoke("exceptions", "replay", "--from", "2026-04-01", "--to", "2026-04-02", "--stage", "oracle",
+                  obj=runner, env=env)
+    assert none.exit_code == 1
+    assert none.stderr.splitlines() == ["paysync exceptions replay: no open oracle exceptions from 2026-04-01 to 2026-04-02"]
 
 
 def _ids(text: str, ids: dict[int, int]) -> str:
