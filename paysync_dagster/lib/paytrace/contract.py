@@ -17,6 +17,7 @@ Limits, and why:
   are refused.
 - timestamps (``created.at``, ``settled``): PayTrace's ``M/D/YYYY h:mm:ss AM|PM``, a real date, year
   2000 to 2099.
+- ``credit_card.masked_number``: masked, at most the first six and the last four digits.
 - ``credit_card.expiration_month`` 1-12; ``expiration_year`` two digits or 2000-2099.
 - text fields: a string (a number is read as its text, null as empty); every string anywhere in the
   record, keys included, must be valid Unicode (no lone surrogate) without NUL characters; every
@@ -156,6 +157,21 @@ def read_expiration_year(value: Any) -> int | None:
     return year
 
 
+_MASKED = re.compile(r"[0-9]{0,6}[*xX]*[0-9]{0,4}", re.ASCII)
+
+
+def read_masked_number(value: Any) -> str:
+    """A masked card number as PayTrace writes it (``************5454``, ``xxxxxxxxxxxx5439``, with
+    ``include_bin`` ``401200******5439``), tolerating spaces, dashes and ``•``/``#`` as masks; returned
+    in the stored form (masks as ``*`` or ``x``, no separators). More than the first six and the last
+    four digits is refused: that is not a masked number."""
+    text = read_text(value).strip()
+    compact = re.sub(r"[\s-]", "", text).replace("•", "*").replace("#", "*")
+    if not _MASKED.fullmatch(compact):
+        raise ValueError("not a masked card number (at most the first six and the last four digits, the rest masked)")
+    return compact
+
+
 def read_text(value: Any) -> str:
     if value is None:
         return ""
@@ -220,6 +236,10 @@ _AMOUNT_SCHEMA = {"anyOf": [{"type": "number", "minimum": 0, "maximum": float(_A
                             {"type": "string", "pattern": AMOUNT_PATTERN}]}
 _TIMESTAMP_SCHEMA = {"type": "string", "pattern": TIMESTAMP_PATTERN}
 
+MaskedNumber = Annotated[str, PlainValidator(read_masked_number), WithJsonSchema({
+    "anyOf": [{"type": "string", "pattern": r"^[\s0-9*xX•#-]*$"}, {"type": "null"}],
+    "description": "masked: at most the first six and the last four digits, e.g. ************5454",
+})]
 TransactionId = Annotated[int, PlainValidator(read_transaction_id), WithJsonSchema({
     "anyOf": [{"type": "integer", "minimum": 1, "maximum": TRANSACTION_ID_MAX}, {"type": "string", "pattern": _ID_TEXT.pattern}],
     "description": "PayTrace transaction id, 1 to 999,999,999,999", "examples": [1143],
@@ -262,7 +282,7 @@ class _Part(BaseModel):
 class CreditCard(_Part):
     """Masked card data only; a full ``number`` or ``csc`` sent here is dropped before storage."""
 
-    masked_number: Text = Field("", json_schema_extra={"examples": ["************5454"]})
+    masked_number: MaskedNumber = Field("", json_schema_extra={"examples": ["************5454"]})
     expiration_month: ExpirationMonth = None
     expiration_year: ExpirationYear = None
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -13,6 +14,9 @@ from jsonschema import Draft202012Validator
 from paysync_dagster.lib.paytrace.contract import AMOUNT_MAX_MINOR, problem_in_values, read_amount
 from paysync_dagster.lib.paytrace.errors import PayTraceDataError
 from paysync_dagster.lib.paytrace.records import parse_record
+from paysync_dagster.lib.paytrace.tables import transaction_rows
+from paysync_dagster.lib.schemas import PayTraceTransactionsSchema, rows_failing
+from paysync_dagster.lib.warehouse.tables import paytrace_transactions
 from paysync_dagster.webhooks.envelope import EnvelopeError, envelope_json_schema, parse_event
 from paysync_dagster_tests.lib.paytrace.records_fixtures import EXPORT_RECORD, record
 
@@ -103,3 +107,32 @@ def test_problem_in_values_names_a_bad_key_escaped() -> None:
 def test_a_masked_number_with_the_first_six_digits_reads_its_last_four() -> None:
     row = parse_record(record(credit_card__masked_number="401200******5439"), LA)
     assert row["card_last_four"] == "5439"
+
+
+_JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(min_value=-(2**70), max_value=2**70) | st.floats(allow_nan=False)
+    | st.text(max_size=30) | st.sampled_from(["4/10/2015 4:06:30 PM", "12.30", "SALE", "", "0", "99999999999999"]),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=3),
+    max_leaves=6,
+)
+_PATHS = [*POOL, "created", "credit_card", "credit_card.masked_number", "shipping_address.zip", "extra", "description"]
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(_PATHS), _JSON_VALUES), min_size=1, max_size=3))
+def test_an_accepted_event_always_builds_into_a_transaction(changes: list[tuple[str, Any]]) -> None:
+    """No poison pill: whatever JSON a sender puts wherever, the receiver refuses it, or the row it
+    lands builds into a transaction that satisfies the table's contract."""
+    rec = copy.deepcopy(EXPORT_RECORD)
+    for path, value in changes:
+        rec = _with(rec, path, value)
+    envelope = {"event_id": "e1", "event_type": "transaction.approved", "occurred_at": "2015-04-10T16:06:30-07:00", "transaction": rec}
+    try:
+        row = parse_event(envelope, LA, b"k").row
+    except EnvelopeError:
+        return
+    landed = {**row.__dict__, "id": 1}
+    rows, exceptions = transaction_rows([landed], LA)
+    assert exceptions == [] and len(rows) == 1
+    frame = pd.DataFrame(rows, columns=[c.name for c in paytrace_transactions.columns])
+    assert rows_failing(PayTraceTransactionsSchema, frame) == {}
