@@ -26,7 +26,7 @@ EXPECTED_CHECKS = {
     ("reconciliation_report", "erp_receipts_equal_batch_net"),
     ("reconciliation_report", "no_transaction_unaccounted"),
 }
-EXPECTED_JOBS = {"paysync_daily_job"}
+EXPECTED_JOBS = {"paysync_daily_job", "paysync_live_job", "paytrace_export_pull_job"}
 EXPECTED_SCHEDULES = {"paysync_nightly_schedule"}
 EXPECTED_SENSORS = {"paytrace_landing_sensor", "paytrace_export_poller"}
 

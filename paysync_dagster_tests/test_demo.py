@@ -5,6 +5,7 @@ import re
 import signal
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import httpx
@@ -37,18 +38,31 @@ def test_headless_demo_runs_the_main_job_and_prints_a_summary(tmp_path: Path) ->
 
 QUERY = """{
   workspaceOrError { ... on Workspace { locationEntries { name loadStatus locationOrLoadError { __typename ... on PythonError { message } } } } }
-  runsOrError { ... on Runs { results { status tags { key value } } } }
+  runsOrError { ... on Runs { results { runId status jobName tags { key value } } } }
 }"""
+LIVE_PAYMENTS = 15
+
+
+def _approved_live_payments(stream_log: Path) -> set[str]:
+    """Sales the stream announced as approved and did not void (a void before posting rightly leaves no receipt)."""
+    text = stream_log.read_text() if stream_log.exists() else ""
+    voided = set(re.findall(r"webhook transaction\.voided for PayTrace (\d+)", text))
+    return set(re.findall(r"webhook transaction\.approved for PayTrace (\d+): HTTP 200", text)) - voided
 
 
 @pytest.mark.slow
-def test_interactive_demo_serves_the_ui_runs_the_backfill_and_stops_everything(tmp_path: Path) -> None:
+def test_interactive_demo_posts_live_payments_runs_the_backfill_green_and_stops_everything(tmp_path: Path) -> None:
+    """The demo as a person leaves it running, shortened: live payments every second beside the week's
+    backfill. Counts, not times: no run fails, never more than one run waits per date, the backfill
+    completes, and every approved live payment becomes a receipt in the Oracle sandbox."""
     ui_port, sandbox_port = free_port(), free_port()
+    home = tmp_path / "home"
     log = tmp_path / "demo.out"
     proc = start_process([*PAYSYNC, "demo", "--days", "2", "--per-day", "30", "--ui-port", str(ui_port),
-                          "--sandbox-port", str(sandbox_port), "--home", str(tmp_path / "home")],
-                         env=_env(tmp_path / "home"), cwd=str(REPO), log_path=str(log))
+                          "--sandbox-port", str(sandbox_port), "--event-interval", "1", "--home", str(home)],
+                         env=_env(home), cwd=str(REPO), log_path=str(log))
     ui = f"http://127.0.0.1:{ui_port}"
+    peak_waiting: Counter = Counter()
     try:
         wait_for(lambda: "Ctrl-C stops everything" in log.read_text(), timeout=240, what="the demo to come up")
 
@@ -59,13 +73,33 @@ def test_interactive_demo_serves_the_ui_runs_the_backfill_and_stops_everything(t
         assert [(e["name"], e["loadStatus"], e["locationOrLoadError"]["__typename"]) for e in entries] == [
             ("paysync_dagster", "LOADED", "RepositoryLocation")]
 
+        def runs() -> list[dict]:
+            found = graphql()["runsOrError"]["results"]
+            assert not [r for r in found if r["status"] == "FAILURE"], found
+            waiting = Counter(next((t["value"] for t in r["tags"] if t["key"] == "dagster/partition"), "")
+                              for r in found if r["status"] in ("QUEUED", "NOT_STARTED") and r["jobName"] == "paysync_live_job")
+            for day, n in waiting.items():
+                peak_waiting[day] = max(peak_waiting[day], n)
+            return found
+
         def backfill_done() -> bool:
-            runs = [r for r in graphql()["runsOrError"]["results"]
-                    if any(t["key"] == "dagster/backfill" for t in r["tags"])]
-            assert not [r for r in runs if r["status"] == "FAILURE"], runs
-            return len(runs) >= 2 and all(r["status"] == "SUCCESS" for r in runs)
+            backfill = [r for r in runs() if any(t["key"] == "dagster/backfill" for t in r["tags"])]
+            return len(backfill) >= 2 and all(r["status"] == "SUCCESS" for r in backfill)
 
         wait_for(backfill_done, timeout=420, interval=2, what="the demo backfill to succeed")
+        stream_log = home / "logs" / "stream.log"
+        wait_for(lambda: runs() and len(_approved_live_payments(stream_log)) >= LIVE_PAYMENTS, timeout=300, interval=2,
+                 what=f"{LIVE_PAYMENTS} approved live payments")
+        paid = _approved_live_payments(stream_log)
+
+        def all_receipts() -> bool:
+            runs()
+            state = httpx.get(f"http://127.0.0.1:{sandbox_port}/_sandbox/oracle/state", timeout=60).json()
+            expected = paid & _approved_live_payments(stream_log)  # less any voided since
+            return {f"PT-{t}" for t in expected} <= {r["ReceiptNumber"] for r in state["receipts"]}
+
+        wait_for(all_receipts, timeout=300, interval=2, what="a receipt in Oracle for every approved live payment")
+        assert max(peak_waiting.values(), default=0) <= 1, peak_waiting
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGINT)  # what Ctrl-C sends; the demo stops its children

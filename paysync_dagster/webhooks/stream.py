@@ -52,13 +52,14 @@ def stream(paytrace: PayTraceClient, receiver_url: str, secret: str, stop: threa
                 event_type = "transaction.approved" if answer.get("success") else "transaction.declined"
                 response = post_signed(http, receiver_url, secret, envelope(event_type, record))
                 sent += 1
+                say(f"webhook {event_type} for PayTrace {answer['transaction_id']}: HTTP {response.status_code}")
                 if roll > 0.95 and answer.get("success"):
                     paytrace.void(answer["transaction_id"])
                     voided = paytrace.export_transaction(answer["transaction_id"])
                     if voided is not None:
-                        post_signed(http, receiver_url, secret, envelope("transaction.voided", voided))
+                        response = post_signed(http, receiver_url, secret, envelope("transaction.voided", voided))
                         sent += 1
-                say(f"webhook {event_type} for PayTrace {answer['transaction_id']}: HTTP {response.status_code}")
+                        say(f"webhook transaction.voided for PayTrace {answer['transaction_id']}: HTTP {response.status_code}")
             except Exception as exc:  # noqa: BLE001 - the demo stream keeps going; the next tick tries again
                 say(f"webhook stream: {type(exc).__name__}: {exc}")
     return sent

@@ -10,12 +10,14 @@ import pandera.errors
 from paysync_dagster.defs.normalize.rules import MAPPING, MAPPING_FINGERPRINT
 from paysync_dagster.defs.paytrace.assets import paytrace_settlement_batches, paytrace_transactions
 from paysync_dagster.defs.paytrace.partitions import daily_partitions
+from paysync_dagster.defs.shared.live import is_live
 from paysync_dagster.defs.shared.resources import WarehouseResource
 from paysync_dagster.lib.exceptions import stage_writer
 from paysync_dagster.lib.markdown import table as md_table
 from paysync_dagster.lib.money import format_amount
 from paysync_dagster.lib.normalize import balance, normalize_chunks
 from paysync_dagster.lib.timeutil import utcnow
+from paysync_dagster.lib.warehouse import progress
 from paysync_dagster.lib.warehouse.io import read_partition_chunks, read_where, records
 from paysync_dagster.lib.warehouse.tables import (
     erp_customers,
@@ -24,6 +26,10 @@ from paysync_dagster.lib.warehouse.tables import (
     paytrace_transactions as paytrace_transactions_table,
     payment_exceptions,
 )
+
+
+STAGE = "normalize"
+UPSTREAM = "paytrace"
 
 
 def _money_rows(counter: Counter, keys: tuple[str, ...]) -> list[dict]:
@@ -53,8 +59,14 @@ def normalized_payments(context: dg.AssetExecutionContext, warehouse: WarehouseR
     day = date.fromisoformat(context.partition_key)
     engine = warehouse.engine
     customers = pd.read_sql_table(erp_customers.name, engine)
+    upstream = progress.progress_of(engine, day, UPSTREAM)
+    # A near-real-time run normalizes the transactions built since this stage last ran; others the whole date.
+    scope = (progress.behind(engine, day, STAGE, UPSTREAM)
+             if is_live(context) and progress.stage_watermark(engine, day, STAGE) is not None else None)
+    source = (read_partition_chunks(engine, paytrace_transactions_table, [day]) if scope is None
+              else [read_where(engine, paytrace_transactions_table, "transaction_id", scope)])
     chunks = normalize_chunks(
-        read_partition_chunks(engine, paytrace_transactions_table, [day]),
+        source,
         MAPPING,
         batches_for=lambda ids: read_where(engine, paytrace_batch_transactions, "transaction_id", ids),
         erp_customers=customers,
@@ -68,7 +80,7 @@ def normalized_payments(context: dg.AssetExecutionContext, warehouse: WarehouseR
     created = utcnow()
     try:
         # Everything is written in one transaction: a failure on the last chunk leaves the previous content.
-        with stage_writer(engine, [day], "normalize", {normalized_payments_table: None}) as write:
+        with stage_writer(engine, [day], STAGE, {normalized_payments_table: None}, transactions=scope) as write:
             for raw, result in chunks:
                 payments, exceptions = result.payments, result.exceptions
                 write(normalized_payments_table, records(payments))
@@ -91,6 +103,9 @@ def normalized_payments(context: dg.AssetExecutionContext, warehouse: WarehouseR
                     t[1] += int(pd.to_numeric(grp).sum())
                 if len(preview) < 20:
                     preview.extend(payments.head(20 - len(preview)).to_dict("records"))
+            built = upstream if scope is None else {t: upstream[t] for t in scope if t in upstream}
+            progress.record(write.conn, day, STAGE, built, progress.stage_watermark(write.conn, day, UPSTREAM) or 0,
+                            whole_date=scope is None)
     except pandera.errors.SchemaErrors as exc:
         cases = exc.failure_cases.head(20).astype(str).to_dict("records")
         raise dg.Failure(
@@ -108,6 +123,8 @@ def normalized_payments(context: dg.AssetExecutionContext, warehouse: WarehouseR
             "business_date": str(day),
             "mapping_version": MAPPING.version,
             "mapping_fingerprint": MAPPING_FINGERPRINT,
+            "built_this_run": raw_count,
+            "scope": "the whole date" if scope is None else "transactions built since the last run",
             "raw_transactions": raw_count,
             "normalized": normalized,
             "exceptions": exceptions_count,

@@ -2,16 +2,18 @@
 
 
 import json
+from collections import Counter
 from datetime import date
 from typing import Any
 
 import dagster as dg
-from sqlalchemy import delete
+from sqlalchemy import delete, select
 
 from paysync_dagster.defs.normalize.assets import normalized_payments
 from paysync_dagster.defs.normalize.rules import MAPPING, MAPPING_FINGERPRINT
 from paysync_dagster.defs.oracle.resources import OracleFusionResource
 from paysync_dagster.defs.paytrace.partitions import daily_partitions
+from paysync_dagster.defs.shared.live import is_live
 from paysync_dagster.defs.shared.resources import WarehouseResource
 from paysync_dagster.lib.exceptions import stage_writer
 from paysync_dagster.lib.markdown import table as md_table
@@ -19,10 +21,11 @@ from paysync_dagster.lib.money import format_amount
 from paysync_dagster.lib.oracle.adapter import FetchedInvoice
 from paysync_dagster.lib.posting import Ledger, Poster, Rules
 from paysync_dagster.lib.posting.lease import posting_lease
-from paysync_dagster.lib.posting.report import (by_outcome, by_reason, counts_add_up, exception_rows, ledger_matches,
-                                                outcome_row)
+from paysync_dagster.lib.posting.report import (bucket, by_outcome, by_reason, counts_add_up, exception_rows,
+                                                ledger_matches, outcome_row)
 from paysync_dagster.lib.warehouse.engine import begin_write
-from paysync_dagster.lib.warehouse.io import read_partition, records, rewrite
+from paysync_dagster.lib.warehouse import progress
+from paysync_dagster.lib.warehouse.io import read_partition, read_where, records, rewrite
 from paysync_dagster.lib.warehouse.tables import (
     erp_customers,
     normalized_payments as normalized_payments_table,
@@ -32,6 +35,7 @@ from paysync_dagster.lib.warehouse.tables import (
 )
 
 ERP = "oracle"
+UPSTREAM = "normalize"
 API_RETRY = dg.RetryPolicy(max_retries=3, delay=10, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS)
 # Every asset that calls Oracle: the day, the group, the API's pool (one run at a time talks to the
 # pod, so a near-real-time run and a backfill never post the same date at once) and step retries
@@ -40,6 +44,14 @@ ORACLE_ASSET: dict[str, Any] = dict(partitions_def=daily_partitions, group_name=
                                     pool="oracle_fusion_api", retry_policy=API_RETRY)
 PAYMENT_COLUMNS = ("business_date", "transaction_id", "kind", "status", "paytrace_state", "amount_minor", "currency",
                    "invoice_reference_raw", "invoice_reference", "description", "oracle_customer_account")
+
+
+def _retryable(engine, day: date) -> set[int]:  # noqa: ANN001
+    """Payments of the date whose posting ended in an exception: each run tries them again (the
+    ledger sends nothing twice), so a payment the ERP refused while it was down goes through later."""
+    t = oracle_cash_receipts_table
+    with engine.connect() as conn:
+        return {int(r[0]) for r in conn.execute(select(t.c.transaction_id).where(t.c.business_date == day, t.c.outcome == "exception"))}
 
 
 def rules() -> Rules:
@@ -119,7 +131,14 @@ def oracle_cash_receipts(context: dg.AssetExecutionContext, warehouse: Warehouse
     """
     day = date.fromisoformat(context.partition_key)
     engine = warehouse.engine
-    frame = read_partition(engine, normalized_payments_table, [day])
+    upstream = progress.progress_of(engine, day, UPSTREAM)
+    # A near-real-time run posts the payments normalized since this stage last ran and those still
+    # waiting on an exception it can retry; others the whole date. Posted payments cost no ERP call
+    # either way: the ledger knows them.
+    scope = (sorted(set(progress.behind(engine, day, ERP, UPSTREAM)) | _retryable(engine, day))
+             if is_live(context) and progress.stage_watermark(engine, day, ERP) is not None else None)
+    frame = (read_partition(engine, normalized_payments_table, [day]) if scope is None
+             else read_where(engine, normalized_payments_table, "transaction_id", scope))
     payments = [{k: r[k] for k in PAYMENT_COLUMNS} for r in records(frame)] if not frame.empty else []
     # One run posts a date at a time (the sensor's run and a backfill may overlap).
     with posting_lease(engine, ERP, day) as lease, oracle.client() as client:
@@ -131,36 +150,45 @@ def oracle_cash_receipts(context: dg.AssetExecutionContext, warehouse: Warehouse
             return {f.invoice.number: f.invoice for f in fetched}
 
         outcomes = Poster(adapter, ledger, rules(), open_invoices, log=context.log.info).post_all(payments)
-    with stage_writer(engine, [day], ERP, {oracle_cash_receipts_table: None}) as write:
+    with stage_writer(engine, [day], ERP, {oracle_cash_receipts_table: None}, transactions=scope) as write:
         write(oracle_cash_receipts_table, [outcome_row(o) for o in outcomes])
         write(payment_exceptions, exception_rows(outcomes, ERP))
+        built = upstream if scope is None else {t: upstream[t] for t in scope if t in upstream}
+        progress.record(write.conn, day, ERP, built, progress.stage_watermark(write.conn, day, UPSTREAM) or 0,
+                        whole_date=scope is None)
     counts = counts_add_up([int(p["transaction_id"]) for p in payments], outcomes)
-    matched = ledger_matches(ledger, day, outcomes)
+    # The figures and the ledger check cover the whole date, whatever this run posted.
+    date_rows = records(read_partition(engine, oracle_cash_receipts_table, [day]))
+    open_exceptions = records(read_partition(engine, payment_exceptions, [day], (payment_exceptions.c.stage == ERP)
+                                             & (payment_exceptions.c.status == "open")))
+    matched = ledger_matches(ledger, day, date_rows)
     base = MAPPING.currency.base
-    table_rows = [outcome_row(o) for o in outcomes]
-    applied = sum(o.applied_minor for o in outcomes if o.owns_receipt)
-    unapplied = sum(o.unapplied_minor for o in outcomes if o.owns_receipt and o.outcome in ("applied", "on_account"))
+    buckets = Counter(bucket(r["outcome"]) for r in date_rows)
+    applied = sum(int(r["applied_minor"]) for r in date_rows if r["owns_receipt"])
+    unapplied = sum(int(r["unapplied_minor"]) for r in date_rows if r["owns_receipt"] and r["outcome"] in ("applied", "on_account"))
     return dg.MaterializeResult(
         metadata={
             "business_date": str(day),
             "mapping_version": MAPPING.version,
             "mapping_fingerprint": MAPPING_FINGERPRINT,
-            "normalized": counts["normalized"],
-            "posted": counts["posted"],
-            "skipped": counts["skipped"],
-            "exceptions": counts["exceptions"],
+            "built_this_run": counts["normalized"],
+            "scope": "the whole date" if scope is None else "payments normalized since the last run, and retries",
+            "normalized": len(date_rows),
+            "posted": buckets["posted"],
+            "skipped": buckets["skipped"],
+            "exceptions": buckets["exception"],
             "receipts_in_oracle": matched["ledger_receipts"],
             "applied_minor": applied,
             "applied": dg.MetadataValue.text(format_amount(applied, base)),
             "on_account_minor": unapplied,
             "on_account": dg.MetadataValue.text(format_amount(unapplied, base)),
-            "by_outcome": dg.MetadataValue.md(md_table(by_outcome(outcomes), ["outcome", "count", "amount", "applied",
+            "by_outcome": dg.MetadataValue.md(md_table(by_outcome(date_rows), ["outcome", "count", "amount", "applied",
                                                                               "unapplied"],
                                                        money=["amount", "applied", "unapplied"])),
-            "exceptions_by_reason": dg.MetadataValue.md(md_table(by_reason(outcomes),
+            "exceptions_by_reason": dg.MetadataValue.md(md_table(by_reason(open_exceptions),
                                                                  ["reason_code", "count", "amount", "next_step"],
                                                                  money=["amount"])),
-            "preview": dg.MetadataValue.md(md_table(table_rows, [
+            "preview": dg.MetadataValue.md(md_table(date_rows, [
                 "transaction_id", "kind", "outcome", "receipt_number", "invoices", "amount_minor", "applied_minor",
                 "unapplied_minor", "match_rule", "match_score"], money=["amount_minor", "applied_minor", "unapplied_minor"])),
         },

@@ -9,7 +9,7 @@ id, its age and a person's decision across re-runs; an open one the stage stops 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime, timezone
 from functools import lru_cache
@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, Engine, Table, bindparam, insert, select, text, update
+from sqlalchemy import Connection, Engine, Table, and_, bindparam, insert, select, text, update
 
 from paysync_dagster.lib.exceptions.audit import entry, record_many
 from paysync_dagster.lib.timeutil import utcnow
@@ -58,41 +58,60 @@ def state_json(status: str, reason_code: str, reason: str) -> str:
 
 
 def write_stage_exceptions(conn_or_engine: Connection | Engine, days: Iterable[date], stage: str,
-                           rows: Iterable[Mapping[str, Any]], *, now: datetime | None = None) -> dict[str, int]:
+                           rows: Iterable[Mapping[str, Any]], *, now: datetime | None = None,
+                           transactions: Collection[int] | None = None) -> dict[str, int]:
     """Merge a stage's new set of exceptions for ``days`` into the queue.
 
     Given a Connection, it runs in the caller's transaction, so a stage's tables and its exceptions
     change together. A row's ``created_at`` (when given) dates a new exception; ``status``/``id`` in
-    ``rows`` are ignored: the queue owns them.
+    ``rows`` are ignored: the queue owns them. With ``transactions``, the set is the stage's for those
+    transactions only (a near-real-time run that built a few): the days' other exceptions stay as they are.
     """
     if isinstance(conn_or_engine, Engine):
         with begin_write(conn_or_engine) as conn:
-            return _merge(conn, days, stage, rows, now or utcnow())
-    return _merge(conn_or_engine, days, stage, rows, now or utcnow())
+            return _merge(conn, days, stage, rows, now or utcnow(), transactions)
+    return _merge(conn_or_engine, days, stage, rows, now or utcnow(), transactions)
+
+
+class StageWrite:
+    """What ``stage_writer`` yields: call it with a table and rows to insert them (rows for
+    payment_exceptions are kept for the merge); ``conn`` is the stage's transaction, for anything
+    else that must change with the stage's tables."""
+
+    def __init__(self, conn: Connection, chunk: int):
+        self.conn = conn
+        self.chunk = chunk
+        self.reported: list[Mapping[str, Any]] = []
+
+    def __call__(self, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
+        if table is T:
+            self.reported.extend(rows)
+        else:
+            insert_rows(self.conn, table, rows, self.chunk)
 
 
 @contextmanager
 def stage_writer(engine: Engine, days: Iterable[date], stage: str, clear: Mapping[Table, object | None],
-                 chunk: int = CHUNK) -> Iterator[Callable[[Table, Sequence[Mapping[str, Any]]], None]]:
+                 chunk: int = CHUNK, *, transactions: Collection[int] | None = None) -> Iterator[StageWrite]:
     """One transaction for a stage's partition: deletes the days' rows of each table in ``clear``
-    (narrowed by an optional condition), takes inserts as they are produced, and merges everything
-    written to payment_exceptions into the queue before it commits."""
+    (narrowed by an optional condition, and to ``transactions`` when given: a near-real-time run
+    rewrites the rows of the transactions it built), takes inserts as they are produced, and merges
+    everything written to payment_exceptions into the queue before it commits."""
     if T in clear:
         raise ValueError("payment_exceptions is merged, never cleared")
     days = sorted(set(days))
-    reported: list[Mapping[str, Any]] = []
+    scope = None if transactions is None else sorted({int(t) for t in transactions})
     with begin_write(engine) as conn:
         for table, condition in clear.items():
-            clear_days(conn, table, days, condition)
-
-        def write(table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
-            if table is T:
-                reported.extend(rows)
-                return
-            insert_rows(conn, table, rows, chunk)
-
+            if scope is None:
+                clear_days(conn, table, days, condition)
+            else:
+                for start in range(0, len(scope), chunk):
+                    in_scope = table.c.transaction_id.in_(scope[start:start + chunk])
+                    clear_days(conn, table, days, in_scope if condition is None else and_(condition, in_scope))
+        write = StageWrite(conn, chunk)
         yield write
-        write_stage_exceptions(conn, days, stage, reported)
+        write_stage_exceptions(conn, days, stage, write.reported, transactions=scope)
 
 
 def _new_frame(rows: Iterable[Mapping[str, Any]], stage: str, days: list[date]) -> pd.DataFrame:
@@ -127,27 +146,37 @@ def _lock_stage(conn: Connection, days: list[date], stage: str) -> None:
             conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": f"payment_exceptions:{stage}:{day}"})
 
 
-def _existing(conn: Connection, days: list[date], stage: str) -> pd.DataFrame:
-    q = (select(T.c.id, *[T.c[c] for c in KEY + CONTENT], T.c.status)
-         .where(T.c.business_date.in_(days), T.c.stage == stage).order_by(T.c.id))
+def _existing(conn: Connection, days: list[date], stage: str, scope: Sequence[int] | None) -> pd.DataFrame:
+    base = (select(T.c.id, *[T.c[c] for c in KEY + CONTENT], T.c.status)
+            .where(T.c.business_date.in_(days), T.c.stage == stage).order_by(T.c.id))
     if conn.dialect.name == "postgresql":
-        q = q.with_for_update()  # a person resolving one of these waits for the merge, and the reverse
-    result = conn.execute(q)
-    df = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+        base = base.with_for_update()  # a person resolving one of these waits for the merge, and the reverse
+    queries = [base] if scope is None else [base.where(T.c.transaction_id.in_(scope[i:i + CHUNK]))
+                                            for i in range(0, len(scope), CHUNK)]
+    found = []
+    columns: list[str] = []
+    for q in queries:
+        result = conn.execute(q)
+        columns = list(result.keys())
+        found.extend(result.fetchall())
+    df = pd.DataFrame(found, columns=columns or ["id", *KEY, *CONTENT, "status"])
     for c in ("id", "transaction_id", "amount_minor"):
         df[c] = df[c].astype("int64")
     return df
 
 
 def _merge(conn: Connection, days: Iterable[date], stage: str, rows: Iterable[Mapping[str, Any]],
-           now: datetime) -> dict[str, int]:
+           now: datetime, transactions: Collection[int] | None = None) -> dict[str, int]:
     days = sorted(set(days))
     new = _new_frame(rows, stage, days)
     counts = {"inserted": 0, "updated": 0, "unchanged": 0, "cleared": 0, "reopened": 0}
     if not days:
         return counts
+    scope = None if transactions is None else sorted({int(t) for t in transactions})
+    if scope is not None and not set(new["transaction_id"].tolist()) <= set(scope):
+        raise ValueError(f"the {stage} stage reported exceptions outside the transactions it built")
     _lock_stage(conn, days, stage)
-    old = _existing(conn, days, stage)
+    old = _existing(conn, days, stage, scope)
     # Rows written before the queue merged may repeat a key: the oldest carries on, the others clear.
     first = old.drop_duplicates(KEY, keep="first")
     merged = new.merge(first, on=KEY, how="left", suffixes=("", "_old"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from paysync_dagster.lib.posting.ledger import RECEIPT, Ledger
@@ -56,10 +56,11 @@ def counts_add_up(payment_ids: Sequence[int], outcomes: Sequence[Outcome]) -> di
             "extra": extra[:20], "duplicates": duplicates}
 
 
-def ledger_matches(ledger: Ledger, day: Any, outcomes: Sequence[Outcome]) -> dict[str, Any]:
-    """The ledger's posted receipts of the date are exactly the receipts the outcome rows own."""
+def ledger_matches(ledger: Ledger, day: Any, rows: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """The ledger's posted receipts of the date are exactly the receipts the date's rows own
+    (``<erp>_cash_receipts`` rows, or ``outcome_row`` dicts)."""
     in_ledger = {e.reference: e.erp_id for e in ledger.entries(business_dates=[day], actions=[RECEIPT]) if e.posted}
-    in_rows = {o.receipt_number: o.erp_receipt_id for o in outcomes if o.owns_receipt}
+    in_rows = {r["receipt_number"]: r["erp_receipt_id"] for r in rows if r["owns_receipt"]}
     only_ledger = sorted(set(in_ledger) - set(in_rows))
     only_rows = sorted(set(in_rows) - set(in_ledger))
     different = sorted(r for r in set(in_ledger) & set(in_rows) if str(in_ledger[r]) != str(in_rows[r]))
@@ -68,24 +69,25 @@ def ledger_matches(ledger: Ledger, day: Any, outcomes: Sequence[Outcome]) -> dic
             "different_erp_ids": different[:20]}
 
 
-def by_outcome(outcomes: Sequence[Outcome]) -> list[dict[str, Any]]:
-    rows: dict[str, dict[str, Any]] = {}
-    for o in outcomes:
-        r = rows.setdefault(o.outcome, {"outcome": o.outcome, "count": 0, "amount": 0, "applied": 0, "unapplied": 0,
-                                        "currency": o.currency})
-        r["count"] += 1
-        r["amount"] += o.amount_minor
-        r["applied"] += o.applied_minor
-        r["unapplied"] += o.unapplied_minor if o.owns_receipt and o.outcome in POSTED_OUTCOMES else 0
-    return sorted(rows.values(), key=lambda r: r["outcome"])
+def by_outcome(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Count and amounts per outcome, from ``<erp>_cash_receipts`` rows (or ``outcome_row`` dicts)."""
+    out: dict[str, dict[str, Any]] = {}
+    for r in rows:
+        o = out.setdefault(r["outcome"], {"outcome": r["outcome"], "count": 0, "amount": 0, "applied": 0, "unapplied": 0,
+                                          "currency": r["currency"]})
+        o["count"] += 1
+        o["amount"] += int(r["amount_minor"])
+        o["applied"] += int(r["applied_minor"])
+        o["unapplied"] += int(r["unapplied_minor"]) if r["owns_receipt"] and r["outcome"] in POSTED_OUTCOMES else 0
+    return sorted(out.values(), key=lambda o: o["outcome"])
 
 
-def by_reason(outcomes: Sequence[Outcome]) -> list[dict[str, Any]]:
-    rows: dict[str, dict[str, Any]] = {}
-    for o in outcomes:
-        if o.exception:
-            r = rows.setdefault(o.exception[0], {"reason_code": o.exception[0], "count": 0, "amount": 0,
-                                                 "currency": o.currency, "next_step": o.exception[2]})
-            r["count"] += 1
-            r["amount"] += o.amount_minor
-    return sorted(rows.values(), key=lambda r: r["reason_code"])
+def by_reason(exceptions: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Count and amount per reason, with the next step, from ``payment_exceptions`` rows."""
+    out: dict[str, dict[str, Any]] = {}
+    for e in exceptions:
+        o = out.setdefault(e["reason_code"], {"reason_code": e["reason_code"], "count": 0, "amount": 0,
+                                              "currency": e["currency"], "next_step": e["suggested_action"]})
+        o["count"] += 1
+        o["amount"] += int(e["amount_minor"])
+    return sorted(out.values(), key=lambda o: o["reason_code"])

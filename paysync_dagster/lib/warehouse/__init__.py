@@ -3,6 +3,7 @@
 from paysync_dagster.lib.warehouse.engine import (
     begin_write,
     default_database_url,
+    ensure_schema,
     make_engine,
     migrate,
     redact_url,
@@ -11,4 +12,4 @@ from paysync_dagster.lib.warehouse.engine import (
 )
 from paysync_dagster.lib.warehouse.tables import metadata
 
-__all__ = ["begin_write", "default_database_url", "make_engine", "metadata", "migrate", "redact_url", "replace_partition", "replace_partitions"]
+__all__ = ["begin_write", "default_database_url", "ensure_schema", "make_engine", "metadata", "migrate", "redact_url", "replace_partition", "replace_partitions"]

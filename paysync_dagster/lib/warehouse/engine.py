@@ -7,8 +7,9 @@ from collections.abc import Iterable, Mapping
 from datetime import date
 from pathlib import Path
 
-from sqlalchemy import Engine, Table, create_engine, delete, event, insert, select
+from sqlalchemy import Engine, Table, create_engine, delete, event, func, insert, select, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from paysync_dagster.lib.timeutil import utcnow
 from paysync_dagster.lib.warehouse.tables import SCHEMA_VERSION, metadata, schema_version
@@ -77,13 +78,34 @@ def begin_write(engine: Engine):
 
 
 def migrate(engine: Engine) -> int:
-    """Create missing tables and record the schema version. Safe to call at every start."""
-    metadata.create_all(engine)
+    """Create missing tables and record the schema version, in one write transaction: two processes
+    starting at once on a fresh warehouse queue on the write lock (SQLite's, or an advisory lock on
+    PostgreSQL) instead of one failing on ``CREATE TABLE``. Safe to call at every start."""
     with begin_write(engine) as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('paysync_schema'))"))
+        metadata.create_all(conn)
         current = conn.execute(select(schema_version.c.version).order_by(schema_version.c.version.desc())).first()
         if current is None or current[0] < SCHEMA_VERSION:
             conn.execute(insert(schema_version).values(version=SCHEMA_VERSION, applied_at=utcnow()))
     return SCHEMA_VERSION
+
+
+def schema_is_current(engine: Engine) -> bool:
+    """Whether the warehouse holds this release's schema: one read, no lock, nothing written."""
+    try:
+        with engine.connect() as conn:
+            version = conn.execute(select(func.max(schema_version.c.version))).scalar()
+    except (OperationalError, ProgrammingError):  # no schema table yet
+        return False
+    return version is not None and version >= SCHEMA_VERSION
+
+
+def ensure_schema(engine: Engine) -> None:
+    """Migrate only when the schema is missing or older: runs and sensors starting by the dozen pay a
+    read, not a write transaction each."""
+    if not schema_is_current(engine):
+        migrate(engine)
 
 
 def replace_partition(

@@ -411,7 +411,21 @@ oracle_late_applications = Table(
 )
 Index("ix_oracle_late_applications_business_date", oracle_late_applications.c.business_date)
 
-SCHEMA_VERSION = 1
+# What each stage last built for each transaction of a date: the landing row (``landing_id``) its
+# current row came from. A near-real-time run builds only the transactions whose landing row moved
+# on since (the new events), and records how far it read: ``transaction_id`` 0 holds the date's
+# watermark, the highest landing id the stage has read for the date.
+build_progress = Table(
+    "build_progress",
+    metadata,
+    Column("business_date", Date, nullable=False),
+    Column("stage", String(40), nullable=False),
+    Column("transaction_id", BigInteger, nullable=False),
+    Column("landing_id", BigInteger, nullable=False),
+    UniqueConstraint("business_date", "stage", "transaction_id", name="uq_build_progress"),
+)
+
+SCHEMA_VERSION = 2
 
 __all__ = [name for name, obj in list(globals().items()) if isinstance(obj, Table)] + [
     "metadata",
