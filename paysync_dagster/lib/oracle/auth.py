@@ -24,12 +24,12 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from cryptography import x509
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
+# cryptography is imported inside the functions that sign or verify, not here: only OAuth needs it, and
+# this module is imported by every code-location load and run worker (start-up time of every run).
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric import rsa
 
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 DEFAULT_AUDIENCE = ("oauth.idm.oracle.com", "https://identity.oraclecloud.com/")
@@ -57,6 +57,9 @@ def _json_segment(obj: dict[str, Any]) -> str:
 
 
 def load_private_key(pem: str | bytes, password: bytes | None = None) -> rsa.RSAPrivateKey:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
     key = serialization.load_pem_private_key(pem.encode() if isinstance(pem, str) else pem, password=password)
     if not isinstance(key, rsa.RSAPrivateKey):
         raise ValueError("the Oracle JWT assertion needs an RSA private key")
@@ -65,6 +68,10 @@ def load_private_key(pem: str | bytes, password: bytes | None = None) -> rsa.RSA
 
 def load_public_key(pem: str | bytes) -> rsa.RSAPublicKey:
     """A public key PEM or an X.509 certificate PEM (what is uploaded to the confidential app)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
     data = pem.encode() if isinstance(pem, str) else pem
     key = x509.load_pem_x509_certificate(data).public_key() if b"CERTIFICATE" in data \
         else serialization.load_pem_public_key(data)
@@ -75,12 +82,18 @@ def load_public_key(pem: str | bytes) -> rsa.RSAPublicKey:
 
 def certificate_thumbprints(certificate_pem: str | bytes) -> dict[str, str]:
     """``x5t`` (SHA-1) and ``x5t#S256`` of a certificate, for the JWT header."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
     data = certificate_pem.encode() if isinstance(certificate_pem, str) else certificate_pem
     der = x509.load_pem_x509_certificate(data).public_bytes(serialization.Encoding.DER)
     return {"x5t": b64url(hashlib.sha1(der).digest()), "x5t#S256": b64url(hashlib.sha256(der).digest())}  # noqa: S324
 
 
 def sign_rs256(header: dict[str, Any], claims: dict[str, Any], private_key: rsa.RSAPrivateKey) -> str:
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding
+
     signing_input = f"{_json_segment({**header, 'alg': 'RS256'})}.{_json_segment(claims)}"
     signature = private_key.sign(signing_input.encode("ascii"), padding.PKCS1v15(), hashes.SHA256())
     return f"{signing_input}.{b64url(signature)}"
@@ -101,6 +114,10 @@ def decode_unverified(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
 
 def verify_rs256(token: str, public_key: rsa.RSAPublicKey) -> tuple[dict[str, Any], dict[str, Any]]:
     """(header, claims) of a JWT whose RS256 signature verifies; raises :class:`JwtError` otherwise."""
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding
+
     header, claims = decode_unverified(token)
     if header.get("alg") != "RS256":
         raise JwtError(f"unsupported alg {header.get('alg')!r}; expected RS256")

@@ -50,7 +50,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.ensemble import IsolationForest
 
 from paysync_dagster.lib.money import format_amount
 from paysync_dagster.lib.posting.followups import REFUND_OF
@@ -377,6 +376,9 @@ def model_outliers(day: date, today: pd.DataFrame, history: pd.DataFrame, baseli
     ft, fh = _features(t, baselines, tz_name), _features(h, baselines, tz_name)
     numeric = [c for c in ft.columns if not c.startswith("_")]
     population = pd.concat([fh, ft], ignore_index=True)
+    # Imported here, not at module level: scikit-learn (with SciPy) adds about a second to the start-up of every run.
+    from sklearn.ensemble import IsolationForest
+
     forest = IsolationForest(n_estimators=100, max_samples=min(p.max_samples, len(population)),
                              contamination=p.contamination, random_state=p.random_state, n_jobs=1)
     forest.fit(population[numeric].to_numpy())
