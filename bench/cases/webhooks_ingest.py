@@ -21,11 +21,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from bench.processes import free_port, start_process, stop_process, wait_for
 from bench.run import BenchContext, Figure
 from paysync_dagster.lib.warehouse import make_engine
 from paysync_dagster.webhooks.signing import HEADER, SECRET_ENV, sign
 from paysync_dagster_tests.lib.paytrace.records_fixtures import record
-from paysync_dagster_tests.support import free_port, start_process, stop_process, wait_for
 
 CASE = "webhooks_ingest"
 REPO = Path(__file__).resolve().parents[2]
