@@ -51,6 +51,7 @@ from __future__ import annotations
 
 import decimal
 import functools
+import json
 import math
 import re
 import unicodedata
@@ -300,6 +301,70 @@ def _scrub_dict(value: dict[Any, Any]) -> tuple[dict[Any, Any], int]:
         out[_free_key(out, key)] = clean
         n += k
     return out, n
+
+
+# Keys already known to be kept as they are (``_key_kind`` is ``_KEEP``): one C-level subset test per
+# dict in ``untouched_json``. Bounded, like ``_key_kind``'s cache.
+_KEPT_KEYS: set[str] = set()
+_KEPT_KEYS_MAX = 4096
+# ``json.dumps(value, separators=(",", ":"), sort_keys=True)``, but built once: dumps with arguments
+# builds an encoder per call, a third of the cost of a record's text.
+_COMPACT_SORTED_FINITE = json.JSONEncoder(separators=(",", ":"), sort_keys=True, allow_nan=False)
+# For ``untouched_json``: ASCII digits become "0", the ASCII separators are deleted (joining groups
+# across any number of them, a superset of the rule's one to three), every other byte becomes "x".
+_DIGITS_ONLY = bytes(ord("0") if 48 <= b <= 57 else ord("x") for b in range(256))
+_ASCII_SEPARATORS = b" " + bytes(ch for ch in CARD_SEPARATORS.encode("ascii", "ignore"))
+_THIRTEEN_DIGITS = b"0" * _MIN_DIGITS
+_ONLY_STR = frozenset({str})
+
+
+def _keys_kept(d: dict[Any, Any]) -> bool:
+    """Whether every key of ``d`` is a str (exactly: ``scrub`` reads any other key through ``str()``)
+    that ``scrub`` keeps as it is."""
+    if d.keys() <= _KEPT_KEYS:
+        return set(map(type, d)) <= _ONLY_STR
+    for key in d:
+        if type(key) is not str or _key_kind(key) is not _KEEP:
+            return False
+    if len(_KEPT_KEYS) < _KEPT_KEYS_MAX:
+        _KEPT_KEYS.update(d)
+    return True
+
+
+def untouched_json(value: dict[Any, Any]) -> str | None:
+    """``json.dumps(value, separators=(",", ":"), sort_keys=True)`` when ``scrub(value)`` would return
+    an equal document (nothing to drop, nothing to mask); None when it might not, or cannot be told
+    cheaply. A shortcut for the common case only: it never decides what is masked, ``scrub`` does.
+
+    The text is written once, by the C encoder, and read once instead of walking every value: in
+    text with no backslash every string, key and number is plain ASCII as it stands (any other
+    character, and every control character, would be escaped), so a card number ``scrub`` would
+    find shows as 13 ASCII digits or more joined by ASCII separators, which one translation and
+    one substring test rule out. A float from 10^12 up in exponent form (``1e+16``) is read by
+    ``scrub`` through its integer digits, so any ``e+`` in the text takes the long way too. Keys
+    to drop are looked up per dict, and the dicts are counted: a dict the lookup did not reach
+    (deeper, or in a list) sends the document the long way. So do non-finite numbers (refused by
+    the encoder here), keys that are not exactly str, and anything the encoder cannot write.
+
+    So a document this returns text for also holds no NUL and no lone surrogate (both would be
+    escaped), no non-finite number and no integer of 13 digits or more: nothing
+    ``contract.problem_in_values`` refuses, which the landing path relies on.
+    """
+    if type(value) is not dict or not _keys_kept(value):
+        return None
+    nested = [v for v in value.values() if type(v) is dict]
+    for d in nested:
+        if not _keys_kept(d):
+            return None
+    try:
+        text = _COMPACT_SORTED_FINITE.encode(value)
+    except (TypeError, ValueError, RecursionError):
+        return None
+    if "\\" in text or "e+" in text or text.count("{") != 1 + len(nested):
+        return None
+    if _THIRTEEN_DIGITS in text.encode("ascii").translate(_DIGITS_ONLY, _ASCII_SEPARATORS):
+        return None
+    return text
 
 
 def scrub(value: Any) -> tuple[Any, int]:

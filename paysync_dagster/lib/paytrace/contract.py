@@ -5,7 +5,8 @@ Both ways in, the export poller and the webhook receiver, check every record wit
 receiver accepts nothing that schema forbids. A value the pipeline could not store or process later
 (an amount past a billion dollars, a transaction id past int64, a year 9999, a lone UTF-16
 surrogate, a NUL character) is refused here, with the field named, instead of failing a business
-date's run afterwards.
+date's run afterwards. (The export path reads ordinary records with ``plain_read.read_plain``, which
+runs this model's own field readers without building the model, and hands anything else to it.)
 
 Limits, and why:
 
@@ -47,6 +48,7 @@ EARLIEST_YEAR, LATEST_YEAR = 2000, 2099
 INT64_MAX = 2**63 - 1
 
 _DECIMALS = exponent(CURRENCY)
+_SCALE = 10**_DECIMALS
 _AMOUNT_MAX = Decimal(AMOUNT_MAX_MINOR).scaleb(-_DECIMALS)
 # The text an amount may be written as: what money.to_minor reads, narrowed to the limits above.
 # Written for JSON Schema (ECMA 262) as well as Python: no inline flags, ASCII classes only.
@@ -91,6 +93,15 @@ def read_transaction_type(value: Any) -> str:
 
 def read_amount(value: Any) -> int:
     """A record amount -> integer cents within the limits, exactly."""
+    kind = type(value)
+    if (kind is float or kind is int) and 0 <= value < 1_000_000_000:
+        # The usual case, without Decimal: an int, or a float whose shortest repr (what ``to_minor``
+        # reads) is plain digits with at most the currency's decimals; anything else, the long way.
+        if kind is int:
+            return value * _SCALE
+        whole, _, fraction = repr(value).partition(".")
+        if len(fraction) <= _DECIMALS and whole.isdigit() and fraction.isdigit():
+            return int(whole) * _SCALE + int(fraction.ljust(_DECIMALS, "0"))
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
         raise ValueError(f"not an amount: {_quoted(value)}")
     if isinstance(value, str) and not _AMOUNT_TEXT.match(value):
@@ -275,11 +286,11 @@ ExpirationYear = Annotated[int | None, PlainValidator(read_expiration_year), Wit
 })]
 
 
-class _Part(BaseModel):
+class RecordPart(BaseModel):
     model_config = ConfigDict(extra="allow")
 
 
-class CreditCard(_Part):
+class CreditCard(RecordPart):
     """Masked card data only; a full ``number`` or ``csc`` sent here is dropped before storage."""
 
     masked_number: MaskedNumber = Field("", json_schema_extra={"examples": ["************5454"]})
@@ -287,14 +298,14 @@ class CreditCard(_Part):
     expiration_year: ExpirationYear = None
 
 
-class Created(_Part):
+class Created(RecordPart):
     at: Timestamp
     through: Text = ""
     by: Text = ""
     from_ip: Text = ""
 
 
-class Address(_Part):
+class Address(RecordPart):
     name: Text = ""
     street_address: Text = ""
     street_address2: Text = ""
@@ -305,7 +316,7 @@ class Address(_Part):
     country: Text = ""
 
 
-class PayTraceExportRecord(_Part):
+class PayTraceExportRecord(RecordPart):
     """One record as ``transactions/export/by_date_range`` returns it (spec §3.4). Other keys are kept,
     card fields dropped."""
 

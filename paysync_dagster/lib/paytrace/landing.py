@@ -16,8 +16,8 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from paysync_dagster.lib.paytrace.errors import PayTraceDataError
-from paysync_dagster.lib.paytrace.records import dedup_key, parse_record, payload_json
-from paysync_dagster.lib.scrub import scrub
+from paysync_dagster.lib.paytrace.records import dedup_key, landing_fields, parse_record, payload_json
+from paysync_dagster.lib.scrub import scrub, untouched_json
 from paysync_dagster.lib.timeutil import utcnow
 from paysync_dagster.lib.warehouse.engine import begin_write
 from paysync_dagster.lib.warehouse.tables import paytrace_landing
@@ -70,19 +70,29 @@ def landing_row_for_record(
     occurred_at: datetime | None = None,
 ) -> LandingRow:
     """A landing row for one PayTrace record. Raises ``PayTraceDataError`` for a record that cannot be read."""
-    clean, _ = scrub(dict(record))
-    parsed = parse_record(clean, tz_name)
-    state = state or parsed["state"]
+    # One pass over the record's JSON text finds most records clean: nothing to drop or mask and no
+    # value the warehouse cannot hold (an escape, a non-finite number or 13 digits would show), so
+    # the record is its own scrubbed copy and the text its payload. Any other takes the full walk.
+    payload = untouched_json(record) if type(record) is dict else None
+    if payload is not None:
+        transaction_id, shown, day, moment = landing_fields(record, tz_name)
+    else:
+        clean, _ = scrub(dict(record))
+        parsed = parse_record(clean, tz_name)
+        payload = payload_json(clean)
+        transaction_id, shown, day = parsed["transaction_id"], parsed["state"], parsed["business_date"]
+        moment = parsed["settled_at"] or parsed["created_at"]
+    state = state or shown
     return LandingRow(
-        dedup_key=dedup_key(parsed["transaction_id"], state),
-        transaction_id=parsed["transaction_id"],
+        dedup_key=dedup_key(transaction_id, state),
+        transaction_id=transaction_id,
         state=state,
         source=source,
         event_id=event_id,
         event_type=event_type or STATE_EVENT_TYPES.get(state, f"transaction.{state}"),
-        business_date=parsed["business_date"],
-        occurred_at=occurred_at or parsed["settled_at"] or parsed["created_at"],
-        payload=payload_json(clean),
+        business_date=day,
+        occurred_at=occurred_at or moment,
+        payload=payload,
     )
 
 
@@ -117,8 +127,80 @@ def _insert_ignoring_conflicts(engine: Engine):
     raise NotImplementedError(f"the warehouse supports SQLite and PostgreSQL, not {dialect}")
 
 
-def land(engine: Engine, rows: Sequence[LandingRow], *, chunk_size: int = 2_000) -> LandResult:
-    """Insert rows that are not there yet, in one transaction. Returns how many were new."""
+# The columns ``land`` writes, in the order of its parameter tuples (``id`` is the database's).
+_LAND_COLUMNS = ("dedup_key", "transaction_id", "state", "source", "event_id", "event_type", "business_date",
+                 "occurred_at", "landed_at", "payload")
+_PLACEHOLDERS = {"qmark": "?", "format": "%s", "pyformat": "%s"}
+
+
+def _insert_sql(engine: Engine) -> str | None:
+    """``INSERT ... ON CONFLICT DO NOTHING`` for one row of ``_LAND_COLUMNS``, positional, in the
+    driver's own parameter style (for executemany straight to the driver), or None for another style."""
+    _insert_ignoring_conflicts(engine)  # the same dialect check as ever
+    mark = _PLACEHOLDERS.get(engine.dialect.paramstyle)
+    if mark is None:
+        return None
+    quote = engine.dialect.identifier_preparer.quote
+    return (f"INSERT INTO {quote(paytrace_landing.name)} ({', '.join(quote(c) for c in _LAND_COLUMNS)}) "
+            f"VALUES ({', '.join([mark] * len(_LAND_COLUMNS))}) ON CONFLICT DO NOTHING")
+
+
+def _bind_processor(engine: Engine, column: str):  # noqa: ANN202
+    """How SQLAlchemy writes a value of this column for this driver (SQLite: dates as text), or None."""
+    kind = paytrace_landing.c[column].type
+    return kind.dialect_impl(engine.dialect).bind_processor(engine.dialect)
+
+
+def land(engine: Engine, rows: Sequence[LandingRow], *, chunk_size: int = 10_000) -> LandResult:
+    """Insert rows that are not there yet, in one transaction. Returns how many were new.
+
+    The database does the deduplication: every row is inserted with ON CONFLICT DO NOTHING, in
+    order, so a row already landed, or repeated earlier in ``rows``, is left out (the first copy
+    lands), and the driver's summed row count says how many were new. Rows go to the driver in
+    large executemany batches, converted once the way SQLAlchemy would write them.
+    """
+    sql = _insert_sql(engine)
+    if sql is None or not engine.dialect.supports_sane_multi_rowcount:
+        return _land_returning(engine, rows, chunk_size=chunk_size)
+    day_of = _remembering(_bind_processor(engine, "business_date"))
+    moment_of = _remembering(_bind_processor(engine, "occurred_at"))
+    landed_at = (_bind_processor(engine, "landed_at") or _as_is)(utcnow())
+    landed = 0
+    with begin_write(engine) as conn:
+        for start in range(0, len(rows), chunk_size):
+            params = [(r.dedup_key, r.transaction_id, r.state, r.source, r.event_id, r.event_type, day_of(r.business_date),
+                       moment_of(r.occurred_at), landed_at, r.payload) for r in rows[start : start + chunk_size]]
+            if params:
+                landed += conn.exec_driver_sql(sql, params).rowcount
+    return LandResult(received=len(rows), landed=landed)
+
+
+def _as_is(value: Any) -> Any:
+    return value
+
+
+def _remembering(processor):  # noqa: ANN001, ANN202
+    """``processor`` (a date or datetime column's), each distinct value written out once: a pull has a
+    few business dates and many shared settlement times. Only a date or a naive datetime is
+    remembered, whose equals have the same fields (an aware one equals other zones' same instant)."""
+    if processor is None:
+        return _as_is
+    written: dict[Any, Any] = {}
+
+    def write(value: Any) -> Any:
+        kind = type(value)
+        if kind is not date and (kind is not datetime or value.tzinfo is not None):
+            return processor(value)
+        text = written.get(value)
+        if text is None:
+            text = written[value] = processor(value)
+        return text
+
+    return write
+
+
+def _land_returning(engine: Engine, rows: Sequence[LandingRow], *, chunk_size: int) -> LandResult:
+    """``land`` through SQLAlchemy, counting the new rows by the ids the database returns."""
     landed = 0
     now = utcnow()
     stmt = _insert_ignoring_conflicts(engine).returning(paytrace_landing.c.id)

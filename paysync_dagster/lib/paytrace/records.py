@@ -13,12 +13,13 @@ declined; a ``settled`` timestamp -> settled; else authorized / captured / appro
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable, Mapping
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from paysync_dagster.lib.paytrace.contract import (
     CURRENCY,
@@ -30,10 +31,12 @@ from paysync_dagster.lib.paytrace.contract import (
     read_transaction_type,
 )
 from paysync_dagster.lib.paytrace.errors import PayTraceDataError
+from paysync_dagster.lib.paytrace.plain_read import read_plain
 from paysync_dagster.lib.timeutil import TimeFormatError, business_date, expand_two_digit_year, local_to_utc
 
 __all__ = ["CURRENCY", "TRANSACTION_TYPES", "STATE_RANK", "parse_record", "state_of", "created_at_of", "dedup_key",
-           "latest_states", "state_order", "payload_json", "transaction_id_of", "checked_record"]
+           "latest_states", "state_order", "payload_json", "transaction_id_of", "checked_record",
+           "parse_checked_values", "landing_fields"]
 
 # Types whose approval is the payment itself; an empty approval code on them is a decline.
 _APPROVABLE = frozenset({"SALE", "AUTHORIZATION", "STR/FWD", "FORCE"})
@@ -125,38 +128,93 @@ def parse_record(record: Mapping[str, Any], tz_name: str) -> dict[str, Any]:
 
     Card data must have been scrubbed from ``record`` first: text is cut to its column here.
     """
-    r = checked_record(record)
-    created = local_to_utc(r.created.at, tz_name)
-    settled = local_to_utc(r.settled, tz_name) if r.settled is not None else None
-    card = r.credit_card
-    masked = _cut(card.masked_number, 32) if card else ""
-    billing = r.billing_address
+    if type(record) is dict and problem_in_values(record) is None:
+        return parse_checked_values(record, tz_name)
+    return _row(_plain_of(checked_record(record)), tz_name)
+
+
+def parse_checked_values(record: Mapping[str, Any], tz_name: str) -> dict[str, Any]:
+    """``parse_record`` for a record whose values ``contract.problem_in_values`` has passed already
+    (the landing path checks them in the same pass as it looks for card data): the same row, or the
+    same ``PayTraceDataError``."""
+    plain = read_plain(record)
+    if plain is None:  # the model refuses it (and says why), or the record is not a plain dict
+        plain = _plain_of(checked_record(record))
+    return _row(plain, tz_name)
+
+
+def landing_fields(record: Mapping[str, Any], tz_name: str) -> tuple[int, str, date, datetime]:
+    """What the landing table needs of a record whose values ``contract.problem_in_values`` has passed
+    already: (transaction id, state, business date, settled or else created time in UTC). The record
+    is checked exactly as ``parse_record`` checks it (the same ``PayTraceDataError``), without
+    building the canonical row."""
+    plain = read_plain(record)
+    if plain is None:  # the model refuses it (and says why), or the record is not a plain dict
+        row = parse_checked_values(record, tz_name)
+        return row["transaction_id"], row["state"], row["business_date"], row["settled_at"] or row["created_at"]
+    created, day = _utc_and_day(plain["created"]["at"], tz_name)
+    settled_local = plain["settled"]
+    settled = _utc_and_day(settled_local, tz_name)[0] if settled_local is not None else None
+    return plain["transaction_id"], _state(plain["transaction_type"], plain["approval_code"], settled_local), day, settled or created
+
+
+def _plain_of(model: BaseModel) -> dict[str, Any]:
+    """A checked record's field values as ``contract.read_plain`` gives them."""
+    return {name: _plain_of(value) if isinstance(value, BaseModel) else value
+            for name in type(model).model_fields for value in (getattr(model, name),)}
+
+
+def _utc_and_day(local: datetime, tz_name: str) -> tuple[datetime, date]:
+    """The UTC instant of a local time and its business date; timestamps repeat (a batch's close), so
+    remembered (``fold`` is part of the key: equal naive times may name two instants)."""
+    return _utc_and_day_of(local, local.fold, tz_name)
+
+
+@functools.lru_cache(maxsize=8192)
+def _utc_and_day_of(local: datetime, _fold: int, tz_name: str) -> tuple[datetime, date]:
+    utc = local_to_utc(local, tz_name)
+    return utc, business_date(utc, tz_name)
+
+
+@functools.lru_cache(maxsize=8192)
+def _last_four(masked: str) -> str:
+    return "".join(ch for ch in masked if ch.isascii() and ch.isdigit())[-4:]
+
+
+def _row(r: dict[str, Any], tz_name: str) -> dict[str, Any]:
+    created, day = _utc_and_day(r["created"]["at"], tz_name)
+    settled_local = r["settled"]
+    settled = _utc_and_day(settled_local, tz_name)[0] if settled_local is not None else None
+    card = r["credit_card"]
+    masked = _cut(card["masked_number"], 32) if card else ""
+    billing = r["billing_address"]
+    kind, approval_code = r["transaction_type"], r["approval_code"]
     return {
-        "transaction_id": r.transaction_id,
-        "transaction_type": r.transaction_type,
-        "state": _state(r.transaction_type, r.approval_code, r.settled),
-        "amount_minor": r.amount,
-        "tax_minor": r.tax_amount,
+        "transaction_id": r["transaction_id"],
+        "transaction_type": kind,
+        "state": _state(kind, approval_code, settled_local),
+        "amount_minor": r["amount"],
+        "tax_minor": r["tax_amount"],
         "currency": CURRENCY,
         "created_at": created,
         "settled_at": settled,
-        "business_date": business_date(created, tz_name),
-        "invoice_id": _cut(r.invoice_id, 100),
-        "customer_id": _cut(r.customer_id, 100),
-        "description": _cut(r.description, 1000),
+        "business_date": day,
+        "invoice_id": _cut(r["invoice_id"], 100),
+        "customer_id": _cut(r["customer_id"], 100),
+        "description": _cut(r["description"], 1000),
         "masked_card_number": masked,
-        "card_last_four": "".join(ch for ch in masked if ch.isascii() and ch.isdigit())[-4:],
-        "expiration_month": card.expiration_month if card else None,
-        "expiration_year": expand_two_digit_year(card.expiration_year, created.year) if card and card.expiration_year is not None else None,
-        "approval_code": _cut(r.approval_code, 20),
-        "approval_message": _cut(r.approval_message),
-        "billing_name": _cut(billing.name) if billing else "",
-        "billing_street": _cut(billing.street_address) if billing else "",
-        "billing_city": _cut(billing.city, 100) if billing else "",
-        "billing_state": _cut(billing.state, 50) if billing else "",
-        "billing_zip": _cut(billing.zip, 20) if billing else "",
-        "billing_country": _cut(billing.country, 50) if billing else "",
-        "receipt_emailed_to": _cut(r.receipt_emailed_to),
+        "card_last_four": _last_four(masked),
+        "expiration_month": card["expiration_month"] if card else None,
+        "expiration_year": expand_two_digit_year(card["expiration_year"], created.year) if card and card["expiration_year"] is not None else None,
+        "approval_code": _cut(approval_code, 20),
+        "approval_message": _cut(r["approval_message"]),
+        "billing_name": _cut(billing["name"]) if billing else "",
+        "billing_street": _cut(billing["street_address"]) if billing else "",
+        "billing_city": _cut(billing["city"], 100) if billing else "",
+        "billing_state": _cut(billing["state"], 50) if billing else "",
+        "billing_zip": _cut(billing["zip"], 20) if billing else "",
+        "billing_country": _cut(billing["country"], 50) if billing else "",
+        "receipt_emailed_to": _cut(r["receipt_emailed_to"]),
     }
 
 
@@ -176,6 +234,10 @@ def latest_states(rows: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
     return [best[t] for t in sorted(best)]
 
 
+_PAYLOAD_ENCODER = json.JSONEncoder(separators=(",", ":"), sort_keys=True)  # built once, not per call
+
+
 def payload_json(record: Mapping[str, Any]) -> str:
-    return json.dumps(record, separators=(",", ":"), sort_keys=True)
+    """``json.dumps(record, separators=(",", ":"), sort_keys=True)``."""
+    return _PAYLOAD_ENCODER.encode(record)
 
