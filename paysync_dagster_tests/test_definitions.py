@@ -12,7 +12,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 EXPECTED_ASSETS = {"paytrace_transactions", "paytrace_settlement_batches", "normalized_payments",
                    "oracle_open_invoices", "oracle_cash_receipts", "payment_anomalies", "reconciliation_report",
-                   "oracle_on_account_applications"}
+                   "oracle_on_account_applications", "oracle_customer_accounts"}
 EXPECTED_CHECKS = {
     ("paytrace_transactions", "schema_valid"),
     ("paytrace_transactions", "landing_accounted"),
@@ -41,6 +41,16 @@ def test_definitions_hold_the_expected_objects() -> None:
     assert {s.name for s in d.schedules or []} == EXPECTED_SCHEDULES
     assert {s.name for s in d.sensors or []} == EXPECTED_SENSORS
     assert set(d.resources or {}) >= {"warehouse", "paytrace", "oracle"}
+
+
+def test_normalization_reads_the_customer_list_as_a_declared_dependency() -> None:
+    # So the first run of a new installation finds payers by name as every later run does.
+    d = defs()
+    graph = d.resolve_asset_graph()
+    customers = dg.AssetKey("oracle_customer_accounts")
+    assert customers in graph.get(dg.AssetKey("normalized_payments")).parent_keys
+    live = d.resolve_job_def("paysync_live_job")
+    assert customers in live.asset_layer.selected_asset_keys
 
 
 def test_every_asset_is_daily_partitioned_in_the_merchant_zone() -> None:

@@ -149,6 +149,11 @@ class InvoiceReference(_Strict):
 
     prefix: str = "INV-"
     digits: int = Field(default=6, ge=1, le=20)
+    split: Literal["oldest_first", "as_named"] = Field(
+        default="oldest_first",
+        description="how a payment naming several invoices is shared: their open balances exactly: each paid; "
+                    "less: the oldest invoice first (as_named: in the order named), the rest left open; "
+                    "more: the excess on account")
 
 
 class Receipts(_Strict):
@@ -160,7 +165,10 @@ class Receipts(_Strict):
 
 class Tolerances(_Strict):
     amount_minor: int = Field(default=0, ge=0, description="cents two amounts may differ by and still match")
-    fuzzy_invoice_match: float = Field(default=0.86, gt=0, le=1, description="lowest similarity score accepted")
+    fuzzy_invoice_match: float = Field(default=0.86, gt=0, le=1,
+                                       description="kept so older mapping files load; no longer read: a mistyped "
+                                                   "invoice number is applied only when one character off, within the "
+                                                   "payer's invoices, and the amount is that invoice's open balance")
     batch_variance_minor: int = Field(default=0, ge=0)
     unapplied_minor: int = Field(default=0, ge=0, description="unapplied cash on a receipt still counted matched")
     bank_date_window_days: int = Field(default=3, ge=0, description="business days a deposit may land after its batch closes")

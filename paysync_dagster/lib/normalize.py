@@ -40,7 +40,6 @@ REASONS = {
     "unknown_status": ("the PayTrace state has no canonical status in the mapping", "add the state under statuses.paytrace in the mapping file"),
     "negative_amount": ("a negative amount on a payment that must be positive", "check the transaction in the PayTrace portal; correct or void it there"),
     "missing_rate": ("no exchange rate into the base currency on or before the business date", "add a rate for the currency under currency.rates in the mapping file, then replay"),
-    "unknown_customer": ("the PayTrace customer is not mapped to an ERP account and carries no invoice reference", "add the customer under customers.map in the mapping file, then replay"),
 }
 
 _GROSS_TYPES = ("SALE", "STR/FWD", "FORCE")
@@ -214,10 +213,6 @@ def normalize(
         "unknown_status": (status.isna() | (kind == "unknown"), ["state", "transaction_type"]),
         "negative_amount": (df["amount_minor"] < 0, ["amount_minor", "transaction_type"]),
         "missing_rate": (missing_rate, ["currency", "business_date"]),
-        "unknown_customer": (
-            (text(df["customer_id"]) != "") & (oracle_acct == "") & (sage_acct == "") & (invoice == ""),
-            ["customer_id", "receipt_emailed_to", "billing_name"],
-        ),
     }
     bad = pd.Series(False, index=df.index)
     exception_frames = []

@@ -36,7 +36,8 @@ def test_the_sample_mapping_is_valid() -> None:
         ("    voided: voided\n", "    voided: annulled\n", "statuses.paytrace.voided"),
         ("merchant_time_zone: America/Los_Angeles", "merchant_time_zone: Mars/Olympus", "merchant_time_zone"),
         ('rate: "0.7300"', 'rate: "-1"', "currency.rates.0.rate"),
-        ("  fuzzy_invoice_match: 0.86", "  fuzzy_invoice_match: high", "tolerances.fuzzy_invoice_match"),
+        ("  amount_minor: 0            #", "  amount_minor: high #", "tolerances.amount_minor"),
+        ("  split: oldest_first", "  split: newest_first", "invoice_reference.split"),
     ],
 )
 def test_errors_name_the_file_line_and_key(old: str, new: str, key: str) -> None:

@@ -72,20 +72,22 @@ def test_counter_examples_become_exceptions_with_reasons() -> None:
     raw = frame(
         raw_row(transaction_id=1, state="refund_pending"),                      # unknown status
         raw_row(transaction_id=2, currency="JPY", amount_minor=500),           # no JPY rate
-        raw_row(transaction_id=3, customer_id="cust-404", invoice_id=""),     # unknown customer
+        raw_row(transaction_id=3, customer_id="cust-404", invoice_id=""),     # unknown customer: normalized
         raw_row(transaction_id=4, amount_minor=-100),                          # negative sale
         raw_row(transaction_id=5, description="card 4012000098765439 per phone"),
         raw_row(transaction_id=6, currency="CAD", amount_minor=10001),
     )
     result = normalize(raw, MAPPING)
     reasons = dict(zip(result.exceptions["transaction_id"], result.exceptions["reason_code"]))
-    assert reasons == {1: "unknown_status", 2: "missing_rate", 3: "unknown_customer", 4: "negative_amount"}
+    assert reasons == {1: "unknown_status", 2: "missing_rate", 4: "negative_amount"}
     details = json.loads(result.exceptions.set_index("transaction_id").loc[2, "details"])
     assert details == {"business_date": "2026-11-03", "currency": "JPY"}
     assert all(result.exceptions["suggested_action"].str.len() > 10)
     good = result.payments.set_index("transaction_id")
     assert "4012000098765439" not in good.loc[5, "description"] and good.loc[5, "description"].endswith("5439 per phone")
     assert result.card_numbers_masked == 1
+    # A payer without an ERP account is normalized (its cash is posted as an unidentified receipt).
+    assert (good.loc[3, "oracle_customer_account"], good.loc[3, "paytrace_customer_id"]) == ("", "cust-404")
     # CAD at 0.73, rounded half-even: 100.01 CAD = 73.0073 USD -> 73.01
     assert (good.loc[6, "base_amount_minor"], good.loc[6, "fx_rate"], good.loc[6, "fx_rate_source"]) == (7301, "0.7300", "treasury monthly rate")
     assert balance(raw, result) == {"count_difference": 0, "amount_difference_minor": 0}

@@ -40,7 +40,8 @@ def _money_rows(counter: Counter, keys: tuple[str, ...]) -> list[dict]:
     partitions_def=daily_partitions,
     group_name="normalize",
     kinds={"pandas", "sql"},
-    deps=[paytrace_transactions, paytrace_settlement_batches],
+    # The ERP's customer list: payers are found by name from the first run of an installation on.
+    deps=[paytrace_transactions, paytrace_settlement_batches, dg.AssetKey("oracle_customer_accounts")],
     check_specs=[
         dg.AssetCheckSpec("unique_transaction_ids", asset="normalized_payments", blocking=True,
                           description="one normalized row per PayTrace transaction"),

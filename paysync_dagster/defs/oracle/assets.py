@@ -7,7 +7,7 @@ from datetime import date
 from typing import Any
 
 import dagster as dg
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 
 from paysync_dagster.defs.normalize.assets import normalized_payments
 from paysync_dagster.defs.normalize.rules import MAPPING, MAPPING_FINGERPRINT
@@ -19,10 +19,10 @@ from paysync_dagster.lib.exceptions import stage_writer
 from paysync_dagster.lib.markdown import table as md_table
 from paysync_dagster.lib.money import format_amount
 from paysync_dagster.lib.oracle.adapter import FetchedInvoice
-from paysync_dagster.lib.posting import Ledger, Poster, Rules
+from paysync_dagster.lib.posting import Ledger, Poster, ReferenceRules, Rules
 from paysync_dagster.lib.posting.lease import posting_lease
-from paysync_dagster.lib.posting.report import (bucket, by_outcome, by_reason, counts_add_up, exception_rows,
-                                                ledger_matches, outcome_row)
+from paysync_dagster.lib.posting.report import (bucket, by_match_rule, by_outcome, by_reason, counts_add_up,
+                                                exception_rows, ledger_matches, outcome_row)
 from paysync_dagster.lib.warehouse.engine import begin_write
 from paysync_dagster.lib.warehouse import progress
 from paysync_dagster.lib.warehouse.io import read_partition, read_where, records, rewrite
@@ -55,8 +55,9 @@ def _retryable(engine, day: date) -> set[int]:  # noqa: ANN001
 
 
 def rules() -> Rules:
-    return Rules(receipt_prefix=MAPPING.receipts.receipt_number_prefix, invoice_prefix=MAPPING.invoice_reference.prefix,
-                 invoice_digits=MAPPING.invoice_reference.digits, fuzzy_threshold=MAPPING.tolerances.fuzzy_invoice_match)
+    refs = MAPPING.invoice_reference
+    return Rules(receipt_prefix=MAPPING.receipts.receipt_number_prefix,
+                 references=ReferenceRules(refs.prefix, refs.digits, refs.split))
 
 
 def _invoice_row(day: date, f: FetchedInvoice) -> dict[str, Any]:
@@ -69,21 +70,39 @@ def _invoice_row(day: date, f: FetchedInvoice) -> dict[str, Any]:
 
 
 @dg.asset(**ORACLE_ASSET)
+def oracle_customer_accounts(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
+                             oracle: OracleFusionResource) -> dg.MaterializeResult:
+    """Oracle's customer accounts (number and name) into ``erp_customers``, so normalization finds a
+    payment's account by the payer's name from the first run of an installation on. A master, not
+    dated: the daily run reads it afresh; a near-real-time run keeps the list the warehouse holds and
+    reads Oracle only when it holds none."""
+    engine = warehouse.engine
+    with engine.connect() as conn:
+        held = conn.execute(select(func.count()).select_from(erp_customers).where(erp_customers.c.erp == ERP)).scalar_one()
+    if is_live(context) and held:
+        return dg.MaterializeResult(metadata={"customer_accounts": held, "read_from_oracle": False})
+    with oracle.client() as client:
+        customers = oracle.adapter(client, MAPPING).customer_accounts()
+    with begin_write(engine) as conn:  # the accounts as Oracle has them now
+        conn.execute(delete(erp_customers).where(erp_customers.c.erp == ERP))
+        if customers:
+            conn.execute(erp_customers.insert(), [{"erp": ERP, "account_number": c["account_number"], "name": c["name"],
+                                                   "email": ""} for c in customers])
+    return dg.MaterializeResult(metadata={
+        "customer_accounts": len(customers), "read_from_oracle": True,
+        "preview": dg.MetadataValue.md(md_table(customers[:20], ["account_number", "name"]))})
+
+
+@dg.asset(**ORACLE_ASSET)
 def oracle_open_invoices(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
                          oracle: OracleFusionResource) -> dg.MaterializeResult:
     """Oracle's open receivables invoices dated on or before the business date, with their open
-    balances and installments, as Oracle holds them when read; and Oracle's customer accounts into
-    ``erp_customers``, so normalization can find a payment's account by the payer's name."""
+    balances and installments, as Oracle holds them when read."""
     day = date.fromisoformat(context.partition_key)
     with oracle.client() as client:
         fetched, customers = oracle.adapter(client, MAPPING).open_invoices(day)
     rows = [_invoice_row(day, f) for f in fetched]
     rewrite(warehouse.engine, [day], {oracle_open_invoices_table: (None, rows)})
-    with begin_write(warehouse.engine) as conn:  # the accounts as Oracle has them now (no date: a master)
-        conn.execute(delete(erp_customers).where(erp_customers.c.erp == ERP))
-        if customers:
-            conn.execute(erp_customers.insert(), [{"erp": ERP, "account_number": c["account_number"], "name": c["name"],
-                                                   "email": ""} for c in customers])
     total = sum(r["balance_minor"] for r in rows)
     base = MAPPING.currency.base
     by_customer: dict[str, dict[str, Any]] = {}
@@ -123,10 +142,11 @@ def oracle_open_invoices(context: dg.AssetExecutionContext, warehouse: Warehouse
 def oracle_cash_receipts(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
                          oracle: OracleFusionResource) -> dg.MaterializeResult:
     """Each PayTrace payment of the business date as Oracle cash: a standard receipt numbered from the
-    PayTrace id, applied to the invoices its reference names (exact, several, normalized, or fuzzy
-    above the mapping's threshold; rule and score on every row); overpayments and unmatched payments
-    on account; voids after posting and chargebacks reversed; refunds recorded on the original
-    receipt. Exactly once through the posting ledger, whatever is retried or redelivered; what needs a
+    PayTrace id, for the payer, applied only to the payer's invoices that its references name
+    (lib/posting/matching.py; rule, score, references read and candidates rejected on every row);
+    overpayments and unmatched payments on account; a payer nobody can identify as an unidentified
+    receipt, moved to its customer once identified; voids after posting and chargebacks reversed;
+    refunds recorded on the original receipt. Exactly once through the posting ledger, whatever is retried or redelivered; what needs a
     person lands in payment_exceptions (stage "oracle") with a next step.
     """
     day = date.fromisoformat(context.partition_key)
@@ -188,9 +208,12 @@ def oracle_cash_receipts(context: dg.AssetExecutionContext, warehouse: Warehouse
             "exceptions_by_reason": dg.MetadataValue.md(md_table(by_reason(open_exceptions),
                                                                  ["reason_code", "count", "amount", "next_step"],
                                                                  money=["amount"])),
+            "by_match_rule": dg.MetadataValue.md(md_table(by_match_rule(date_rows), ["match_rule", "count", "amount"],
+                                                          money=["amount"])),
             "preview": dg.MetadataValue.md(md_table(date_rows, [
-                "transaction_id", "kind", "outcome", "receipt_number", "invoices", "amount_minor", "applied_minor",
-                "unapplied_minor", "match_rule", "match_score"], money=["amount_minor", "applied_minor", "unapplied_minor"])),
+                "transaction_id", "kind", "outcome", "customer_account", "receipt_number", "invoices", "amount_minor",
+                "applied_minor", "unapplied_minor", "match_rule", "match_score", "match_tokens", "match_rejected"],
+                money=["amount_minor", "applied_minor", "unapplied_minor"])),
         },
         check_results=[
             dg.AssetCheckResult(check_name="one_outcome_per_payment", passed=counts.pop("passed"),

@@ -7,7 +7,7 @@ import dagster as dg
 
 from paysync_dagster.defs.paytrace.assets import PayTraceTransactionsConfig, paytrace_transactions, pull_export_into_landing
 from paysync_dagster.defs.normalize.assets import normalized_payments
-from paysync_dagster.defs.oracle.assets import oracle_cash_receipts
+from paysync_dagster.defs.oracle.assets import oracle_cash_receipts, oracle_customer_accounts
 from paysync_dagster.defs.paytrace.partitions import daily_partitions
 from paysync_dagster.defs.paytrace.resources import PayTraceResource
 from paysync_dagster.defs.shared.live import LANDING, TRIGGER_TAG
@@ -35,7 +35,7 @@ def _interval(name: str, default: int) -> int:
 
 
 # The posting path: what a new payment must flow through (later stages join this selection).
-POSTING_PATH = [paytrace_transactions, normalized_payments, oracle_cash_receipts]
+POSTING_PATH = [paytrace_transactions, oracle_customer_accounts, normalized_payments, oracle_cash_receipts]
 
 # A landing-triggered run: its steps in one process (no worker process per step), the export not
 # pulled (the rows it needs are landed), each stage building only what moved on (defs/shared/live.py).

@@ -20,7 +20,7 @@ from paysync_dagster.lib.money import format_amount
 from paysync_dagster.lib.reconciliation.bank import read_bank_folder
 from paysync_dagster.lib.reconciliation.checks import batch_checks, unaccounted
 from paysync_dagster.lib.reconciliation.core import Tolerances, reconcile
-from paysync_dagster.lib.reconciliation.files import bar_chart_svg, write_chart, write_reports
+from paysync_dagster.lib.reconciliation.files import bar_chart_svg, with_cash_application, write_chart, write_reports
 from paysync_dagster.lib.reconciliation.kpis import date_kpis, describe, exceptions_by_reason_and_age, summarize
 from paysync_dagster.lib.reconciliation.load import load_scope
 from paysync_dagster.lib.reconciliation.queue_rows import exception_rows
@@ -144,7 +144,8 @@ def reconciliation_report(context: dg.AssetExecutionContext, warehouse: Warehous
         queue = pd.DataFrame(conn.execute(select(payment_exceptions).where(payment_exceptions.c.business_date == day)).fetchall(),
                              columns=[c.name for c in payment_exceptions.columns])
     open_queue = queue[queue["status"] == "open"] if not queue.empty else queue
-    paths = write_reports(reports_dir(), day, transactions=transactions, batches=rec.batches, variances=rec.variances,
+    paths = write_reports(reports_dir(), day, transactions=with_cash_application(transactions, outcomes),
+                          batches=rec.batches, variances=rec.variances,
                           kpis=summary, exceptions=open_queue)
     svg, points = _chart(engine, day, base)
     paths["chart"] = write_chart(reports_dir(), day, svg)

@@ -133,17 +133,23 @@ class OracleAdapter:
     def open_invoices(self, as_of: date | None = None) -> tuple[list[FetchedInvoice], list[dict[str, Any]]]:
         """Open installments of every customer account (dated on or before ``as_of``), grouped into
         invoices; and the accounts themselves (``account_number``, ``name``, ``account_id``)."""
+        customers = self.customer_accounts()
         with translated():
-            accounts = self.client.customer_account_activities()
-            customers = [{"account_number": str(a["AccountNumber"]), "name": str(a.get("CustomerName") or ""),
-                          "account_id": int(a["AccountId"])} for a in accounts if a.get("AccountNumber")]
-            self._account_ids.update({c["account_number"]: c["account_id"] for c in customers})
             q = "InstallmentStatus='Open'" + (f" and TransactionDate<='{as_of.isoformat()}'" if as_of else "")
             rows: list[tuple[dict[str, Any], dict[str, Any]]] = []
             for chunk in _chunked(customers, self.batch_size):
                 for customer, items in zip(chunk, self._schedules([c["account_id"] for c in chunk], q)):
                     rows.extend((customer, item) for item in items)
         return _group_invoices(rows), customers
+
+    def customer_accounts(self) -> list[dict[str, Any]]:
+        """Every customer account: ``account_number``, ``name``, ``account_id``."""
+        with translated():
+            accounts = self.client.customer_account_activities()
+        customers = [{"account_number": str(a["AccountNumber"]), "name": str(a.get("CustomerName") or ""),
+                      "account_id": int(a["AccountId"])} for a in accounts if a.get("AccountNumber")]
+        self._account_ids.update({c["account_number"]: c["account_id"] for c in customers})
+        return customers
 
     def _schedules(self, account_ids: Sequence[int], q: str) -> list[list[dict[str, Any]]]:
         def path(account_id: int) -> str:
@@ -269,6 +275,12 @@ class OracleAdapter:
 
     # -- reversals and refunds ----------------------------------------------------------------------------------
 
+    def set_customer(self, receipt: ErpReceipt, customer_account: str) -> None:
+        # Oracle lets a receipt's customer change while nothing is applied (spec §3.1, update rules):
+        # an unidentified receipt never has applications.
+        with translated():
+            self.client.update_receipt(receipt.erp_id, {"CustomerAccountNumber": customer_account})
+
     def reverse(self, receipt: ErpReceipt, category: str, reason: str) -> None:
         with translated():
             self.client.reverse_receipt(receipt.erp_id, category=category, reason=reason)
@@ -331,7 +343,10 @@ def _group_invoices(rows: Sequence[tuple[dict[str, Any], dict[str, Any]]]) -> li
         first = items[0][1]
         out.append(FetchedInvoice(
             OpenInvoice(number, customer["account_number"], sum(t.balance_minor for t in targets), schedules[0].currency,
-                        schedules[0].due_date or "", str(first.get("TransactionId") or ""), targets),
+                        schedules[0].due_date or "", str(first.get("TransactionId") or ""), targets,
+                        invoice_date=str(first.get("TransactionDate") or ""),
+                        # not confirmed on the schedule rows in Oracle's docs (spec §3.2): read by name, "" if absent
+                        purchase_order=str(first.get("PurchaseOrder") or ""), customer_name=customer["name"]),
             customer["name"], str(first.get("TransactionDate") or ""),
             sum(s.original_minor or 0 for s in schedules)))
     return out

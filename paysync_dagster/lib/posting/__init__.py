@@ -7,9 +7,9 @@
 
 from .erp import ApplySpec, ErpAdapter, ErpReceipt, OutcomeUnknown, ReceiptSpec, RejectedError, UnavailableError
 from .ledger import Entry, Ledger
-from .matching import Allocation, Match, OpenInvoice, Target, allocate, match_invoices
+from .matching import Allocation, Match, OpenInvoice, Payer, ReferenceRules, Target, allocate, match_payment
 from .poster import POSTED_OUTCOMES, Outcome, Poster, Rules, post_all, receipt_reference
 
 __all__ = ["Allocation", "ApplySpec", "Entry", "ErpAdapter", "ErpReceipt", "Ledger", "Match", "OpenInvoice",
-           "Outcome", "OutcomeUnknown", "POSTED_OUTCOMES", "Poster", "ReceiptSpec", "RejectedError", "Rules", "Target",
-           "UnavailableError", "allocate", "match_invoices", "post_all", "receipt_reference"]
+           "Outcome", "OutcomeUnknown", "POSTED_OUTCOMES", "Payer", "Poster", "ReceiptSpec", "ReferenceRules", "RejectedError",
+           "Rules", "Target", "UnavailableError", "allocate", "match_payment", "post_all", "receipt_reference"]

@@ -103,6 +103,10 @@ class ErpAdapter(Protocol):
         now (so that repeating it after an uncertain outcome converges instead of doubling)."""
         ...
 
+    def set_customer(self, receipt: ErpReceipt, customer_account: str) -> None:
+        """Give an unidentified receipt its customer (setting the same account again changes nothing)."""
+        ...
+
     def reverse(self, receipt: ErpReceipt, category: str, reason: str) -> None:
         """Reverse the receipt (every application is undone)."""
         ...

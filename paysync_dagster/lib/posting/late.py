@@ -245,8 +245,8 @@ class LateApplier:
         for number in [*s.entry.detail.get("matched", []), *s.current.values()]:
             inv = invoices.get(number) or OpenInvoice(number, account, 0, s.entry.currency)
             pool[number] = replace(inv, balance_minor=0, targets=tuple(replace(t, balance_minor=0) for t in inv.targets))
-        match = self.poster._match({**s.fields, "currency": s.entry.currency}, account, pool)
-        allocations, _ = allocate(cash, match.invoices)
+        match = self.poster._match({**s.fields, "currency": s.entry.currency, "amount_minor": cash}, account, pool)
+        allocations, _ = allocate(cash, match.invoices, self.poster.rules.references.split)
         s.allocations = [a for a in allocations if a.target_id not in s.current]
         s.rule, s.score = match.rule, match.score
         if consume:

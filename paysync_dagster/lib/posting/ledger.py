@@ -29,6 +29,7 @@ from paysync_dagster.lib.warehouse.tables import posting_ledger
 
 INTENT, UNCERTAIN, POSTED, FAILED = "intent", "uncertain", "posted", "failed"
 RECEIPT, APPLICATION, REVERSAL, REFUND, ADJUSTMENT = "receipt", "application", "reversal", "refund", "adjustment"
+IDENTIFICATION = "identification"  # an unidentified receipt given its customer
 
 _CHUNK = 500  # bound parameters per IN (...) list
 

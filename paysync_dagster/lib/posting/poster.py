@@ -23,8 +23,10 @@ from typing import Any, TypeVar
 
 from paysync_dagster.lib.posting.erp import (ApplySpec, ErpAdapter, ErpReceipt, OutcomeUnknown, ReceiptSpec,
                                              RejectedError, UnavailableError)
-from paysync_dagster.lib.posting.ledger import APPLICATION, POSTED, RECEIPT, REVERSAL, Entry, Ledger
-from paysync_dagster.lib.posting.matching import NO_MATCH, NONE, Match, OpenInvoice, allocate, match_invoices
+from paysync_dagster.lib.posting.ledger import APPLICATION, IDENTIFICATION, POSTED, RECEIPT, REVERSAL, Entry, Ledger
+from paysync_dagster.lib.posting.matching import (NONE, Match, OpenInvoice, Payer, ReferenceRules, allocate,
+                                                  match_payment)
+from paysync_dagster.lib.money import format_amount
 from paysync_dagster.lib.scrub import mask_card_numbers
 
 T = TypeVar("T")
@@ -34,7 +36,7 @@ LIVE = frozenset({"pending_settlement", "settled", "dispute_won"})
 #: outcomes that mean "done in the ERP" (the rest: skipped, exception)
 POSTED_OUTCOMES = ("posted", "applied", "on_account", "reversed", "refunded")
 #: the payment's fields invoice matching reads, kept in the receipt's plan
-MATCH_FIELDS = ("invoice_reference_raw", "invoice_reference", "description")
+MATCH_FIELDS = ("invoice_reference_raw", "invoice_reference", "description", "customer_name")
 MATCH_FIELD_CHARS = 500
 Exception3 = tuple[str, str, str]  # (reason code, reason, suggested action)
 
@@ -42,9 +44,7 @@ Exception3 = tuple[str, str, str]  # (reason code, reason, suggested action)
 @dataclass(frozen=True)
 class Rules:
     receipt_prefix: str
-    invoice_prefix: str
-    invoice_digits: int
-    fuzzy_threshold: float
+    references: ReferenceRules
     max_rounds: int = 6  # sends per effect and run; each resend follows a look-up that found nothing
 
 
@@ -71,6 +71,9 @@ class Outcome:
     unapplied_minor: int = 0
     match_rule: str = ""
     match_score: float = 0.0
+    customer_account: str = ""  # whom the receipt is for ("" = unidentified)
+    match_tokens: str = ""  # the references read, as typed
+    match_rejected: str = ""  # candidates not applied, each with why
     reason: str = ""
     exception: Exception3 | None = None
 
@@ -83,6 +86,7 @@ class _Plan:
     apps: list[Entry]
     receipt: ErpReceipt | None = None
     error: Exception3 | None = None
+    identified: Match | None = None  # an unidentified receipt whose payer is now known
 
 
 def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
@@ -121,6 +125,7 @@ class Poster:
         receipt_payments = sorted((p for p in payments if self._wants_receipt(p)), key=lambda p: int(p["transaction_id"]))
         plans = self._plan(receipt_payments)
         self._ensure_receipts([pl for pl in plans if pl.error is None])
+        self._identify([pl for pl in plans if pl.error is None and pl.receipt is not None and pl.identified])
         self._applied_with_receipt([pl for pl in plans if pl.error is None and pl.receipt is not None])
         self._apply([pl for pl in plans if pl.error is None and pl.receipt is not None])
         outcomes = {int(pl.payment["transaction_id"]): self._receipt_outcome(pl) for pl in plans}
@@ -142,7 +147,12 @@ class Poster:
         refs = {int(p["transaction_id"]): receipt_reference(self.rules, int(p["transaction_id"])) for p in payments}
         stored = self.ledger.get_many(refs.values())
         stored_apps = self.ledger.get_many(a for e in stored.values() for a in self._app_refs(e))
-        if len(stored) < len(refs):  # someone needs a new plan: read the open invoices
+        # Unidentified receipts whose payer normalization now knows (a person mapped the customer):
+        # they move to that customer. Others cost no ERP call, so a re-materialization costs none.
+        account_of = {refs[int(p["transaction_id"])]: str(p.get(f"{self.adapter.name}_customer_account") or "")
+                      for p in payments}
+        unidentified = {r for r, e in stored.items() if not e.detail.get("customer_account") and account_of[r]}
+        if len(stored) < len(refs) or unidentified:  # a new plan, or a payer to identify: read the open invoices
             self.invoices = dict(self._load())
             self.log(f"{len(refs) - len(stored)} new receipts to plan against {len(self.invoices)} open invoices")
             for entry in stored.values():  # planned but not yet in the ERP: the ERP's balances do not show it
@@ -164,6 +174,8 @@ class Poster:
         for p in payments:
             entry = everything[refs[int(p["transaction_id"])]]
             plans.append(_Plan(p, entry, self._spec(p, entry), [everything[r] for r in self._app_refs(entry)]))
+            if entry.reference in unidentified:
+                plans[-1].identified = self._match(p, account_of[entry.reference])
         return plans
 
     @staticmethod
@@ -179,23 +191,22 @@ class Poster:
         # Cash applies only within a currency (the ERPs refuse cross-currency applications).
         open_ = pool if pool is not None else \
             {n: inv for n, inv in self.invoices.items() if inv.balance_minor > 0 and inv.currency == p["currency"]}
-        if not open_:
-            return NO_MATCH
-        return match_invoices(p.get("invoice_reference_raw") or "", p.get("invoice_reference") or "",
-                              p.get("description") or "", account, open_, threshold=self.rules.fuzzy_threshold,
-                              prefix=self.rules.invoice_prefix, digits=self.rules.invoice_digits)
+        return match_payment(p.get("invoice_reference_raw") or "", p.get("description") or "",
+                             int(p.get("amount_minor") or 0), Payer(account, str(p.get("customer_name") or "")),
+                             open_, self.rules.references)
 
     def _new_plan(self, p: Mapping[str, Any], ref: str) -> tuple[Entry, list[Entry]]:
         txn, amount = int(p["transaction_id"]), int(p["amount_minor"])
-        account = str(p.get(f"{self.adapter.name}_customer_account") or "")
-        match = self._match(p, account)
-        if not account and match.invoices:
-            account = match.invoices[0].customer_account
-        allocations, unapplied = allocate(amount, match.invoices)
+        match = self._match(p, str(p.get(f"{self.adapter.name}_customer_account") or ""))
+        account = match.customer_account
+        allocations, unapplied = allocate(amount, match.invoices, self.rules.references.split)
         for a in allocations:
             self._consume(a.invoice.number, a.target_id, a.amount_minor)
         comments, _ = mask_card_numbers(f"PayTrace {txn} {p.get('invoice_reference_raw') or ''}".strip())
         detail = {"rule": match.rule, "score": match.score, "customer_account": account, "comments": comments[:200],
+                  "customer_source": match.customer_source, "tokens": list(match.tokens),
+                  "rejected": [list(r) for r in match.rejected],
+                  "exception": list(match.exception) if match.exception else None,
                   "matched": [i.number for i in match.invoices], "unapplied": unapplied,
                   "applications": [[a.invoice.number, a.target_id, a.amount_minor] for a in allocations],
                   # what the payment said, so cash left on account can be matched again later
@@ -309,6 +320,40 @@ class Poster:
             self._record_receipts(chunk, ids)
         return again, uncertain
 
+    # -- 2b. identification ---------------------------------------------------------------------------------
+
+    def _identify(self, plans: Sequence[_Plan]) -> None:
+        """Move unidentified receipts to the customer now identified, each exactly once (an effect of
+        its own in the ledger, looked up before any resend). The receipt is then cash on that
+        customer's account, which the on-account application run applies to the invoices it names."""
+        for pl in plans:
+            e, match, receipt = pl.entry, pl.identified, pl.receipt
+            assert match is not None and receipt is not None
+            effect = Entry(self.adapter.name, f"{e.reference}:CUST", e.transaction_id, IDENTIFICATION, e.business_date,
+                           e.amount_minor, e.currency, erp_id=e.erp_id, parent_reference=e.reference,
+                           detail={"customer_account": match.customer_account, "customer_source": match.customer_source})
+
+            def already(ref: str = e.reference, account: str = match.customer_account) -> bool:
+                found = self.adapter.find_receipts([ref]).get(ref)
+                return bool(found and found.customer_account == account)
+
+            try:
+                done = self.once(effect, lambda r=receipt, a=match.customer_account: self.adapter.set_customer(r, a), already)
+            except RejectedError as exc:
+                pl.error = self._rejected(exc)
+                continue
+            except (UnavailableError, OutcomeUnknown) as exc:
+                pl.error = self._unreachable(exc)
+                continue
+            account = done.detail["customer_account"]  # the first identification stands
+            amended = self.ledger.amend_detail(e.reference, {
+                "customer_account": account, "customer_source": done.detail.get("customer_source", ""),
+                "identified_later": account, "exception": None, "tokens": list(match.tokens),
+                "rejected": [list(r) for r in match.rejected]})
+            if amended is not None:
+                pl.entry = amended
+                pl.receipt = self._erp_receipt(amended, receipt.erp_id)
+
     # -- 3. applications ---------------------------------------------------------------------------------
 
     def _applied_with_receipt(self, plans: Sequence[_Plan]) -> None:
@@ -400,7 +445,8 @@ class Poster:
                       erp_receipt_id=pl.receipt.erp_id if pl.receipt else "", owns_receipt=pl.receipt is not None,
                       invoices=",".join(dict.fromkeys(app.detail["invoice"] for app in applied)),
                       applied_minor=sum(app.amount_minor for app in applied),
-                      match_rule=d.get("rule", NONE), match_score=float(d.get("score", 0.0)))
+                      match_rule=d.get("rule", NONE), match_score=float(d.get("score", 0.0)),
+                      customer_account=d.get("customer_account", ""), **explained(d))
         out.unapplied_minor = out.amount_minor - out.applied_minor
         if pl.error is not None:
             out.outcome, out.reason, out.exception = "exception", pl.error[1], pl.error
@@ -412,16 +458,26 @@ class Poster:
                 out.exception = ("chargeback_won_after_reversal", out.reason,
                                  "re-enter the receipt in the ERP by hand (the reversed one stays as it is)")
                 return out
-        if not applied:
+        planned = tuple(d["exception"]) if d.get("exception") else None  # decided with the plan: who, why
+        if not applied and not d.get("customer_account"):
+            out.outcome, out.reason = "on_account", "unidentified receipt: the payer is not identified"
+            out.exception = planned or ("unidentified_payer", out.reason, "identify the customer and replay the date")
+        elif not applied:
             out.outcome = "on_account"
-            who = f"customer {d.get('customer_account')}" if d.get("customer_account") else "an unidentified customer"
+            who = f"customer {d.get('customer_account')}"
             out.reason = f"no open invoice matched: on account for {who}"
-            out.exception = ("no_invoice_match",
-                             f"no open invoice matches reference {p.get('invoice_reference_raw') or '(none)'!r} "
-                             f"(best fuzzy score {d.get('score', 0.0)}); the receipt is on account for {who}",
-                             "apply the receipt to the right invoice in the ERP, or correct the reference and replay")
-        elif out.unapplied_minor:
-            out.outcome, out.reason = "on_account", f"overpayment: {out.unapplied_minor} minor units left on account"
+            out.exception = planned or (
+                "no_invoice_match",
+                f"no open invoice of {who} matches the references {d.get('tokens') or '(none)'} of "
+                f"{p.get('invoice_reference_raw') or '(no reference)'!r}; the receipt is on account for {who}",
+                "apply the receipt to the right invoice in the ERP, or correct the reference and replay")
+        else:
+            out.exception = planned
+            if out.unapplied_minor:
+                out.outcome, out.reason = "on_account", f"overpayment: {format_amount(out.unapplied_minor, out.currency)} left on account"
+        if d.get("identified_later"):
+            out.reason = "; ".join(filter(None, [f"payer identified after posting: the receipt moved to customer "
+                                                 f"{d['identified_later']}", out.reason]))
         if d.get("applied_late"):  # invoice number -> the date its late application was made
             by_day: dict[str, list[str]] = {}
             for invoice, day in d["applied_late"].items():
@@ -480,6 +536,12 @@ class Poster:
             return bool(found and found.reversed)
 
         return self.once(entry, lambda: self.adapter.reverse(receipt, category, reason), already)
+
+
+def explained(detail: Mapping[str, Any]) -> dict[str, str]:
+    """A plan's match as a clerk reads it: the references read, and each candidate not applied with why."""
+    return {"match_tokens": ", ".join(detail.get("tokens") or []),
+            "match_rejected": "; ".join(f"{what}: {why}" for what, why in detail.get("rejected") or [])}
 
 
 def post_all(poster: Poster, payments: Iterable[Mapping[str, Any]]) -> list[Outcome]:

@@ -21,6 +21,7 @@ def outcome_row(o: Outcome) -> dict[str, Any]:
         "invoices": o.invoices, "applied_minor": o.applied_minor, "unapplied_minor": o.unapplied_minor,
         "match_rule": o.match_rule, "match_score": o.match_score, "reason": o.reason,
         "exception_code": o.exception[0] if o.exception else "",
+        "customer_account": o.customer_account, "match_tokens": o.match_tokens, "match_rejected": o.match_rejected,
     }
 
 
@@ -32,7 +33,9 @@ def exception_rows(outcomes: Iterable[Outcome], stage: str) -> list[dict[str, An
         "reason_code": o.exception[0], "reason": o.exception[1], "amount_minor": o.amount_minor, "currency": o.currency,
         "details": json.dumps({"kind": o.kind, "outcome": o.outcome, "receipt_number": o.receipt_number,
                                "erp_receipt_id": o.erp_receipt_id, "invoices": o.invoices,
-                               "match_rule": o.match_rule, "match_score": o.match_score}, sort_keys=True),
+                               "match_rule": o.match_rule, "match_score": o.match_score,
+                               "customer_account": o.customer_account, "references_read": o.match_tokens,
+                               "rejected": o.match_rejected}, sort_keys=True),
         "suggested_action": o.exception[2], "status": "open", "created_at": now,
     } for o in outcomes if o.exception]
 
@@ -80,6 +83,19 @@ def by_outcome(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
         o["applied"] += int(r["applied_minor"])
         o["unapplied"] += int(r["unapplied_minor"]) if r["owns_receipt"] and r["outcome"] in POSTED_OUTCOMES else 0
     return sorted(out.values(), key=lambda o: o["outcome"])
+
+
+def by_match_rule(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Receipts and their amounts per cash-application rule and currency (own receipts only: refunds
+    and reversals concern another payment's receipt)."""
+    out: dict[str, dict[str, Any]] = {}
+    for r in rows:
+        if r["owns_receipt"]:
+            o = out.setdefault((r["match_rule"], r["currency"]), {"match_rule": r["match_rule"], "count": 0, "amount": 0,
+                                                                 "currency": r["currency"]})
+            o["count"] += 1
+            o["amount"] += int(r["amount_minor"])
+    return sorted(out.values(), key=lambda o: (o["match_rule"], o["currency"]))
 
 
 def by_reason(exceptions: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:

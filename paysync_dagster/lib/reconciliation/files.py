@@ -3,7 +3,8 @@
 Under the reports folder, one folder per date (``<reports>/<YYYY-MM-DD>/``):
 
 - ``reconciliation_<date>.csv``: one row per transaction (status, amounts in the currency's units,
-  receipt, why), the file most tools import;
+  receipt, why; and how its cash was applied: customer, invoices, rule, score, references read,
+  candidates rejected with why), the file most tools import;
 - ``reconciliation_<date>.xlsx``: sheets Summary (KPIs), Batches, Variances, Transactions and
   Exceptions (the date's open queue), amounts as numbers with two decimals;
 - ``matched_vs_unmatched.svg``: matched against unmatched amounts per day, as shown in Dagster.
@@ -41,6 +42,22 @@ def _atomic(path: Path, write) -> Path:  # noqa: ANN001
     write(tmp)
     os.replace(tmp, path)
     return path
+
+
+#: why cash went where, from the ERP's cash receipts rows, as the transaction CSV shows it
+CASH_APPLICATION_COLUMNS = {"customer_account": "customer_account", "invoices": "applied_to_invoices",
+                            "match_rule": "match_rule", "match_score": "match_score",
+                            "match_tokens": "references_read", "match_rejected": "not_applied_and_why"}
+
+
+def with_cash_application(transactions: pd.DataFrame, receipts: pd.DataFrame) -> pd.DataFrame:
+    """The transactions with how each payment's cash was applied (customer, invoices, rule, score,
+    references read, candidates rejected and why), so a clerk reading the file sees why."""
+    present = [c for c in CASH_APPLICATION_COLUMNS if c in receipts.columns]
+    if transactions.empty or receipts.empty or not present:
+        return transactions
+    explained = receipts[["transaction_id", *present]].drop_duplicates("transaction_id").rename(columns=CASH_APPLICATION_COLUMNS)
+    return transactions.merge(explained, on="transaction_id", how="left")
 
 
 def write_reports(folder: str | Path, day: date, *, transactions: pd.DataFrame, batches: pd.DataFrame,

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping
 from datetime import date
 from pathlib import Path
 
-from sqlalchemy import Engine, Table, create_engine, delete, event, func, insert, select, text
+from sqlalchemy import Engine, Table, create_engine, delete, event, func, insert, inspect, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
@@ -85,10 +85,30 @@ def migrate(engine: Engine) -> int:
         if conn.dialect.name == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('paysync_schema'))"))
         metadata.create_all(conn)
+        _add_missing_columns(conn)
         current = conn.execute(select(schema_version.c.version).order_by(schema_version.c.version.desc())).first()
         if current is None or current[0] < SCHEMA_VERSION:
             conn.execute(insert(schema_version).values(version=SCHEMA_VERSION, applied_at=utcnow()))
     return SCHEMA_VERSION
+
+
+def _add_missing_columns(conn) -> None:  # noqa: ANN001
+    """Columns a release added to an existing table (each with a server default, so the rows already
+    there get it): ``create_all`` creates missing tables only."""
+    inspector = inspect(conn)
+    for table in metadata.sorted_tables:
+        if not inspector.has_table(table.name):
+            continue
+        present = {c["name"] for c in inspector.get_columns(table.name)}
+        for column in table.columns:
+            if column.name in present:
+                continue
+            if column.server_default is None and not column.nullable:
+                raise RuntimeError(f"{table.name}.{column.name}: a column added to an existing table needs a server default")
+            kind = column.type.compile(dialect=conn.dialect)
+            default = f" DEFAULT '{column.server_default.arg}'" if column.server_default is not None else ""
+            null = "" if column.nullable else " NOT NULL"
+            conn.execute(text(f'ALTER TABLE {table.name} ADD COLUMN {column.name} {kind}{null}{default}'))
 
 
 def schema_is_current(engine: Engine) -> bool:

@@ -288,10 +288,16 @@ oracle_cash_receipts = Table(
     Column("invoices", Text, nullable=False),  # invoice numbers applied to (or adjusted), comma-separated
     Column("applied_minor", BigInteger, nullable=False),
     Column("unapplied_minor", BigInteger, nullable=False),
-    Column("match_rule", String(20), nullable=False),  # exact | multiple | normalized | fuzzy | none
+    # exact | reference | multiple | purchase_order | sales_order | typo | none (older rows: normalized | fuzzy)
+    Column("match_rule", String(20), nullable=False),
     Column("match_score", Float, nullable=False),  # a similarity 0..1, not money
     Column("reason", Text, nullable=False),
     Column("exception_code", String(60), nullable=False),
+    # Why cash went where (schema 3): whom the receipt is for ("" = unidentified), the references
+    # read as typed, and each candidate invoice not applied with why.
+    Column("customer_account", String(60), nullable=False, server_default=""),
+    Column("match_tokens", Text, nullable=False, server_default=""),
+    Column("match_rejected", Text, nullable=False, server_default=""),
     UniqueConstraint("transaction_id", name="uq_oracle_cash_receipts_transaction_id"),
 )
 Index("ix_oracle_cash_receipts_business_date", oracle_cash_receipts.c.business_date)
@@ -425,7 +431,7 @@ build_progress = Table(
     UniqueConstraint("business_date", "stage", "transaction_id", name="uq_build_progress"),
 )
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 __all__ = [name for name, obj in list(globals().items()) if isinstance(obj, Table)] + [
     "metadata",

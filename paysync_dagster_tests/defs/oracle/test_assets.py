@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 from sqlalchemy import select
 
+from paysync_dagster.lib.posting.matching import MATCH_RULES
 from paysync_dagster.lib.warehouse import make_engine
 from paysync_dagster.lib.warehouse.tables import (erp_customers, normalized_payments, oracle_cash_receipts,
                                                   oracle_open_invoices, payment_exceptions)
@@ -44,9 +45,12 @@ def test_a_day_posts_every_payment_once_with_its_rule_and_score(sandbox: ServerT
     assert sorted(rows["transaction_id"]) == sorted(normalized["transaction_id"])  # one outcome per payment
     assert set(rows["outcome"]) <= {"posted", "applied", "on_account", "reversed", "refunded", "skipped", "exception"}
     receipts = rows[rows["owns_receipt"].astype(bool)]
-    assert len(receipts) >= 20 and receipts["match_rule"].isin(["exact", "multiple", "normalized", "fuzzy", "none"]).all()
-    assert (receipts[receipts["match_rule"] != "none"]["match_score"] >= 0.86).all()
-    assert {"exact", "normalized"} <= set(receipts["match_rule"])
+    assert len(receipts) >= 20 and receipts["match_rule"].isin(MATCH_RULES).all()
+    sure = receipts[~receipts["match_rule"].isin(["none", "typo"])]
+    assert (sure["match_score"] == 1.0).all() and receipts.loc[receipts["match_rule"] == "typo", "match_score"].between(0, 1).all()
+    assert {"exact", "reference"} <= set(receipts["match_rule"])
+    # Every receipt says why: whom it is for and the references read where there were any.
+    assert (receipts.loc[receipts["match_rule"] != "none", "match_tokens"] != "").all()
     state = oracle_state(sandbox.url)
     assert sorted(r["ReceiptNumber"] for r in state["receipts"]) == sorted(receipts["receipt_number"])
     approved = normalized[normalized["kind"].isin(["sale", "capture"])]
@@ -59,7 +63,8 @@ def test_a_day_posts_every_payment_once_with_its_rule_and_score(sandbox: ServerT
     flagged = rows[rows["exception_code"] != ""]
     assert sorted(exceptions["transaction_id"]) == sorted(flagged["transaction_id"])
     assert set(exceptions["reason_code"]) <= {"declined", "no_invoice_match", "erp_rejected", "erp_unreachable",
-                                              "refund_without_receipt", "refund_not_postable"}
+                                              "refund_without_receipt", "refund_not_postable", "unidentified_payer",
+                                              "reference_other_customer"}
     invoices = read(database_url, oracle_open_invoices)
     assert len(invoices) > 0 and (invoices["balance_minor"] > 0).all() and (invoices["transaction_date"] <= day).all()
     customers = read(database_url, erp_customers)

@@ -83,6 +83,11 @@ def test_a_posted_day_reconciles_and_edits_in_oracle_show_as_drift(sandbox: Serv
     folder = folders["reports"] / DAY2
     csv = pd.read_csv(folder / f"reconciliation_{DAY2}.csv")
     assert sorted(csv["transaction_id"]) == sorted(rows["transaction_id"])
+    # Why cash went where, per payment: the receipts' rule, references read and rejections.
+    applied = csv[csv["applied_to_invoices"].fillna("") != ""]
+    assert len(applied) and applied["match_rule"].isin(["exact", "reference", "multiple", "purchase_order",
+                                                        "sales_order", "typo"]).all()
+    assert applied["references_read"].notna().all() and "not_applied_and_why" in csv.columns
     assert openpyxl.load_workbook(folder / f"reconciliation_{DAY2}.xlsx").sheetnames[0] == "Summary"
     assert (folder / "matched_vs_unmatched.svg").read_text().startswith("<svg")
 

@@ -28,7 +28,7 @@ def url(oracle_server: ServerThread) -> str:
 def post(url: str, engine: Engine, payments: list[dict]) -> None:
     with oracle_client(url) as client:
         outcomes = poster(client, engine).post_all(payments)
-    assert all(o.exception is None or o.exception[0] in ("no_invoice_match", "unidentified_customer")
+    assert all(o.exception is None or o.exception[0] in ("no_invoice_match", "unidentified_payer")
                for o in outcomes), [o.exception for o in outcomes]
 
 
@@ -80,9 +80,9 @@ def create(client: OracleFusionClient, number: str, day: date, amount: str, acco
 @FRAMEWORK_VERSIONS
 def test_posted_receipts_read_back_then_the_edits_show(url: str, sqlite_engine: Engine, framework_version: int) -> None:
     post(url, sqlite_engine, [
-        payment(1, 10_000, ref="INV-000101"),  # applied in full
-        payment(2, 3_000, ref="INV-000103"),  # 2,500 applied, 500 on account
-        payment(3, 5_000, ref="INV-000102"),  # partially refunded below
+        payment(1, 10_000, ref="INV-000101", account="C1"),  # applied in full
+        payment(2, 3_000, ref="INV-000103", account="C1"),  # 2,500 applied, 500 on account
+        payment(3, 5_000, ref="INV-000102", account="C1"),  # partially refunded below
         payment(5, 7_000, ref="INV-000190", account="C2"),  # refunded in full below: reversed
         payment(7, 999, description="Counter sale"),  # unidentified
         payment(8, 1_234, ref="PO 7781", normalized="PO7781", account="C2"),  # on account: no invoice

@@ -12,12 +12,12 @@ import httpx
 from paysync_dagster.lib.http import RetryPolicy
 from paysync_dagster.lib.oracle.adapter import OracleAdapter, ReceiptSettings
 from paysync_dagster.lib.oracle.client import OracleFusionClient
-from paysync_dagster.lib.posting import Ledger, Poster, Rules
+from paysync_dagster.lib.posting import Ledger, Poster, ReferenceRules, Rules
 from paysync_dagster.sandbox.oracle.state import DEFAULT_USERS
 
 USER, PASSWORD = next(iter(DEFAULT_USERS.items()))
 SETTINGS = ReceiptSettings("PayTrace Card", "US1 Business Unit", "PayTrace Clearing - 1021")
-RULES = Rules("PT-", "INV-", 6, 0.86)
+RULES = Rules("PT-", ReferenceRules("INV-", 6))
 DAY = date(2026, 3, 5)
 
 

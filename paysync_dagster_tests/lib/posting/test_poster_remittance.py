@@ -28,13 +28,13 @@ def test_one_create_per_receipt_carries_its_references_and_automatch_applies_the
     before = oracle_requests(url)
     outs = post(url, sqlite_engine, [
         payment(1, 15_000, ref="INV-000101", description="Payment for INV-000101, INV-000102"),
-        payment(2, 3_000, ref="inv 103", normalized="INV-000103"),
+        payment(2, 3_000, ref="inv 103", normalized="INV-000103", account="C1"),
         payment(3, 999, description="Counter sale")], batch_size=1, **REMITTANCE)
     assert oracle_requests(url) - before == 3  # a create each: no applyReceipt calls
     assert (outs[1].outcome, outs[1].invoices, outs[1].applied_minor) == ("applied", "INV-000101,INV-000102", 15_000)
     assert "remittance references" in outs[1].reason
     assert (outs[2].outcome, outs[2].unapplied_minor) == ("on_account", 500)
-    assert outs[3].exception[0] == "no_invoice_match"
+    assert outs[3].exception[0] == "unidentified_payer"
     got = receipts(url)
     assert [(m["ReceiptMatchBy"], m["ReferenceNumber"], m["ReferenceAmount"]) for m in got["PT-1"]["remittanceReferences"]] == \
         [("Transaction Number", "INV-000101", 100), ("Transaction Number", "INV-000102", 50)]  # echoed as numbers
