@@ -117,7 +117,10 @@ class Customers(_Strict):
 
     map: dict[str, CustomerAccounts] = Field(default_factory=dict)
     by_email: dict[str, CustomerAccounts] = Field(default_factory=dict)
-    lookup_fallback: list[Literal["email", "name"]] = Field(default_factory=lambda: ["email", "name"])
+    # id: the PayTrace customer id is an ERP account number (merchants often vault customers under it);
+    # domain: the payer's e-mail comes from the customer's organisation ("ap@acmetools.com", "Acme Tools Inc.")
+    lookup_fallback: list[Literal["id", "email", "domain", "name"]] = Field(
+        default_factory=lambda: ["id", "email", "domain", "name"])
 
 
 class Rate(_Strict):

@@ -8,6 +8,7 @@ offending values, so that raw = normalized + exceptions, in count and to the cen
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
@@ -17,6 +18,7 @@ import pandas as pd
 
 from paysync_dagster.lib.address import standardize_country, standardize_postal_code, standardize_state
 from paysync_dagster.lib.invoice_refs import normalize_invoice_refs
+from paysync_dagster.lib.names import compact_names, email_organisation
 from paysync_dagster.lib.mapping import Mapping
 from paysync_dagster.lib.money import exponent
 from paysync_dagster.lib.schemas import NormalizedPaymentsSchema
@@ -115,13 +117,18 @@ def _customers(df: pd.DataFrame, mapping: Mapping, erp_customers: pd.DataFrame |
             out[fill] = looked[fill]
     if erp_customers is not None and not erp_customers.empty:
         for field in mapping.customers.lookup_fallback:
-            probe = email if field == "email" else name
+            probe = {"id": cid.str.upper(), "email": email, "name": name,
+                     "domain": per_unique(email, lambda s: s.map(email_organisation))}[field]
             for erp, out in (("oracle", oracle), ("sage", sage)):
                 rows = erp_customers[erp_customers["erp"] == erp]
-                column = rows[field].fillna("").astype(str).str.strip()
-                column = column.str.lower() if field == "email" else column.str.upper()
-                lookup = dict(zip(column, rows["account_number"]))
-                lookup.pop("", None)
+                column = rows[{"id": "account_number", "domain": "name"}.get(field, field)].fillna("").astype(str).str.strip()
+                keys = ([compact_names(v) for v in column] if field == "domain"
+                        else [{v.lower() if field == "email" else v.upper()} for v in column])
+                # A name or e-mail two accounts share identifies neither: cash on the wrong one of
+                # two namesakes is cash on the wrong customer.
+                seen = Counter(k for forms in keys for k in forms)
+                lookup = {k: account for forms, account in zip(keys, rows["account_number"]) for k in forms
+                          if k and seen[k] == 1}
                 looked = probe.map(lookup).fillna("")
                 fill = (out == "") & (looked != "") & (probe != "")
                 out[fill] = looked[fill]

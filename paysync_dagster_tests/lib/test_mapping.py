@@ -158,7 +158,7 @@ def test_yaml_mistakes_deep_in_the_sample_name_their_own_line() -> None:
         ("      account: \"101.10.12150.000\"", "     account: \"101.10.12150.000\"", "indentation"),
         ('  default: "101.10.12000.000"', '  default: "101.10.12000.000', "quote"),
         ("    voided: Reversed", "\tvoided: Reversed", "tab"),
-        ("  lookup_fallback: [email, name]", "  lookup_fallback: [email, name", "'['"),
+        ("  lookup_fallback: [id, email, domain, name]", "  lookup_fallback: [id, email, domain, name", "'['"),
     ]:
         assert old in SAMPLE
         text = SAMPLE.replace(old, new, 1)
@@ -175,10 +175,10 @@ def test_a_quote_left_open_is_found_even_where_pyyaml_reads_on() -> None:
 
 
 def test_valid_multi_line_values_are_not_taken_for_unclosed_ones() -> None:
-    text = SAMPLE.replace("  lookup_fallback: [email, name]", "  lookup_fallback: [\n    email,\n    name\n  ]", 1).replace(
+    text = SAMPLE.replace("  lookup_fallback: [id, email, domain, name]", "  lookup_fallback: [\n    id,\n    email,\n    domain,\n    name\n  ]", 1).replace(
         '  receipt_method: "PayTrace Card"', '  receipt_method: "PayTrace\n    Card"', 1)
     m = parse_mapping(text, "rules.yaml")
-    assert m.customers.lookup_fallback == ["email", "name"] and m.receipts.receipt_method == "PayTrace Card"
+    assert m.customers.lookup_fallback == ["id", "email", "domain", "name"] and m.receipts.receipt_method == "PayTrace Card"
 
 
 GL_FORMAT = """\

@@ -107,6 +107,21 @@ def test_customers_resolve_by_map_then_email_then_erp_lookup() -> None:
     assert got == {1: ("1001", "C1001"), 2: ("1002", ""), 3: ("1003", "")}
 
 
+def test_a_paytrace_id_that_is_an_account_number_identifies_and_a_shared_name_does_not() -> None:
+    erp = pd.DataFrame([{"erp": "oracle", "account_number": "C10001", "email": "", "name": "Evergreen Plumbing Ltd."},
+                        {"erp": "oracle", "account_number": "C10052", "email": "", "name": "EVERGREEN PLUMBING LTD."},
+                        {"erp": "oracle", "account_number": "C10060", "email": "", "name": "Zed Corp"}])
+    result = normalize(frame(
+        raw_row(transaction_id=1, customer_id="c10001", billing_name="Evergreen Plumbing Ltd."),
+        raw_row(transaction_id=2, billing_name="Evergreen Plumbing Ltd."),  # two accounts bear the name
+        raw_row(transaction_id=3, billing_name="zed corp"),
+        raw_row(transaction_id=4, billing_name="Jo Bloggs", receipt_emailed_to="ap@zedcorp.example"),
+        raw_row(transaction_id=5, billing_name="Jo Bloggs", receipt_emailed_to="ap@evergreenplumbing.example"),
+    ), MAPPING, erp_customers=erp)
+    got = {r.transaction_id: r.oracle_customer_account for r in result.payments.itertuples()}
+    assert got == {1: "C10001", 2: "", 3: "C10060", 4: "C10060", 5: ""}
+
+
 _STATES = ["authorized", "approved", "captured", "declined", "settled", "voided", "chargeback_opened", "chargeback_resolved", "weird"]
 _TYPES = ["SALE", "AUTHORIZATION", "CAPTURE", "REFUND", "VOID", "STR/FWD", "FORCE"]
 

@@ -26,25 +26,20 @@ has one target).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
-from rapidfuzz import fuzz
 from rapidfuzz.distance import OSA
 
 from paysync_dagster.lib.invoice_refs import (ANY, INVOICE, PURCHASE_ORDER, SALES_ORDER, Reference, compact,
                                               invoice_number, read_references)
+from paysync_dagster.lib.names import names_agree
 
 EXACT, REFERENCE, MULTIPLE, PO_RULE, SO_RULE, TYPO, NONE = (
     "exact", "reference", "multiple", "purchase_order", "sales_order", "typo", "none")
 MATCH_RULES = (EXACT, REFERENCE, MULTIPLE, PO_RULE, SO_RULE, TYPO, NONE)
 OLDEST_FIRST, AS_NAMED = "oldest_first", "as_named"
 PAYER, BY_AMOUNT, BY_NAME = "payer", "reference+amount", "reference+name"
-#: how alike (0..100) the payer's name and the customer's must be to corroborate a reference
-NAME_AGREES = 90.0
-_LEGAL_WORDS = re.compile(r"\b(INC|INCORPORATED|LLC|L L C|LTD|LIMITED|CORP|CORPORATION|CO|COMPANY|PLC|LP|LLP|GMBH|AG|"
-                          r"SA|SAS|BV|NV|PTY|THE)\b")
 
 
 @dataclass(frozen=True)
@@ -119,17 +114,6 @@ class Allocation:
 
 
 NO_MATCH = Match((), NONE, 0.0)
-
-
-def name_key(name: str) -> str:
-    """A customer name without case, punctuation and legal words ("The Acme Co., Inc." -> "ACME")."""
-    words = re.sub(r"[^0-9A-Z]+", " ", (name or "").upper())
-    return " ".join(_LEGAL_WORDS.sub(" ", words).split())
-
-
-def names_agree(a: str, b: str) -> bool:
-    ka, kb = name_key(a), name_key(b)
-    return bool(ka and kb) and fuzz.token_sort_ratio(ka, kb) >= NAME_AGREES
 
 
 class InvoiceBook:

@@ -8,6 +8,7 @@ its sale). The ERP leg is read live through an :class:`~.frames.ErpReader`; the 
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from datetime import date
 
@@ -31,6 +32,16 @@ class Scope:
     batches: pd.DataFrame
     receipt_references: list[str]  # every receipt the ERP should be asked about
 
+
+
+def _rows_of_one_table(first: pd.DataFrame, second: pd.DataFrame) -> pd.DataFrame:
+    """Two reads of the same table as one frame. A column with no value in one of them (no payment
+    of the date settled yet) makes pandas announce that it will stop ignoring all-NA columns when it
+    picks dtypes; both reads have the table's columns, so the announcement says nothing here."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The behavior of DataFrame concatenation with empty or all-NA",
+                                category=FutureWarning)
+        return pd.concat([first, second], ignore_index=True)
 
 def _gateway(frame: pd.DataFrame, erp: str) -> pd.DataFrame:
     if frame.empty:
@@ -83,7 +94,7 @@ def load_scope(engine: Engine, day: date, erp: str, receipt_prefix: str) -> Scop
     members = dict(zip(listed["transaction_id"].astype("int64"), listed["batch_number"].astype("int64"))) \
         if not listed.empty else {}
     earlier = sorted(set(members) - set(todays["transaction_id"].astype("int64")))  # today's rows are read already
-    gateway = pd.concat([todays, read_where(engine, normalized_payments, "transaction_id", earlier)], ignore_index=True) \
+    gateway = _rows_of_one_table(todays, read_where(engine, normalized_payments, "transaction_id", earlier)) \
         if earlier else todays
     ids = sorted({int(t) for t in gateway["transaction_id"]}) if not gateway.empty else []
     ledger = read_where(engine, posting_ledger, "transaction_id", ids) if ids else pd.DataFrame()

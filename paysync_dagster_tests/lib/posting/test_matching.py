@@ -4,8 +4,7 @@ unidentified payer, one-character typos, purchase and sales orders, and allocati
 from hypothesis import given
 from hypothesis import strategies as st
 
-from paysync_dagster.lib.posting.matching import (OpenInvoice, Payer, ReferenceRules, Target, allocate, match_payment,
-                                                  names_agree)
+from paysync_dagster.lib.posting.matching import OpenInvoice, Payer, ReferenceRules, Target, allocate, match_payment
 
 RULES = ReferenceRules("INV-", 6)
 
@@ -113,12 +112,6 @@ def test_digits_of_a_masked_card_number_dates_and_amounts_are_not_references() -
     book = {"INV-004512": invoice("INV-004512", 4500), "INV-002026": invoice("INV-002026", 4500)}
     m = match_payment("", "card ****4512 paid 2026-12-03 $45.00", 4500, Payer("C1"), book, RULES)
     assert m.invoices == () and m.tokens == ()
-
-
-def test_names_agree_without_legal_words_and_case() -> None:
-    assert names_agree("The Acme Tools Co.", "ACME TOOLS, INC")
-    assert not names_agree("Acme Tools", "Apex Foods")
-    assert not names_agree("", "Acme")
 
 
 def test_allocation_pays_in_full_and_leaves_the_rest_on_account() -> None:
