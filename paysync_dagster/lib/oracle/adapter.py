@@ -9,7 +9,9 @@ How each posting effect is represented in Oracle:
   unidentified receipt), ``ReceiptMethod``, ``BusinessUnit`` and ``RemittanceBankAccountNumber`` from
   the mapping file, and ``Comments`` (the PayTrace id and the reference as typed, card numbers masked).
 - application: the ``applyReceipt`` action on the invoice's installment (``appliedPaymentScheduleId``)
-  for the allocated amount; read back through the customer account's ``standardReceiptApplications``.
+  for the allocated amount; read back through the customer account's ``standardReceiptApplications``
+  (by the names of spec §3.1: ``ReferenceInstallmentId``, ``ApplicationAmount`` in ``EnteredCurrency``,
+  ``ApplicationStatus``; see :func:`~paysync_dagster.lib.oracle.records.parse_application`).
 - reversal (void after posting, chargeback, full refund): the ``reverseReceipt`` action, category REV
   and reason VOID / CHARGEBACK / REFUND; Oracle unapplies everything, so the invoices reopen.
 - refund: Fusion's ``refundReceipt`` is not in the sandbox (and pays out through Payables), so a refund
@@ -48,7 +50,8 @@ from paysync_dagster.lib import money
 from paysync_dagster.lib.oracle.client import OracleFusionClient
 from paysync_dagster.lib.oracle.errors import (OracleAmbiguousMatch, OracleApiError, OracleAuthError, OracleBatchError,
                                                OracleOutcomeUnknown, OracleResponseError, OracleTransportError)
-from paysync_dagster.lib.oracle.records import parse_page, parse_payment_schedule, parse_receipt
+from paysync_dagster.lib.oracle.records import (ReceiptApplication, parse_application, parse_page,
+                                                parse_payment_schedule, parse_receipt)
 from paysync_dagster.lib.posting.erp import (ApplySpec, ErpReceipt, OutcomeUnknown, ReceiptSpec, RejectedError,
                                              UnavailableError)
 from paysync_dagster.lib.posting.matching import OpenInvoice, Target
@@ -250,18 +253,39 @@ class OracleAdapter:
             self._batch_actions = _BATCH_ACTIONS_LEARNT[self.client.base_url] = True
 
     def applications(self, receipt: ErpReceipt) -> dict[str, int]:
+        """The receipt's active applications by installment (``ReferenceInstallmentId``), summed.
+
+        Rows are read by name (spec §3.1, "Reading applications"). A row of another receipt (when the
+        pod ignores the filter) is skipped; an applied row whose installment, amount or status cannot
+        be read makes the whole answer unreadable (:class:`OracleResponseError`, which the posting loop
+        sees as an unknown outcome), since leaving it out could let an application be made twice."""
         if not receipt.customer_account:
             return {}  # an unidentified receipt cannot be applied
         account_id = self.account_id(receipt.customer_account)
         if account_id is None:
             return {}
+        path = f"/receivablesCustomerAccountActivities/{account_id}/child/standardReceiptApplications"
         with translated():
             rows = self.client.receipt_applications(account_id, int(receipt.erp_id))
-        out: dict[str, int] = {}
-        for row in rows:
-            if row.get("ApplicationStatus") == "Applied":
-                target = str(row["InstallmentId"])
-                out[target] = out.get(target, 0) + money.to_minor(row["AppliedAmount"], row.get("Currency") or receipt.currency)
+            out: dict[str, int] = {}
+            unreadable: list[str] = []
+            for row in rows:
+                app = parse_application(row, receipt.currency)
+                if not _of_receipt(app, receipt):
+                    continue
+                applied = app.applied
+                if applied is False:
+                    continue
+                target, amount = app.installment_id, app.amount_minor
+                if applied is None or target is None or amount is None:
+                    missing = [name for name, value in (("ApplicationStatus", applied), ("ReferenceInstallmentId", target),
+                                                        ("ApplicationAmount", amount)) if value is None]
+                    unreadable.append(f"application {app.application_id or '?'} ({', '.join(missing)})")
+                    continue
+                out[target] = out.get(target, 0) + amount
+            if unreadable:
+                raise OracleResponseError(f"unreadable applications of receipt {receipt.reference}: "
+                                          + "; ".join(unreadable), path=path)
         return out
 
     def set_application(self, receipt: ErpReceipt, target_id: str, amount_minor: int) -> None:
@@ -350,3 +374,10 @@ def _group_invoices(rows: Sequence[tuple[dict[str, Any], dict[str, Any]]]) -> li
             customer["name"], str(first.get("TransactionDate") or ""),
             sum(s.original_minor or 0 for s in schedules)))
     return out
+
+
+def _of_receipt(app: ReceiptApplication, receipt: ErpReceipt) -> bool:
+    """Whether an application row belongs to ``receipt``, by whichever of its keys the row carries."""
+    if app.receipt_id is not None and str(app.receipt_id) != str(receipt.erp_id):
+        return False
+    return app.receipt_number is None or app.receipt_id is not None or app.receipt_number == receipt.reference

@@ -379,6 +379,9 @@ class OracleFusionClient:
                                params)
 
     def receipt_applications(self, account_id: int | str, receipt_id: int | None = None) -> list[Json]:
+        """The account's ``standardReceiptApplications`` rows (of one receipt when ``receipt_id`` is
+        given), as Oracle sends them: read them with :func:`.records.parse_application` (the names are
+        third-party, e.g. ``ReferenceInstallmentId`` and ``ApplicationAmount``, and may be missing)."""
         params = {"q": self.q(StandardReceiptId=receipt_id)} if receipt_id is not None else None
         return self.list_items(f"/receivablesCustomerAccountActivities/{_key(account_id)}/child/standardReceiptApplications",
                                params)

@@ -145,6 +145,72 @@ def parse_payment_schedule(item: Mapping[str, Any]) -> PaymentSchedule:
                            _minor(item.get("TotalBalanceAmount"), currency))
 
 
+APPLIED_STATUSES = ("APPLIED", "APP")  # ApplicationStatus of an active application (display name or code)
+UNAPPLIED_STATUSES = ("UNAPPLIED", "UNAPP")
+
+
+@dataclass(frozen=True)
+class ReceiptApplication:
+    """A row of receivablesCustomerAccountActivities' ``standardReceiptApplications`` child.
+
+    Its attribute names come from third-party lists of the resource (spec §3.1, "Reading
+    applications"): ``ApplicationAmount`` in ``EnteredCurrency``, ``ApplicationStatus``, and the invoice
+    installment (payment schedule id) as ``ReferenceInstallmentId``. Every field may be missing (None),
+    and so is an amount that cannot be read."""
+
+    application_id: int | str | None
+    receipt_id: int | str | None
+    receipt_number: str | None
+    installment_id: str | None  # ReferenceInstallmentId, as text (the id applyReceipt was keyed by)
+    transaction_id: int | str | None
+    transaction_number: str | None
+    transaction_status: str | None
+    amount_minor: int | None
+    currency: str
+    status: str | None
+    application_date: str | None
+    accounting_date: str | None
+
+    @property
+    def applied(self) -> bool | None:
+        """True for an active application, False for an unapplied one, None when the status is unreadable."""
+        status = str(self.status or "").strip().upper()
+        if status in APPLIED_STATUSES:
+            return True
+        if status in UNAPPLIED_STATUSES:
+            return False
+        return None
+
+
+def _text(value: Any) -> str | None:
+    if value is None or isinstance(value, (bool, dict, list)):
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def _id_text(value: Any) -> str | None:
+    """An id as text: ``300100200000001``, ``"300100200000001"`` and ``300100200000001.0`` read the same."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return _text(value)
+
+
+def parse_application(item: Mapping[str, Any], currency: str = "USD") -> ReceiptApplication:
+    """Read by name, tolerating missing attributes; ``currency`` is the receipt's, for rows without
+    ``EnteredCurrency``."""
+    cur = _text(item.get("EnteredCurrency")) or currency or "USD"
+    try:
+        amount = _minor(item.get("ApplicationAmount"), cur)
+    except (ValueError, TypeError, ArithmeticError):  # MoneyError is a ValueError
+        amount = None
+    return ReceiptApplication(
+        item.get("ApplicationId"), item.get("StandardReceiptId"), _text(item.get("ReceiptNumber")),
+        _id_text(item.get("ReferenceInstallmentId")), item.get("ReferenceTransactionId"),
+        _text(item.get("ReferenceTransactionNumber")), _text(item.get("ReferenceTransactionStatus")), amount, cur,
+        _text(item.get("ApplicationStatus")), _text(item.get("ApplicationDate")), _text(item.get("AccountingDate")))
+
+
 @dataclass(frozen=True)
 class AccountActivity:
     """A row of receivablesCustomerAccountActivities or ...SiteActivities (sample 10)."""

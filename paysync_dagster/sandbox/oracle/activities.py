@@ -19,10 +19,14 @@ SCHEDULE_ATTRIBUTES = (
     "TransactionType", "TransactionSourceName", "TransactionDate", "PaymentScheduleDueDate", "PaymentDaysLate",
     "TotalBalanceAmount", "TotalOriginalAmount", "EnteredCurrency", "BillToSiteNumber", "PurchaseOrder",
 )
+# The names third-party attribute lists give a standardReceiptApplications row (spec §3.1, "Reading
+# applications"); there is no InstallmentId, AppliedAmount or Currency. Not served: ProcessStatus,
+# IsLatestApplication (values not documented) and the audit columns (the sandbox keeps no times for
+# an application).
 APPLICATION_ATTRIBUTES = (
-    "ApplicationId", "StandardReceiptId", "ReceiptNumber", "ReceiptDate", "TransactionId", "TransactionNumber",
-    "InstallmentId", "InstallmentNumber", "AppliedAmount", "ApplicationDate", "AccountingDate", "ApplicationStatus",
-    "Currency",
+    "ApplicationId", "StandardReceiptId", "ReceiptNumber", "ApplicationAmount", "EnteredCurrency", "ApplicationDate",
+    "AccountingDate", "ApplicationStatus", "ActivityName", "ReferenceInstallmentId", "ReferenceTransactionId",
+    "ReferenceTransactionNumber", "ReferenceTransactionStatus", "CustomerSite", "ReceiptMethod",
 )
 ACCOUNT_ATTRIBUTES = ("AccountId", "AccountNumber", "CustomerName", "CustomerId", "TaxRegistrationNumber",
                       "TaxpayerIdentificationNumber", "TotalOpenReceivables", "TotalTransactionsDue", "CreatedBy",
@@ -65,13 +69,15 @@ def customer_applications(state: OracleState, customer: Customer) -> list[tuple[
 def render_application(state: OracleState, pair: tuple[Receipt, Application]) -> dict[str, Any]:
     r, app = pair
     invoice = state.store.invoices.get(app.invoice_id)
-    inst = next((i for i in invoice.installments if i.id == app.installment_id), None) if invoice else None
     return {"ApplicationId": app.id, "StandardReceiptId": r.id, "ReceiptNumber": r.fields.get("ReceiptNumber"),
-            "ReceiptDate": r.fields.get("ReceiptDate"), "TransactionId": app.invoice_id,
-            "TransactionNumber": invoice.number if invoice else None, "InstallmentId": app.installment_id,
-            "InstallmentNumber": inst.number if inst else None, "AppliedAmount": money(app.amount_minor, r.currency),
+            "ApplicationAmount": money(app.amount_minor, r.currency), "EnteredCurrency": r.currency,
             "ApplicationDate": app.apply_date, "AccountingDate": app.gl_date,
-            "ApplicationStatus": "Applied" if app.status == "APP" else "Unapplied", "Currency": r.currency}
+            "ApplicationStatus": "Applied" if app.status == "APP" else "Unapplied",
+            "ActivityName": None,  # a receivables activity (write-off, ...), never an invoice application
+            "ReferenceInstallmentId": app.installment_id, "ReferenceTransactionId": app.invoice_id,
+            "ReferenceTransactionNumber": invoice.number if invoice else None,
+            "ReferenceTransactionStatus": (("Open" if invoice.balance_minor > 0 else "Closed") if invoice else None),
+            "CustomerSite": r.fields.get("CustomerSite"), "ReceiptMethod": r.fields.get("ReceiptMethod")}
 
 
 def _totals(state: OracleState, customer: Customer) -> tuple[int | float, int | float]:

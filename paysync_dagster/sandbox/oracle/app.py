@@ -112,7 +112,10 @@ Activities and orders
   PaymentScheduleDueDate, TotalBalanceAmount, TotalOriginalAmount, EnteredCurrency, ...), over the
   installments of complete invoices. Account activities add ``TotalOpenReceivables`` and
   ``TotalTransactionsDue`` (the site resource's ``...ForSite`` pair: open balance, and the original
-  amount of what is still open); ``standardReceiptApplications`` items are the sandbox's shape.
+  amount of what is still open). ``standardReceiptApplications`` rows use the third-party names of
+  spec §3.1 (ApplicationAmount, EnteredCurrency, ApplicationStatus 'Applied'/'Unapplied',
+  ReferenceInstallmentId, ReferenceTransactionId/Number/Status, ...); no InstallmentId,
+  AppliedAmount or Currency.
 - Each customer is one party (``CustomerId``, ``PartyNumber`` "P"+account) with one account and one
   bill-to site (``<account>-BILL``).
 - ``salesOrdersForOrderHub``: OrderKey = ``<SourceTransactionSystem>:<SourceTransactionId>`` (HeaderId

@@ -209,8 +209,9 @@ def test_apply_unapply_reverse(sb: Running) -> None:
     assert client.invoice_balance_minor(found.invoice_id) == inv["amount_minor"] - 6000
     account = parse_account_activity(client.find_customer_account(inv["customer_account"]))
     apps = client.receipt_applications(account.account_id, receipt.receipt_id)
-    assert [(a["TransactionNumber"], a["AppliedAmount"], a["ApplicationStatus"]) for a in apps] == \
-        [(inv["invoice_number"], 60, "Applied")]
+    assert [(a["ReferenceTransactionNumber"], a["ReferenceInstallmentId"], a["ApplicationAmount"], a["EnteredCurrency"],
+             a["ApplicationStatus"]) for a in apps] == [(inv["invoice_number"], inst.installment_id, 60, "USD", "Applied")]
+    assert not {"InstallmentId", "AppliedAmount", "Currency"} & set(apps[0])  # not attributes of the resource
     client.unapply_receipt(receipt.receipt_id, receivable_application_id=applied["receivableApplicationId"])
     assert client.invoice_balance_minor(found.invoice_id) == inv["amount_minor"]
     client.bulk_apply_receipt(receipt.receipt_id, [inst.installment_id])

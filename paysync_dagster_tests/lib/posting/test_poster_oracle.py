@@ -8,8 +8,8 @@ from sqlalchemy import Engine
 
 from paysync_dagster.lib.posting import Ledger
 from paysync_dagster.sandbox.server import ServerThread
-from paysync_dagster_tests.lib.posting.oracle_support import (INVOICES, active, balances, control, fresh, payment, post,
-                                                              receipts)
+from paysync_dagster_tests.lib.posting.oracle_support import (INVOICES, active, balances, control, fresh, oracle_client,
+                                                              payment, post, receipts)
 
 
 @pytest.fixture
@@ -165,3 +165,41 @@ def test_an_unidentified_receipt_moves_to_its_customer_once_when_the_payer_is_id
     # One call on the receipt itself (the update); every look-up is a query on the collection.
     calls = httpx.get(f"{url}/_sandbox/stats").json()["requests"]
     assert sum(sum(by.values()) for path, by in calls.items() if path.endswith(f"/standardReceipts/{r['StandardReceiptId']}")) == 1
+
+
+def test_a_lost_apply_receipt_answer_is_looked_up_by_the_resources_names_and_not_applied_twice(
+        url: str, engine: Engine) -> None:
+    # Every applyReceipt is committed and then its answer is lost (rate 1.0, on that action's path
+    # only): the poster must read the receipt's standardReceiptApplications (ReferenceInstallmentId,
+    # ApplicationAmount, ApplicationStatus) to learn that the cash is applied, instead of sending again.
+    apply_path = "/fscmRestApi/resources/11.13.18.05/standardReceipts/*/action/applyReceipt"
+    httpx.post(f"{url}/_sandbox/faults", json={"drop_after_commit_rate": 1.0, "paths": [apply_path]}).raise_for_status()
+    try:
+        outs = [post(url, engine, [payment(30, 10_000, ref="INV-000101")])[30] for _ in range(2)]  # and redelivered
+        stats = httpx.get(f"{url}/_sandbox/stats").json()
+    finally:
+        httpx.post(f"{url}/_sandbox/faults", json={}).raise_for_status()
+    assert stats["faults"] == {"drop_after_commit": 1}, stats["faults"]
+    sent = {path: by for path, by in stats["requests"].items() if path.endswith("/action/applyReceipt")}
+    assert list(sent.values()) == [{"200": 1}]  # one apply, committed, its answer dropped; never sent again
+    assert any(path.endswith("/child/standardReceiptApplications") for path in stats["requests"])
+    assert [(o.outcome, o.invoices, o.applied_minor, o.unapplied_minor) for o in outs] == \
+        [("applied", "INV-000101", 10_000, 0)] * 2, [o.reason for o in outs]
+
+    state = control(url, "state")
+    [receipt] = state["receipts"]
+    [inst] = next(i for i in state["invoices"] if i["TransactionNumber"] == "INV-000101")["installments"]
+    assert [(a["InstallmentId"], a["TransactionNumber"], a["amount_minor"], a["status"]) for a in receipt["applications"]] == \
+        [(inst["InstallmentId"], "INV-000101", 10_000, "APP")]  # applied exactly once
+    assert balances(url)["INV-000101"] == 0 and inst["balance_minor"] == 0
+    [entry] = Ledger(engine, "oracle").entries(actions=["application"])
+    assert (entry.reference, entry.posted, entry.amount_minor) == \
+        (f"PT-30:APP:INV-000101:{inst['InstallmentId']}", True, 10_000)
+
+    # What the poster read: the row under the resource's names, none of the names it does not have.
+    with oracle_client(url) as client:
+        account_id = client.find_customer_account("C1")["AccountId"]
+        [row] = client.receipt_applications(account_id, receipt["StandardReceiptId"])
+    assert (row["ReferenceInstallmentId"], row["ReferenceTransactionNumber"], row["ApplicationAmount"],
+            row["EnteredCurrency"], row["ApplicationStatus"]) == (inst["InstallmentId"], "INV-000101", 100, "USD", "Applied")
+    assert not {"InstallmentId", "AppliedAmount", "Currency"} & set(row)
