@@ -48,12 +48,13 @@ from urllib.parse import urlencode
 
 from paysync_dagster.lib import money
 from paysync_dagster.lib.oracle.client import OracleFusionClient
-from paysync_dagster.lib.oracle.errors import (OracleAmbiguousMatch, OracleApiError, OracleAuthError, OracleBatchError,
-                                               OracleOutcomeUnknown, OracleResponseError, OracleTransportError)
+from paysync_dagster.lib.oracle.errors import (DUPLICATE_RECEIPT, OracleAmbiguousMatch, OracleApiError, OracleAuthError,
+                                               OracleBatchError, OracleDuplicateReceipt, OracleOutcomeUnknown,
+                                               OracleResponseError, OracleTransportError)
 from paysync_dagster.lib.oracle.records import (ReceiptApplication, parse_application, parse_page,
                                                 parse_payment_schedule, parse_receipt)
-from paysync_dagster.lib.posting.erp import (ApplySpec, ErpReceipt, OutcomeUnknown, ReceiptSpec, RejectedError,
-                                             UnavailableError)
+from paysync_dagster.lib.posting.erp import (ApplySpec, DuplicateError, ErpReceipt, OutcomeUnknown, ReceiptSpec,
+                                             RejectedError, UnavailableError)
 from paysync_dagster.lib.posting.matching import OpenInvoice, Target
 
 # Whether a pod runs applyReceipt inside batch requests, once learnt (by base URL), so that every
@@ -86,23 +87,27 @@ class FetchedInvoice:
 
 @contextmanager
 def translated() -> Iterator[None]:
-    """Oracle's errors as the posting loop's three (see :mod:`paysync_dagster.lib.posting.erp`)."""
+    """Oracle's errors as the posting loop's (see :mod:`paysync_dagster.lib.posting.erp`)."""
     try:
         yield
-    except OracleOutcomeUnknown:
-        raise
+    except OracleOutcomeUnknown as exc:
+        raise OutcomeUnknown(str(exc)) from exc
     except OracleBatchError as exc:
+        if exc.code == DUPLICATE_RECEIPT and len(exc.parts) == 1:  # a batch of one create that exists already
+            raise DuplicateError(str(exc), exc.code) from exc
         raise RejectedError(str(exc), exc.code or "BATCH") from exc
     except OracleAuthError as exc:  # nothing was done; a configuration problem, not the data's
         raise UnavailableError(str(exc)) from exc
     except OracleApiError as exc:
         if exc.http_status >= 500:
-            raise OutcomeUnknown(str(exc), method=exc.method, path=exc.path, attempts=1, status=exc.http_status) from exc
+            raise OutcomeUnknown(f"{exc.method} {exc.path}: {exc}") from exc
+        if isinstance(exc, OracleDuplicateReceipt):  # the receipt exists already: the poster looks it up
+            raise DuplicateError(str(exc), exc.code) from exc
         raise RejectedError(str(exc), exc.code or f"HTTP{exc.http_status}") from exc
     except OracleTransportError as exc:
         raise UnavailableError(str(exc)) from exc
     except OracleResponseError as exc:  # an unreadable answer: whatever was asked may have been done
-        raise OutcomeUnknown(str(exc), method="", path=exc.path, attempts=1, status=exc.http_status) from exc
+        raise OutcomeUnknown(f"{exc.path}: {exc}") from exc
     except OracleAmbiguousMatch as exc:
         raise RejectedError(str(exc), "AMBIGUOUS") from exc
 

@@ -5,11 +5,12 @@
 ``followups`` (voids, chargebacks, refunds). Oracle's adapter is ``lib/oracle/adapter.py``.
 """
 
-from .erp import ApplySpec, ErpAdapter, ErpReceipt, OutcomeUnknown, ReceiptSpec, RejectedError, UnavailableError
+from .erp import (ApplySpec, DuplicateError, ErpAdapter, ErpReceipt, OutcomeUnknown, ReceiptSpec, RejectedError,
+                  UnavailableError)
 from .ledger import Entry, Ledger
 from .matching import Allocation, Match, OpenInvoice, Payer, ReferenceRules, Target, allocate, match_payment
 from .poster import POSTED_OUTCOMES, Outcome, Poster, Rules, post_all, receipt_reference
 
-__all__ = ["Allocation", "ApplySpec", "Entry", "ErpAdapter", "ErpReceipt", "Ledger", "Match", "OpenInvoice",
+__all__ = ["Allocation", "ApplySpec", "DuplicateError", "Entry", "ErpAdapter", "ErpReceipt", "Ledger", "Match", "OpenInvoice",
            "Outcome", "OutcomeUnknown", "POSTED_OUTCOMES", "Payer", "Poster", "ReceiptSpec", "ReferenceRules", "RejectedError",
            "Rules", "Target", "UnavailableError", "allocate", "match_payment", "post_all", "receipt_reference"]

@@ -6,9 +6,12 @@ translates (and batches, when its API can).
 
 Errors an adapter raises, and what the poster does with them:
 
-- :class:`~paysync_dagster.lib.http.OutcomeUnknown`: the ERP may or may not have acted (timeout
-  after send, connection lost, 5xx after send). The poster looks the effect up before any resend.
+- :class:`OutcomeUnknown`: the ERP may or may not have acted (timeout after send, connection lost,
+  5xx after send, an answer that cannot be read). The poster looks the effect up before any resend.
+  A posting fact, not an HTTP one: adapters translate their client's errors into it.
 - :class:`RejectedError`: the ERP refused; nothing was done. ``code`` is its message code.
+  :class:`DuplicateError`: the ERP refused because the record exists already (the poster looks it
+  up and records it).
 - :class:`UnavailableError`: the ERP could not be reached or kept refusing to serve (429/503 after
   every retry); nothing was done.
 """
@@ -18,12 +21,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
-from paysync_dagster.lib.http import OutcomeUnknown
+__all__ = ["AppliesWithReceipt", "ApplySpec", "DuplicateError", "ErpAdapter", "ErpReceipt", "OutcomeUnknown", "ReceiptSpec",
+           "RejectedError", "UnavailableError"]
 
-__all__ = ["ApplySpec", "ErpAdapter", "ErpReceipt", "OutcomeUnknown", "ReceiptSpec", "RejectedError",
-           "UnavailableError"]
+
+class OutcomeUnknown(Exception):
+    """The ERP may or may not have done what was asked: look it up before sending it again."""
 
 
 class RejectedError(Exception):
@@ -32,6 +37,10 @@ class RejectedError(Exception):
     def __init__(self, message: str, code: str = ""):
         super().__init__(message)
         self.code = code
+
+
+class DuplicateError(RejectedError):
+    """The ERP refused a create because the record exists already (Oracle AR_RCP_DUP_NUM, Sage RecordDuplicate)."""
 
 
 class UnavailableError(Exception):
@@ -75,7 +84,8 @@ class ErpAdapter(Protocol):
     """One ERP. ``batch_size``: receipts created or looked up per request; ``apply_batch_size``:
     applications per request (1: no batching). ``applies_with_receipt``: the receipt's create carries
     its applications and the ERP applies them itself (Oracle: remittance references that AutoMatch
-    applies), so a receipt costs one call; otherwise each application is a call of its own."""
+    applies), so a receipt costs one call, and the adapter is also an :class:`AppliesWithReceipt`;
+    otherwise each application is a call of its own."""
 
     name: str
     batch_size: int
@@ -119,9 +129,17 @@ class ErpAdapter(Protocol):
         """Record on the receipt that ``amount_minor`` of it was refunded under ``reference``."""
         ...
 
+
+
+@runtime_checkable
+class AppliesWithReceipt(Protocol):
+    """An optional capability: the ERP applies cash itself from references the receipt carries
+    (Oracle: remittance references that AutoMatch applies). Only an adapter whose
+    ``applies_with_receipt`` is true is asked for it."""
+
     def add_references(self, receipt: ErpReceipt, references: Sequence[tuple[str, int]]) -> None:
-        """Where the ERP applies with the receipt: add (invoice number, amount) references to a receipt
-        that exists, for the ERP's own matching to apply (each reference once: not repeatable)."""
+        """Add (invoice number, amount) references to a receipt that exists, for the ERP's own
+        matching to apply (each reference once: not repeatable)."""
         ...
 
     def references(self, receipt: ErpReceipt) -> Mapping[str, int]:

@@ -46,10 +46,10 @@ def follow_up(poster: Poster, p: Mapping[str, Any]) -> Outcome:
         else:
             out.reason = f"{kind} in status {status}: nothing to post"
     except RejectedError as exc:
-        out.outcome, out.exception = "exception", poster._rejected(exc)
+        out.outcome, out.exception = "exception", poster.rejected_exception(exc)
         out.reason = out.exception[1]
     except (UnavailableError, OutcomeUnknown) as exc:
-        out.outcome, out.exception = "exception", poster._unreachable(exc)
+        out.outcome, out.exception = "exception", poster.unreachable_exception(exc)
         out.reason = out.exception[1]
     return out
 

@@ -8,7 +8,7 @@ own rules against the invoices open now, and applies what it finds exactly once,
 - intents first, as ledger entries of action ``application`` under the Poster's references
   (``<receipt>:APP:<invoice>:<target>``, detail ``late``), sent and checked by the Poster's
   look-before-resend loop; where the ERP applies with the receipt, a remittance reference per
-  invoice is added to the receipt instead (:meth:`~.erp.ErpAdapter.add_references`);
+  invoice is added to the receipt instead (:meth:`~.erp.AppliesWithReceipt.add_references`);
 - once the ERP holds them, the receipt's plan is amended (applications, unapplied, rule, score,
   ``applied_late``), so a re-run of the receipt's own date reports it applied, not on account. An
   application found in the ERP but missing from the plan (a crash in between) is added next run.
@@ -35,17 +35,17 @@ from typing import Any
 
 from sqlalchemy import select
 
-from paysync_dagster.lib.posting.erp import ErpReceipt, OutcomeUnknown, RejectedError, UnavailableError
+from paysync_dagster.lib.posting.erp import AppliesWithReceipt, ErpReceipt, OutcomeUnknown, RejectedError, UnavailableError
 from paysync_dagster.lib.posting.lease import Lease, posting_lease
 from paysync_dagster.lib.posting.ledger import ADJUSTMENT, APPLICATION, FAILED, POSTED, RECEIPT, REFUND, REVERSAL, Entry
 from paysync_dagster.lib.posting.matching import Allocation, OpenInvoice, allocate
-from paysync_dagster.lib.posting.poster import MATCH_FIELDS, Exception3, Outcome, Poster, _Plan
+from paysync_dagster.lib.posting.poster import MATCH_FIELDS, Exception3, Outcome, Poster, Plan
 from paysync_dagster.lib.warehouse.tables import normalized_payments, posting_ledger
 
 WINDOW_DAYS = 30
 _CHUNK = 500
 
-Unit = tuple[_Plan, str, list[Entry]]  # a receipt, an invoice, the applications a reference carries
+Unit = tuple[Plan, str, list[Entry]]  # a receipt, an invoice, the applications a reference carries
 
 
 @dataclass(frozen=True)
@@ -135,13 +135,13 @@ class LateApplier:
         if self._loaded:  # applications recorded but not sent yet are not in the balances read
             for s in states:
                 for app in s.resume:
-                    self.poster._consume(app.detail["invoice"], app.detail["target"], app.amount_minor)
+                    self.poster.consume(app.detail["invoice"], app.detail["target"], app.amount_minor)
         if fresh:
             self._plan(run, fresh)
         units = [s for s in states if s.resume or s.allocations]
         new = [self._entry(s, a, run.as_of) for s in units for a in s.allocations]
         recorded = self.ledger.record_intents(new) if new else {}
-        plans = [_Plan({}, s.entry, self.poster._spec({}, s.entry),
+        plans = [Plan({}, s.entry, self.poster.receipt_spec({}, s.entry),
                        s.resume or [recorded[self._ref(s.entry, a)] for a in s.allocations],
                        ErpReceipt(s.entry.erp_id or "", s.entry.reference, s.entry.amount_minor, s.entry.currency,
                                   s.entry.detail.get("customer_account", "")))
@@ -173,7 +173,7 @@ class LateApplier:
         if not entry.detail.get("customer_account"):
             run.skipped["unidentified receipt"] += 1
             return None
-        planned = set(self.poster._app_refs(entry))
+        planned = set(self.poster.application_refs(entry))
         current: dict[str, tuple[str, int]] = {}
         resume: list[Entry] = []
         repair: list[Entry] = []
@@ -202,7 +202,7 @@ class LateApplier:
 
     def _invoices(self) -> dict[str, OpenInvoice]:
         if not self._loaded:
-            self.poster.invoices = dict(self.poster._load())
+            self.poster.invoices = dict(self.poster.read_open_invoices())
             self._loaded = True
         return self.poster.invoices
 
@@ -245,13 +245,13 @@ class LateApplier:
         for number in [*s.entry.detail.get("matched", []), *s.current.values()]:
             inv = invoices.get(number) or OpenInvoice(number, account, 0, s.entry.currency)
             pool[number] = replace(inv, balance_minor=0, targets=tuple(replace(t, balance_minor=0) for t in inv.targets))
-        match = self.poster._match({**s.fields, "currency": s.entry.currency, "amount_minor": cash}, account, pool)
+        match = self.poster.match({**s.fields, "currency": s.entry.currency, "amount_minor": cash}, account, pool)
         allocations, _ = allocate(cash, match.invoices, self.poster.rules.references.split)
         s.allocations = [a for a in allocations if a.target_id not in s.current]
         s.rule, s.score = match.rule, match.score
         if consume:
             for a in s.allocations:
-                self.poster._consume(a.invoice.number, a.target_id, a.amount_minor)
+                self.poster.consume(a.invoice.number, a.target_id, a.amount_minor)
         return bool(s.allocations)
 
     def _in_erp(self, refs: Sequence[str], run: LateRun) -> dict[str, ErpReceipt]:
@@ -261,7 +261,7 @@ class LateApplier:
             try:
                 found.update(adapter.find_receipts(chunk))
             except (UnavailableError, OutcomeUnknown, RejectedError) as exc:
-                error = self.poster._rejected(exc) if isinstance(exc, RejectedError) else self.poster._unreachable(exc)
+                error = self.poster.rejected_exception(exc) if isinstance(exc, RejectedError) else self.poster.unreachable_exception(exc)
                 for e in self.ledger.get_many(chunk).values():
                     run.errors[e.transaction_id] = error
                 continue
@@ -283,9 +283,15 @@ class LateApplier:
                      detail={"invoice": a.invoice.number, "target": a.target_id, "rule": s.rule, "score": s.score,
                              "late": True, "by_reference": self.poster.adapter.applies_with_receipt})
 
-    def _send(self, plans: Sequence[_Plan]) -> None:
+    def _references(self) -> AppliesWithReceipt:
+        adapter = self.poster.adapter
+        if not isinstance(adapter, AppliesWithReceipt):
+            raise TypeError(f"{adapter.name} applies with the receipt but cannot add references to one")
+        return adapter
+
+    def _send(self, plans: Sequence[Plan]) -> None:
         by_reference = [pl for pl in plans if any(a.detail.get("by_reference") for a in pl.apps)]
-        self.poster._apply([pl for pl in plans if pl not in by_reference])
+        self.poster.apply_planned([pl for pl in plans if pl not in by_reference])
         if by_reference:
             units: list[Unit] = []
             for pl in by_reference:
@@ -294,12 +300,12 @@ class LateApplier:
                     if not app.posted:
                         per_invoice.setdefault(app.detail["invoice"], []).append(app)
                 units += [(pl, invoice, apps) for invoice, apps in per_invoice.items()]
-            left = self.poster._until_certain([u for u in units if any(a.attempts for a in u[2])],
+            left = self.poster.until_certain([u for u in units if any(a.attempts for a in u[2])],
                                               [u for u in units if not any(a.attempts for a in u[2])],
                                               self._referenced, self._add_references, 1)
             for pl, _invoice, _apps in left:
                 if pl.error is None:
-                    pl.error = self.poster._unreachable(UnavailableError("remittance references without a certain answer"))
+                    pl.error = self.poster.unreachable_exception(UnavailableError("remittance references without a certain answer"))
 
     def _posted(self, apps: Sequence[Entry]) -> None:
         self.ledger.posted({a.reference: None for a in apps})
@@ -315,9 +321,9 @@ class LateApplier:
                 continue
             if pl.entry.reference not in named:
                 try:
-                    named[pl.entry.reference] = self.poster.adapter.references(pl.receipt)  # type: ignore[arg-type]
+                    named[pl.entry.reference] = self._references().references(pl.receipt)  # type: ignore[arg-type]
                 except (UnavailableError, OutcomeUnknown, RejectedError) as exc:
-                    pl.error = self.poster._rejected(exc) if isinstance(exc, RejectedError) else self.poster._unreachable(exc)
+                    pl.error = self.poster.rejected_exception(exc) if isinstance(exc, RejectedError) else self.poster.unreachable_exception(exc)
                     continue
             if named[pl.entry.reference].get(invoice, 0) >= sum(a.amount_minor for a in apps):
                 self._posted(apps)
@@ -334,17 +340,17 @@ class LateApplier:
             refs = [a.reference for a in apps]
             self.ledger.attempt(refs)
             try:
-                self.poster.adapter.add_references(pl.receipt, [(invoice, sum(a.amount_minor for a in apps))])  # type: ignore[arg-type]
+                self._references().add_references(pl.receipt, [(invoice, sum(a.amount_minor for a in apps))])  # type: ignore[arg-type]
             except OutcomeUnknown as exc:
                 self.ledger.uncertain(refs, str(exc))
                 uncertain.append((pl, invoice, apps))
                 continue
             except UnavailableError as exc:
-                pl.error = self.poster._unreachable(exc)
+                pl.error = self.poster.unreachable_exception(exc)
                 continue
             except RejectedError as exc:
                 self.ledger.failed(refs, f"{exc.code}: {exc}")
-                pl.error = self.poster._rejected(exc)
+                pl.error = self.poster.rejected_exception(exc)
                 continue
             self._posted(apps)
         return [], uncertain
@@ -354,7 +360,7 @@ class LateApplier:
     def _amend(self, s: _Receipt, late: Sequence[Entry]) -> None:
         entry = self.ledger.get(s.entry.reference) or s.entry
         d = entry.detail
-        known = set(self.poster._app_refs(entry))
+        known = set(self.poster.application_refs(entry))
         late = [a for a in late if a.reference not in known]
         if not late:
             return
@@ -399,14 +405,14 @@ class LateApplier:
         """Each receipt's outcome as a re-run of its own date would report it now."""
         out = []
         for entry in self.ledger.get_many(receipt_refs).values():
-            apps = self.ledger.get_many(self.poster._app_refs(entry))
+            apps = self.ledger.get_many(self.poster.application_refs(entry))
             p = {"transaction_id": entry.transaction_id, "business_date": entry.business_date, "kind": "sale",
                  "amount_minor": entry.amount_minor, "currency": entry.currency,
                  "invoice_reference_raw": entry.detail.get("invoice_reference_raw", "")}
             receipt = ErpReceipt(entry.erp_id or "", entry.reference, entry.amount_minor, entry.currency,
                                  entry.detail.get("customer_account", ""))
-            out.append(self.poster._receipt_outcome(_Plan(p, entry, self.poster._spec(p, entry),
-                                                          [apps[r] for r in self.poster._app_refs(entry) if r in apps],
+            out.append(self.poster.receipt_outcome(Plan(p, entry, self.poster.receipt_spec(p, entry),
+                                                          [apps[r] for r in self.poster.application_refs(entry) if r in apps],
                                                           receipt)))
         return sorted(out, key=lambda o: o.transaction_id)
 

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from paysync_dagster.lib.posting.erp import (ApplySpec, ErpAdapter, ErpReceipt, OutcomeUnknown, ReceiptSpec,
+from paysync_dagster.lib.posting.erp import (ApplySpec, DuplicateError, ErpAdapter, ErpReceipt, OutcomeUnknown, ReceiptSpec,
                                              RejectedError, UnavailableError)
 from paysync_dagster.lib.posting.ledger import APPLICATION, IDENTIFICATION, POSTED, RECEIPT, REVERSAL, Entry, Ledger
 from paysync_dagster.lib.posting.matching import (NONE, Match, OpenInvoice, Payer, ReferenceRules, allocate,
@@ -79,7 +79,7 @@ class Outcome:
 
 
 @dataclass
-class _Plan:
+class Plan:
     payment: Mapping[str, Any]
     entry: Entry
     spec: ReceiptSpec
@@ -104,16 +104,22 @@ class Poster:
                  invoices: Mapping[str, OpenInvoice] | Callable[[], Mapping[str, OpenInvoice]],
                  log: Callable[[str], None] = lambda _m: None):
         self.adapter, self.ledger, self.rules, self.log = adapter, ledger, rules, log
-        self._load = invoices if callable(invoices) else (lambda: invoices)
+        self._read_invoices = invoices if callable(invoices) else (lambda: invoices)
         self.invoices: dict[str, OpenInvoice] = {}
+
+    def read_open_invoices(self) -> Mapping[str, OpenInvoice]:
+        """The ERP's open invoices now, by number (one read)."""
+        return self._read_invoices()
 
     # -- errors as exceptions a person can act on ---------------------------------------------------
 
-    def _rejected(self, exc: RejectedError) -> Exception3:
+    def rejected_exception(self, exc: RejectedError) -> Exception3:
+        """The exception a person sees when the ERP refused an effect."""
         return ("erp_rejected", f"{self.adapter.name} refused: {exc.code + ' ' if exc.code else ''}{exc}",
                 "correct the data named in the message, then replay the date")
 
-    def _unreachable(self, exc: Exception) -> Exception3:
+    def unreachable_exception(self, exc: Exception) -> Exception3:
+        """The exception a person sees when the ERP gave no certain answer (tried again next run)."""
         return ("erp_unreachable", f"{self.adapter.name} did not answer: {type(exc).__name__}: {exc}",
                 "replay the date once the ERP answers; nothing is posted twice")
 
@@ -127,8 +133,8 @@ class Poster:
         self._ensure_receipts([pl for pl in plans if pl.error is None])
         self._identify([pl for pl in plans if pl.error is None and pl.receipt is not None and pl.identified])
         self._applied_with_receipt([pl for pl in plans if pl.error is None and pl.receipt is not None])
-        self._apply([pl for pl in plans if pl.error is None and pl.receipt is not None])
-        outcomes = {int(pl.payment["transaction_id"]): self._receipt_outcome(pl) for pl in plans}
+        self.apply_planned([pl for pl in plans if pl.error is None and pl.receipt is not None])
+        outcomes = {int(pl.payment["transaction_id"]): self.receipt_outcome(pl) for pl in plans}
         # Follow-ups after every receipt of the date exists: voids, refunds, chargebacks, by id.
         order = {"void": 0, "refund": 1, "chargeback": 2}
         for p in sorted((p for p in payments if int(p["transaction_id"]) not in outcomes),
@@ -143,23 +149,23 @@ class Poster:
 
     # -- 1. plan --------------------------------------------------------------------------------------
 
-    def _plan(self, payments: Sequence[Mapping[str, Any]]) -> list[_Plan]:
+    def _plan(self, payments: Sequence[Mapping[str, Any]]) -> list[Plan]:
         refs = {int(p["transaction_id"]): receipt_reference(self.rules, int(p["transaction_id"])) for p in payments}
         stored = self.ledger.get_many(refs.values())
-        stored_apps = self.ledger.get_many(a for e in stored.values() for a in self._app_refs(e))
+        stored_apps = self.ledger.get_many(a for e in stored.values() for a in self.application_refs(e))
         # Unidentified receipts whose payer normalization now knows (a person mapped the customer):
         # they move to that customer. Others cost no ERP call, so a re-materialization costs none.
         account_of = {refs[int(p["transaction_id"])]: str(p.get(f"{self.adapter.name}_customer_account") or "")
                       for p in payments}
         unidentified = {r for r, e in stored.items() if not e.detail.get("customer_account") and account_of[r]}
         if len(stored) < len(refs) or unidentified:  # a new plan, or a payer to identify: read the open invoices
-            self.invoices = dict(self._load())
+            self.invoices = dict(self.read_open_invoices())
             self.log(f"{len(refs) - len(stored)} new receipts to plan against {len(self.invoices)} open invoices")
             for entry in stored.values():  # planned but not yet in the ERP: the ERP's balances do not show it
-                for app_ref in self._app_refs(entry):
+                for app_ref in self.application_refs(entry):
                     app = stored_apps.get(app_ref)
                     if app is not None and not app.posted:
-                        self._consume(app.detail["invoice"], app.detail["target"], app.amount_minor)
+                        self.consume(app.detail["invoice"], app.detail["target"], app.amount_minor)
         new: list[Entry] = []
         for p in payments:
             if refs[int(p["transaction_id"])] not in stored:
@@ -173,20 +179,22 @@ class Poster:
         plans = []
         for p in payments:
             entry = everything[refs[int(p["transaction_id"])]]
-            plans.append(_Plan(p, entry, self._spec(p, entry), [everything[r] for r in self._app_refs(entry)]))
+            plans.append(Plan(p, entry, self.receipt_spec(p, entry), [everything[r] for r in self.application_refs(entry)]))
             if entry.reference in unidentified:
-                plans[-1].identified = self._match(p, account_of[entry.reference])
+                plans[-1].identified = self.match(p, account_of[entry.reference])
         return plans
 
     @staticmethod
-    def _app_refs(entry: Entry) -> list[str]:
+    def application_refs(entry: Entry) -> list[str]:
+        """The ledger references of a receipt's planned applications."""
         return [f"{entry.reference}:APP:{inv}:{target}" for inv, target, _ in entry.detail.get("applications", [])]
 
-    def _consume(self, number: str, target: str, amount: int) -> None:
+    def consume(self, number: str, target: str, amount: int) -> None:
+        """Lower an invoice's open balance in memory by what this run plans to apply to ``target``."""
         if number in self.invoices:
             self.invoices[number] = self.invoices[number].less(target, amount)
 
-    def _match(self, p: Mapping[str, Any], account: str, pool: Mapping[str, OpenInvoice] | None = None) -> Match:
+    def match(self, p: Mapping[str, Any], account: str, pool: Mapping[str, OpenInvoice] | None = None) -> Match:
         """``pool``: the invoices to match against instead of the open ones (same currency)."""
         # Cash applies only within a currency (the ERPs refuse cross-currency applications).
         open_ = pool if pool is not None else \
@@ -197,11 +205,11 @@ class Poster:
 
     def _new_plan(self, p: Mapping[str, Any], ref: str) -> tuple[Entry, list[Entry]]:
         txn, amount = int(p["transaction_id"]), int(p["amount_minor"])
-        match = self._match(p, str(p.get(f"{self.adapter.name}_customer_account") or ""))
+        match = self.match(p, str(p.get(f"{self.adapter.name}_customer_account") or ""))
         account = match.customer_account
         allocations, unapplied = allocate(amount, match.invoices, self.rules.references.split)
         for a in allocations:
-            self._consume(a.invoice.number, a.target_id, a.amount_minor)
+            self.consume(a.invoice.number, a.target_id, a.amount_minor)
         comments, _ = mask_card_numbers(f"PayTrace {txn} {p.get('invoice_reference_raw') or ''}".strip())
         detail = {"rule": match.rule, "score": match.score, "customer_account": account, "comments": comments[:200],
                   "customer_source": match.customer_source, "tokens": list(match.tokens),
@@ -221,9 +229,10 @@ class Poster:
         return [Entry(self.adapter.name, r, entry.transaction_id, APPLICATION, entry.business_date, amt, entry.currency,
                       parent_reference=entry.reference,
                       detail={"invoice": inv, "target": target, "rule": d.get("rule"), "score": d.get("score")})
-                for r, (inv, target, amt) in zip(self._app_refs(entry), d.get("applications", []))]
+                for r, (inv, target, amt) in zip(self.application_refs(entry), d.get("applications", []))]
 
-    def _spec(self, p: Mapping[str, Any], entry: Entry) -> ReceiptSpec:
+    def receipt_spec(self, p: Mapping[str, Any], entry: Entry) -> ReceiptSpec:
+        """What the adapter creates for a receipt's plan."""
         d = entry.detail
         apps = tuple((str(i), str(t), int(a)) for i, t, a in d.get("applications", [])) if d.get("apply_with_receipt") else ()
         return ReceiptSpec(entry.reference, entry.amount_minor, entry.currency, entry.business_date,
@@ -234,7 +243,7 @@ class Poster:
         return ErpReceipt(erp_id, entry.reference, entry.amount_minor, entry.currency,
                           entry.detail.get("customer_account", ""))
 
-    def _until_certain(self, maybe_sent: list[T], fresh: list[T], look: Callable[[list[T]], list[T]],
+    def until_certain(self, maybe_sent: list[T], fresh: list[T], look: Callable[[list[T]], list[T]],
                        send: Callable[[list[T], int], tuple[list[T], list[T]]], size: int) -> list[T]:
         """The exactly-once loop for any effect: look up what may have been sent before (only what
         the ERP lacks is sent again), send what is known not to be there, and repeat for at most
@@ -252,19 +261,19 @@ class Poster:
 
     # -- 2. receipts ------------------------------------------------------------------------------------
 
-    def _ensure_receipts(self, plans: Sequence[_Plan]) -> None:
+    def _ensure_receipts(self, plans: Sequence[Plan]) -> None:
         for pl in plans:
             if pl.entry.posted and pl.entry.erp_id:
                 pl.receipt = self._erp_receipt(pl.entry, pl.entry.erp_id)
         todo = [pl for pl in plans if pl.receipt is None]
-        left = self._until_certain([pl for pl in todo if pl.entry.attempts > 0], [pl for pl in todo if pl.entry.attempts == 0],
+        left = self.until_certain([pl for pl in todo if pl.entry.attempts > 0], [pl for pl in todo if pl.entry.attempts == 0],
                                    self._look_up, self._create, self.adapter.batch_size)
         for pl in left:
             if pl.error is None:
-                pl.error = self._unreachable(UnavailableError(f"{pl.entry.reference}: no certain answer after "
+                pl.error = self.unreachable_exception(UnavailableError(f"{pl.entry.reference}: no certain answer after "
                                                               f"{self.rules.max_rounds} sends"))
 
-    def _look_up(self, plans: Sequence[_Plan]) -> list[_Plan]:
+    def _look_up(self, plans: Sequence[Plan]) -> list[Plan]:
         """Record the receipts the ERP holds; return the plans it does not (safe to send again)."""
         found: dict[str, ErpReceipt] = {}
         try:
@@ -272,26 +281,26 @@ class Poster:
                 found.update(self.adapter.find_receipts(chunk))
         except (UnavailableError, OutcomeUnknown) as exc:
             for pl in plans:
-                pl.error = self._unreachable(exc)
+                pl.error = self.unreachable_exception(exc)
             return []
         except RejectedError as exc:
             for pl in plans:
-                pl.error = self._rejected(exc)
+                pl.error = self.rejected_exception(exc)
             return []
         self._record_receipts(plans, {ref: r.erp_id for ref, r in found.items()})
         return [pl for pl in plans if pl.entry.reference not in found]
 
-    def _record_receipts(self, plans: Sequence[_Plan], ids: Mapping[str, str]) -> None:
+    def _record_receipts(self, plans: Sequence[Plan], ids: Mapping[str, str]) -> None:
         if ids:
             self.ledger.posted(dict(ids))
         for pl in plans:
             if pl.entry.reference in ids:
                 pl.receipt = self._erp_receipt(pl.entry, str(ids[pl.entry.reference]))
 
-    def _create(self, plans: Sequence[_Plan], size: int) -> tuple[list[_Plan], list[_Plan]]:
+    def _create(self, plans: Sequence[Plan], size: int) -> tuple[list[Plan], list[Plan]]:
         """Send creates, ``size`` per request. Returns (to send again; to look up before sending again)."""
-        again: list[_Plan] = []
-        uncertain: list[_Plan] = []
+        again: list[Plan] = []
+        uncertain: list[Plan] = []
         for chunk in _chunks(list(plans), size):
             refs = [pl.entry.reference for pl in chunk]
             self.ledger.attempt(refs)
@@ -303,7 +312,7 @@ class Poster:
                 continue
             except UnavailableError as exc:
                 for pl in chunk:
-                    pl.error = self._unreachable(exc)
+                    pl.error = self.unreachable_exception(exc)
                 continue
             except RejectedError as exc:
                 if len(chunk) > 1:  # all or nothing: nothing was created; find the culprit one by one
@@ -311,18 +320,18 @@ class Poster:
                     again.extend(more_again)
                     uncertain.extend(more_uncertain)
                     continue
-                if "DUP" in exc.code.upper():  # it exists already: the look-up records it
+                if isinstance(exc, DuplicateError):  # it exists already: the look-up records it
                     uncertain.extend(chunk)
                     continue
                 self.ledger.failed(refs, f"{exc.code}: {exc}")
-                chunk[0].error = self._rejected(exc)
+                chunk[0].error = self.rejected_exception(exc)
                 continue
             self._record_receipts(chunk, ids)
         return again, uncertain
 
     # -- 2b. identification ---------------------------------------------------------------------------------
 
-    def _identify(self, plans: Sequence[_Plan]) -> None:
+    def _identify(self, plans: Sequence[Plan]) -> None:
         """Move unidentified receipts to the customer now identified, each exactly once (an effect of
         its own in the ledger, looked up before any resend). The receipt is then cash on that
         customer's account, which the on-account application run applies to the invoices it names."""
@@ -340,10 +349,10 @@ class Poster:
             try:
                 done = self.once(effect, lambda r=receipt, a=match.customer_account: self.adapter.set_customer(r, a), already)
             except RejectedError as exc:
-                pl.error = self._rejected(exc)
+                pl.error = self.rejected_exception(exc)
                 continue
             except (UnavailableError, OutcomeUnknown) as exc:
-                pl.error = self._unreachable(exc)
+                pl.error = self.unreachable_exception(exc)
                 continue
             account = done.detail["customer_account"]  # the first identification stands
             amended = self.ledger.amend_detail(e.reference, {
@@ -356,7 +365,7 @@ class Poster:
 
     # -- 3. applications ---------------------------------------------------------------------------------
 
-    def _applied_with_receipt(self, plans: Sequence[_Plan]) -> None:
+    def _applied_with_receipt(self, plans: Sequence[Plan]) -> None:
         """Applications that travelled inside their receipt's create are done once the receipt exists:
         the ERP holds them with the receipt (all or nothing) and applies them itself."""
         done = {app.reference: None for pl in plans if pl.entry.detail.get("apply_with_receipt")
@@ -368,19 +377,20 @@ class Poster:
                     if app.reference in done:
                         app.status = POSTED
 
-    def _apply(self, plans: Sequence[_Plan]) -> None:
+    def apply_planned(self, plans: Sequence[Plan]) -> None:
+        """Send the plans' applications not yet in the ERP, exactly once (looked up before any resend)."""
         pending = [(pl, app) for pl in plans for app in pl.apps if not app.posted]
-        left = self._until_certain([(pl, app) for pl, app in pending if app.attempts > 0],
+        left = self.until_certain([(pl, app) for pl, app in pending if app.attempts > 0],
                                    [(pl, app) for pl, app in pending if app.attempts == 0],
                                    self._check_applied, self._send_applications, self.adapter.apply_batch_size)
         for pl, _app in left:
             if pl.error is None:
-                pl.error = self._unreachable(UnavailableError("applications without a certain answer"))
+                pl.error = self.unreachable_exception(UnavailableError("applications without a certain answer"))
 
-    def _check_applied(self, pairs: Sequence[tuple[_Plan, Entry]]) -> list[tuple[_Plan, Entry]]:
+    def _check_applied(self, pairs: Sequence[tuple[Plan, Entry]]) -> list[tuple[Plan, Entry]]:
         """Record the applications the ERP holds; return the ones it does not."""
-        missing: list[tuple[_Plan, Entry]] = []
-        by_plan: dict[str, list[tuple[_Plan, Entry]]] = {}
+        missing: list[tuple[Plan, Entry]] = []
+        by_plan: dict[str, list[tuple[Plan, Entry]]] = {}
         for pl, app in pairs:
             by_plan.setdefault(pl.entry.reference, []).append((pl, app))
         for group in by_plan.values():
@@ -388,7 +398,7 @@ class Poster:
             try:
                 current = self.adapter.applications(pl.receipt)  # type: ignore[arg-type]
             except (UnavailableError, OutcomeUnknown, RejectedError) as exc:
-                pl.error = self._rejected(exc) if isinstance(exc, RejectedError) else self._unreachable(exc)
+                pl.error = self.rejected_exception(exc) if isinstance(exc, RejectedError) else self.unreachable_exception(exc)
                 continue
             done = {app.reference: None for _, app in group if current.get(app.detail["target"], 0) >= app.amount_minor}
             if done:
@@ -399,10 +409,10 @@ class Poster:
             missing.extend((p, a) for p, a in group if a.reference not in done)
         return missing
 
-    def _send_applications(self, pairs: Sequence[tuple[_Plan, Entry]], size: int) -> tuple[list, list]:
+    def _send_applications(self, pairs: Sequence[tuple[Plan, Entry]], size: int) -> tuple[list, list]:
         """Send applications, ``size`` per request. Returns (to send again; to check before sending again)."""
-        again: list[tuple[_Plan, Entry]] = []
-        uncertain: list[tuple[_Plan, Entry]] = []
+        again: list[tuple[Plan, Entry]] = []
+        uncertain: list[tuple[Plan, Entry]] = []
         for chunk in _chunks(list(pairs), size):
             chunk = [(pl, app) for pl, app in chunk if pl.error is None]
             if not chunk:
@@ -418,7 +428,7 @@ class Poster:
                 continue
             except UnavailableError as exc:
                 for pl, _ in chunk:
-                    pl.error = self._unreachable(exc)
+                    pl.error = self.unreachable_exception(exc)
                 continue
             except RejectedError as exc:
                 if len(chunk) > 1:  # nothing was applied; send them one at a time to find the culprit
@@ -427,7 +437,7 @@ class Poster:
                     uncertain.extend(more_uncertain)
                     continue
                 self.ledger.failed(refs, f"{exc.code}: {exc}")
-                chunk[0][0].error = self._rejected(exc)
+                chunk[0][0].error = self.rejected_exception(exc)
                 continue
             self.ledger.posted({r: None for r in refs})
             for _, app in chunk:
@@ -436,7 +446,8 @@ class Poster:
 
     # -- the receipt's outcome ------------------------------------------------------------------------------
 
-    def _receipt_outcome(self, pl: _Plan) -> Outcome:
+    def receipt_outcome(self, pl: Plan) -> Outcome:
+        """The outcome row of a receipt's plan, as the ledger and the ERP's answers left it."""
         p, e = pl.payment, pl.entry
         d = e.detail
         applied = [app for app in pl.apps if app.posted]

@@ -10,11 +10,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from paysync_dagster.lib.http import OutcomeUnknown, RetryPolicy
+from paysync_dagster.lib.http import RetryPolicy
 from paysync_dagster.lib.oracle.adapter import OracleAdapter
 from paysync_dagster.lib.oracle.client import OracleFusionClient
 from paysync_dagster.lib.oracle.records import parse_application
-from paysync_dagster.lib.posting.erp import ErpReceipt
+from paysync_dagster.lib.posting.erp import ErpReceipt, OutcomeUnknown
 from paysync_dagster.sandbox.server import ServerThread
 from paysync_dagster_tests.lib.posting.oracle_support import SETTINGS
 

@@ -26,7 +26,7 @@ class ScriptedErp:
     def _maybe_lose(self) -> None:
         if self.lose:
             self.lose -= 1
-            raise OutcomeUnknown("answer lost", method="POST", path="/x", attempts=1)
+            raise OutcomeUnknown("answer lost")
 
     def find_receipts(self, references: Sequence[str]) -> dict[str, ErpReceipt]:
         self.calls.append("find")
