@@ -7,6 +7,8 @@ from pathlib import Path
 
 import dagster as dg
 
+from paysync_dagster.defs.erp.connectors import erps_on
+from paysync_dagster.defs.erp.factory import customer_account_keys
 from paysync_dagster.defs.oracle.resources import OracleFusionResource
 from paysync_dagster.defs.paytrace.resources import PayTraceResource
 from paysync_dagster.defs.shared.resources import WarehouseResource
@@ -42,8 +44,12 @@ def oracle_resource() -> OracleFusionResource:
     )
 
 
+# Each ERP's resource, by connector name (an ERP that is off needs none of its settings).
+ERP_RESOURCES = {"oracle": oracle_resource}
+
+
 def resources() -> dict[str, dg.ConfigurableResource]:
-    return {
+    out: dict[str, dg.ConfigurableResource] = {
         "warehouse": WarehouseResource(database_url=_setting("PAYSYNC_DATABASE_URL", default_database_url())),
         "paytrace": PayTraceResource(
             base_url=_setting("PAYTRACE_BASE_URL", DEFAULT_PAYTRACE_BASE_URL),
@@ -51,13 +57,19 @@ def resources() -> dict[str, dg.ConfigurableResource]:
             password=dg.EnvVar("PAYTRACE_PASSWORD"),
             integrator_id=dg.EnvVar("PAYTRACE_INTEGRATOR_ID"),
         ),
-        "oracle": oracle_resource(),
     }
+    for c in erps_on():
+        out[c.resource_key] = ERP_RESOURCES[c.name]()
+    return out
 
 
 @dg.definitions
 def defs() -> dg.Definitions:
-    return dg.Definitions.merge(
+    loaded = dg.Definitions.merge(
         dg.load_from_defs_folder(path_within_project=Path(__file__).parent),
         dg.Definitions(resources=resources()),
     )
+    # Normalization reads the customer accounts of every ERP that is on: declared here, where it is known.
+    customers = customer_account_keys()
+    return loaded.map_resolved_asset_specs(func=lambda spec: spec.merge_attributes(deps=customers),
+                                           selection=dg.AssetSelection.assets("normalized_payments"))

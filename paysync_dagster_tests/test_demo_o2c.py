@@ -11,8 +11,7 @@ import pytest
 from sqlalchemy import Engine, select
 
 from paysync_dagster.defs.normalize.assets import normalized_payments
-from paysync_dagster.defs.oracle.applications import oracle_on_account_applications
-from paysync_dagster.defs.oracle.assets import oracle_cash_receipts, oracle_customer_accounts, oracle_open_invoices
+from paysync_dagster.defs.erp.factory import erp_assets
 from paysync_dagster.defs.paytrace.assets import paytrace_settlement_batches, paytrace_transactions
 from paysync_dagster.defs.shared.resources import WarehouseResource
 from paysync_dagster.demo_o2c import OrderToCash, run_order_to_cash
@@ -29,8 +28,9 @@ from paysync_dagster_tests.conftest import SANDBOX_TZ, oracle_resource, paytrace
 
 DAY = date(2026, 3, 11)
 NOW = datetime(2026, 3, 11, 18, 30, tzinfo=timezone.utc)  # 11:30 in Los Angeles: the sales are of DAY
-ASSETS = [paytrace_transactions, paytrace_settlement_batches, oracle_customer_accounts, normalized_payments,
-          oracle_open_invoices, oracle_cash_receipts, oracle_on_account_applications]
+ORACLE = erp_assets("oracle")
+ASSETS = [paytrace_transactions, paytrace_settlement_batches, ORACLE.customer_accounts, normalized_payments,
+          ORACLE.open_invoices, ORACLE.cash_receipts, ORACLE.on_account_applications]
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +51,7 @@ def materialize(url: str, warehouse_url: str, day: date, assets: list) -> None:
 def results(sandbox: ServerThread, sqlite_url: str, sqlite_engine: Engine) -> list[OrderToCash]:
     url = sandbox.url
     # The customer master normalization reads payers' names against, as earlier dates' runs leave it.
-    materialize(url, sqlite_url, DAY, [oracle_customer_accounts])
+    materialize(url, sqlite_url, DAY, [ORACLE.customer_accounts])
     user, password = next(iter(DEFAULT_USERS.items()))
     with PayTraceClient(url, DEFAULT_USERNAME, DEFAULT_PASSWORD, DEFAULT_INTEGRATOR_ID) as paytrace, \
             OracleFusionClient(url, username=user, password=password) as oracle:

@@ -8,7 +8,6 @@ import pandas as pd
 import pandera.errors
 
 from paysync_dagster.defs.normalize.rules import MAPPING, MAPPING_FINGERPRINT
-from paysync_dagster.defs.paytrace.assets import paytrace_settlement_batches, paytrace_transactions
 from paysync_dagster.defs.paytrace.partitions import daily_partitions
 from paysync_dagster.defs.shared.live import is_live
 from paysync_dagster.defs.shared.resources import WarehouseResource
@@ -40,8 +39,11 @@ def _money_rows(counter: Counter, keys: tuple[str, ...]) -> list[dict]:
     partitions_def=daily_partitions,
     group_name="normalize",
     kinds={"pandas", "sql"},
-    # The ERP's customer list: payers are found by name from the first run of an installation on.
-    deps=[paytrace_transactions, paytrace_settlement_batches, dg.AssetKey("oracle_customer_accounts")],
+    # Upstream assets by key, not by object: an asset object imported into a second defs module would be
+    # found there too, and counted twice when definitions.py adds the ERPs' customer accounts.
+    # The customer accounts of each ERP that is on are added when the definitions load
+    # (definitions.py): payers are found by name from the first run of an installation on.
+    deps=["paytrace_transactions", "paytrace_settlement_batches"],
     check_specs=[
         dg.AssetCheckSpec("unique_transaction_ids", asset="normalized_payments", blocking=True,
                           description="one normalized row per PayTrace transaction"),

@@ -5,9 +5,8 @@ from datetime import date, datetime, timedelta, timezone
 
 import dagster as dg
 
-from paysync_dagster.defs.paytrace.assets import PayTraceTransactionsConfig, paytrace_transactions, pull_export_into_landing
-from paysync_dagster.defs.normalize.assets import normalized_payments
-from paysync_dagster.defs.oracle.assets import oracle_cash_receipts, oracle_customer_accounts
+from paysync_dagster.defs.paytrace.assets import PayTraceTransactionsConfig, pull_export_into_landing
+from paysync_dagster.defs.erp.posting import POSTING_PATH_TAG
 from paysync_dagster.defs.paytrace.partitions import daily_partitions
 from paysync_dagster.defs.paytrace.resources import PayTraceResource
 from paysync_dagster.defs.shared.live import LANDING, TRIGGER_TAG
@@ -34,8 +33,10 @@ def _interval(name: str, default: int) -> int:
     return value
 
 
-# The posting path: what a new payment must flow through (later stages join this selection).
-POSTING_PATH = [paytrace_transactions, oracle_customer_accounts, normalized_payments, oracle_cash_receipts]
+# The posting path: what a new payment must flow through. Each ERP that is on adds its customer
+# accounts and cash receipts (tagged by the ERP factory), so the live job covers exactly those ERPs.
+POSTING_PATH = (dg.AssetSelection.assets("paytrace_transactions", "normalized_payments")
+                | dg.AssetSelection.tag(POSTING_PATH_TAG, "yes"))
 
 # A landing-triggered run: its steps in one process (no worker process per step), the export not
 # pulled (the rows it needs are landed), each stage building only what moved on (defs/shared/live.py).

@@ -8,7 +8,6 @@ import dagster as dg
 import pandas as pd
 from sqlalchemy import Engine, select
 
-from paysync_dagster.defs.normalize.assets import normalized_payments
 from paysync_dagster.defs.normalize.rules import MAPPING
 from paysync_dagster.defs.paytrace.partitions import daily_partitions
 from paysync_dagster.defs.shared.resources import WarehouseResource
@@ -50,7 +49,7 @@ def _first_detected(engine: Engine, day: date) -> dict[tuple[int, str], Any]:
     partitions_def=daily_partitions,
     group_name="reconciliation",
     kinds={"pandas", "scikitlearn", "sql"},
-    deps=[normalized_payments],
+    deps=["normalized_payments"],
 )
 def payment_anomalies(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
     """Payments of the business date that look wrong, each with a sentence saying why.

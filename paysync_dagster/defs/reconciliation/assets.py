@@ -7,11 +7,8 @@ import dagster as dg
 import pandas as pd
 from sqlalchemy import select
 
+from paysync_dagster.defs.erp.connectors import ErpConnector, ErpResource
 from paysync_dagster.defs.normalize.rules import MAPPING
-from paysync_dagster.defs.oracle.applications import oracle_on_account_applications
-from paysync_dagster.defs.oracle.assets import oracle_cash_receipts
-from paysync_dagster.defs.oracle.resources import OracleFusionResource
-from paysync_dagster.defs.paytrace.assets import paytrace_settlement_batches
 from paysync_dagster.defs.paytrace.partitions import daily_partitions
 from paysync_dagster.defs.shared.resources import WarehouseResource
 from paysync_dagster.lib.exceptions import stage_writer
@@ -29,7 +26,6 @@ from paysync_dagster.lib.timeutil import utcnow, zone
 from paysync_dagster.lib.warehouse.io import read_partition, records
 from paysync_dagster.lib.warehouse.tables import (
     normalized_payments,
-    oracle_cash_receipts as oracle_cash_receipts_table,
     payment_exceptions,
     reconciliation_batches,
     reconciliation_kpis,
@@ -37,7 +33,6 @@ from paysync_dagster.lib.warehouse.tables import (
     reconciliation_variances,
 )
 
-ERP = "oracle"
 CHART_DAYS = 14
 # Deposits land after the batch closes, so a date's bank leg reads a little beyond it.
 BANK_LOOKBACK_DAYS, BANK_LOOKAHEAD_DAYS = 3, 10
@@ -68,38 +63,53 @@ def _chart(engine, day: date, base: str) -> tuple[str, list[dict[str, Any]]]:  #
     return svg, points
 
 
-@dg.asset(
-    partitions_def=daily_partitions,
-    group_name="reconciliation",
-    kinds={"pandas", "sql"},
-    # After the late applications, so that cash applied today is not reported unapplied.
-    deps=[oracle_cash_receipts, oracle_on_account_applications, paytrace_settlement_batches],
-    pool="oracle_fusion_api",
-    retry_policy=dg.RetryPolicy(max_retries=3, delay=10, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS),
-    check_specs=[
-        dg.AssetCheckSpec("batch_totals_equal_settled_transactions", asset="reconciliation_report",
-                          description="each batch's total equals the sum of its settled transactions"),
-        dg.AssetCheckSpec("erp_receipts_equal_batch_net", asset="reconciliation_report",
-                          description="the ERP's receipts for each batch, as posted, equal its net within the mapping's tolerance "
-                                      "(refunds in later batches and chargebacks are itemized, not failures)"),
-        dg.AssetCheckSpec("no_transaction_unaccounted", asset="reconciliation_report",
-                          description="every transaction and every ERP receipt in scope has exactly one status"),
-    ],
-)
-def reconciliation_report(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
-                          oracle: OracleFusionResource) -> dg.MaterializeResult:
-    """The date's settlement batches reconciled to the cent over three legs: PayTrace (settled
-    transactions and batch totals), the ERP as it holds the receipts now (read back, so edits and
-    deletions after posting show as drift), and the bank's deposit lines when statement files are
-    given (PAYSYNC_BANK_FILES_DIR). One status per transaction; each batch tied or its variance
-    itemized by cause; the KPIs of the date; CSV and XLSX files under PAYSYNC_REPORTS_DIR; what needs a
-    person in payment_exceptions (stage "reconciliation")."""
+def reconciliation_asset(c: ErpConnector, cash_receipts: dg.AssetsDefinition,
+                         on_account: dg.AssetsDefinition) -> dg.AssetsDefinition:
+    """The reconciliation of one ERP, named by its connector."""
+    name = c.reconciliation_name
+
+    @dg.asset(
+        name=name,
+        partitions_def=daily_partitions,
+        group_name="reconciliation",
+        kinds={"pandas", "sql"},
+        # After the late applications, so that cash applied today is not reported unapplied.
+        deps=[cash_receipts, on_account, "paytrace_settlement_batches"],
+        pool=c.pool,
+        required_resource_keys={"warehouse", c.resource_key},
+        retry_policy=dg.RetryPolicy(max_retries=3, delay=10, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS),
+        check_specs=[
+            dg.AssetCheckSpec("batch_totals_equal_settled_transactions", asset=name,
+                              description="each batch's total equals the sum of its settled transactions"),
+            dg.AssetCheckSpec("erp_receipts_equal_batch_net", asset=name,
+                              description="the ERP's receipts for each batch, as posted, equal its net within the "
+                                          "mapping's tolerance (refunds in later batches and chargebacks are "
+                                          "itemized, not failures)"),
+            dg.AssetCheckSpec("no_transaction_unaccounted", asset=name,
+                              description="every transaction and every ERP receipt in scope has exactly one status"),
+        ],
+        description=f"The date's settlement batches reconciled to the cent over three legs: PayTrace (settled "
+                    f"transactions and batch totals), {c.title} as it holds the receipts now (read back, so edits "
+                    "and deletions after posting show as drift), and the bank's deposit lines when statement files "
+                    "are given (PAYSYNC_BANK_FILES_DIR). One status per transaction; each batch tied or its variance "
+                    "itemized by cause; the KPIs of the date; CSV and XLSX files under PAYSYNC_REPORTS_DIR; what "
+                    "needs a person in payment_exceptions (stage \"reconciliation\").",
+    )
+    def _reconciliation(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+        warehouse: WarehouseResource = context.resources.warehouse
+        return _reconcile(context, warehouse, c, getattr(context.resources, c.resource_key))
+
+    return _reconciliation
+
+
+def _reconcile(context: dg.AssetExecutionContext, warehouse: WarehouseResource, c: ErpConnector,
+               erp: ErpResource) -> dg.MaterializeResult:
     day = date.fromisoformat(context.partition_key)
     engine = warehouse.engine
     prefix = MAPPING.receipts.receipt_number_prefix
-    scope = load_scope(engine, day, ERP, prefix)
-    with oracle.client() as client:
-        reader = oracle.reader(client)
+    scope = load_scope(engine, day, c.name, prefix)
+    with erp.client() as client:
+        reader = erp.reader(client)
         known, known_refunds = reader.receipts(scope.receipt_references)
         dated, dated_refunds = reader.receipts_dated(day, day, prefix)
     erp_receipts = pd.concat([known, dated], ignore_index=True).drop_duplicates("erp_id").reset_index(drop=True)
@@ -116,7 +126,7 @@ def reconciliation_report(context: dg.AssetExecutionContext, warehouse: Warehous
     context.log.info(f"{len(transactions)} transactions, {len(rec.batches)} batches, "
                      f"{len(erp_receipts)} ERP receipts read, bank leg {'on' if bank is not None else 'off'}")
 
-    outcomes = read_partition(engine, oracle_cash_receipts_table, [day])
+    outcomes = read_partition(engine, c.cash_receipts, [day])
     payments = read_partition(engine, normalized_payments, [day])
     with engine.connect() as conn:
         raised = pd.DataFrame(conn.execute(select(payment_exceptions).where(payment_exceptions.c.business_date == day)).fetchall(),

@@ -53,8 +53,8 @@ from paysync_dagster.lib.oracle.errors import (DUPLICATE_RECEIPT, OracleAmbiguou
                                                OracleResponseError, OracleTransportError)
 from paysync_dagster.lib.oracle.records import (ReceiptApplication, parse_application, parse_page,
                                                 parse_payment_schedule, parse_receipt)
-from paysync_dagster.lib.posting.erp import (ApplySpec, DuplicateError, ErpReceipt, OutcomeUnknown, ReceiptSpec,
-                                             RejectedError, UnavailableError)
+from paysync_dagster.lib.posting.erp import (ApplySpec, DuplicateError, ErpReceipt, FetchedInvoice, OutcomeUnknown,
+                                             ReceiptSpec, RejectedError, UnavailableError)
 from paysync_dagster.lib.posting.matching import OpenInvoice, Target
 
 # Whether a pod runs applyReceipt inside batch requests, once learnt (by base URL), so that every
@@ -73,16 +73,6 @@ class ReceiptSettings:
     receipt_method: str
     business_unit: str
     remittance_bank_account: str
-
-
-@dataclass(frozen=True)
-class FetchedInvoice:
-    """An open invoice as read from Oracle, with what the ``oracle_open_invoices`` table shows."""
-
-    invoice: OpenInvoice
-    customer_name: str
-    transaction_date: str
-    original_minor: int
 
 
 @contextmanager

@@ -21,9 +21,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
-__all__ = ["AppliesWithReceipt", "ApplySpec", "DuplicateError", "ErpAdapter", "ErpReceipt", "OutcomeUnknown", "ReceiptSpec",
+from paysync_dagster.lib.posting.matching import OpenInvoice
+
+__all__ = ["AppliesWithReceipt", "ApplySpec", "DuplicateError", "ErpAdapter", "ErpReceipt", "FetchedInvoice", "OutcomeUnknown", "ReceiptSpec",
            "RejectedError", "UnavailableError"]
 
 
@@ -72,6 +74,16 @@ class ErpReceipt:
 
 
 @dataclass(frozen=True)
+class FetchedInvoice:
+    """An open invoice as read from the ERP, with what its ``<erp>_open_invoices`` row shows."""
+
+    invoice: OpenInvoice
+    customer_name: str
+    transaction_date: str
+    original_minor: int
+
+
+@dataclass(frozen=True)
 class ApplySpec:
     receipt: ErpReceipt
     invoice_number: str
@@ -91,6 +103,14 @@ class ErpAdapter(Protocol):
     batch_size: int
     apply_batch_size: int
     applies_with_receipt: bool
+
+    def customer_accounts(self) -> list[dict[str, Any]]:
+        """Every customer account: ``account_number`` and ``name`` at least."""
+        ...
+
+    def open_invoices(self, as_of: date | None = None) -> tuple[list[FetchedInvoice], list[dict[str, Any]]]:
+        """The open invoices dated on or before ``as_of`` (balance > 0), and the customer accounts."""
+        ...
 
     def find_receipts(self, references: Sequence[str]) -> Mapping[str, ErpReceipt]:
         """The receipts that exist, by reference (a read: never changes anything)."""

@@ -10,14 +10,15 @@ import httpx
 from sqlalchemy import Engine
 
 from paysync_dagster.defs.normalize.assets import normalized_payments
-from paysync_dagster.defs.oracle.assets import oracle_cash_receipts, oracle_customer_accounts, oracle_open_invoices
+from paysync_dagster.defs.erp.factory import erp_assets
 from paysync_dagster.defs.paytrace.assets import paytrace_settlement_batches, paytrace_transactions
 from paysync_dagster.defs.shared.resources import WarehouseResource
 from paysync_dagster.lib.posting.ledger import ADJUSTMENT, APPLICATION, RECEIPT, REVERSAL, Ledger
 from paysync_dagster_tests.conftest import oracle_resource, paytrace_resource
 
-UPSTREAM = [paytrace_transactions, paytrace_settlement_batches, oracle_customer_accounts, normalized_payments]
-ORACLE = [oracle_open_invoices, oracle_cash_receipts]
+ORACLE_ASSETS = erp_assets("oracle")
+UPSTREAM = [paytrace_transactions, paytrace_settlement_batches, ORACLE_ASSETS.customer_accounts, normalized_payments]
+ORACLE = [ORACLE_ASSETS.open_invoices, ORACLE_ASSETS.cash_receipts]
 
 
 def materialize(url: str, warehouse_url: str, day: str, assets: list, **oracle_options: Any) -> dg.ExecuteInProcessResult:

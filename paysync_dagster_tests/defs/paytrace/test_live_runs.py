@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 from sqlalchemy import select
 
+from paysync_dagster.definitions import defs
 from paysync_dagster.defs.paytrace.assets import PayTraceTransactionsConfig
-from paysync_dagster.defs.paytrace.sensors import POSTING_PATH
 from paysync_dagster.defs.shared.live import LANDING, TRIGGER_TAG
 from paysync_dagster.defs.shared.resources import WarehouseResource
 from paysync_dagster.lib.paytrace.landing import land, landing_row_for_record
@@ -23,7 +23,7 @@ from paysync_dagster.lib.warehouse.tables import (normalized_payments, oracle_ca
                                                   paytrace_transactions)
 from paysync_dagster.sandbox.server import ServerThread
 from paysync_dagster_tests.conftest import SANDBOX_WEEK, oracle_resource, paytrace_resource, start_paytrace_sandbox
-from paysync_dagster_tests.defs.oracle.support import ORACLE, UPSTREAM, checks, materialize, oracle_state
+from paysync_dagster_tests.defs.oracle.support import ORACLE, ORACLE_ASSETS, UPSTREAM, checks, materialize, oracle_state
 from paysync_dagster_tests.lib.paytrace.records_fixtures import record
 
 LA = "America/Los_Angeles"
@@ -34,6 +34,16 @@ DAY = (date.fromisoformat(SANDBOX_WEEK[0]) + timedelta(days=1)).isoformat()
 def sandbox() -> Iterator[ServerThread]:
     with start_paytrace_sandbox(per_day=30) as server:
         yield server
+
+
+# The landing sensor's job: its steps, as the code location's paysync_live_job selects them.
+PAYTRACE_TRANSACTIONS, _BATCHES, _CUSTOMERS, NORMALIZED_PAYMENTS = UPSTREAM
+POSTING_PATH = [PAYTRACE_TRANSACTIONS, ORACLE_ASSETS.customer_accounts, NORMALIZED_PAYMENTS, ORACLE_ASSETS.cash_receipts]
+
+
+def test_the_posting_path_is_what_the_live_job_runs() -> None:
+    job = defs().resolve_job_def("paysync_live_job")
+    assert set(job.asset_layer.selected_asset_keys) == {a.key for a in POSTING_PATH}
 
 
 def live_run(url: str, warehouse_url: str, day: str) -> dg.ExecuteInProcessResult:
@@ -93,7 +103,7 @@ def test_a_live_run_builds_and_posts_only_what_new_events_brought(sandbox: Serve
     assert oracle_state(sandbox.url)["counts"] == state
     live = snapshot(sqlite_url)
     # What the live runs left is what a whole-date rebuild gives.
-    assert materialize(sandbox.url, sqlite_url, DAY, [POSTING_PATH[0], *UPSTREAM[1:], *ORACLE]).success
+    assert materialize(sandbox.url, sqlite_url, DAY, [*UPSTREAM, *ORACLE]).success
     rebuilt = snapshot(sqlite_url)
     for name in live:
         pd.testing.assert_frame_equal(live[name], rebuilt[name], obj=name)

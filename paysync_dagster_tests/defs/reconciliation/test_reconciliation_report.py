@@ -10,7 +10,7 @@ import openpyxl
 import pandas as pd
 import pytest
 
-from paysync_dagster.defs.reconciliation.assets import reconciliation_report
+from paysync_dagster.defs.erp.factory import erp_assets
 from paysync_dagster.lib.warehouse.tables import (normalized_payments, oracle_cash_receipts, payment_exceptions,
                                                   reconciliation_batches, reconciliation_kpis,
                                                   reconciliation_transactions, reconciliation_variances)
@@ -42,7 +42,7 @@ def folders(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Path]:
 
 
 def report(url: str, warehouse: str, day: str) -> pd.DataFrame:
-    result = materialize(url, warehouse, day, [reconciliation_report])
+    result = materialize(url, warehouse, day, [erp_assets("oracle").reconciliation])
     assert result.success
     got = checks(result)
     assert got[("reconciliation_report", "batch_totals_equal_settled_transactions")]

@@ -1,0 +1,59 @@
+"""One factory for every ERP's assets, and the definitions of the ERPs that are on.
+
+Each ERP folder ``defs/<erp>/`` holds its resource and a ``definitions.py`` that asks for
+:func:`erp_definitions`: its customer accounts, open invoices, cash receipts, on-account
+applications and reconciliation, built here from its :class:`~.connectors.ErpConnector`. Nothing in
+them is copied per ERP. The assets are built once per process (:func:`erp_assets`) and put in the
+code location only when the ERP is on (``PAYSYNC_ERPS``), which is read when the definitions load.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+
+import dagster as dg
+
+from paysync_dagster.defs.erp.connectors import CONNECTORS, ErpConnector, erps_on
+from paysync_dagster.defs.erp.on_account import on_account_applications_asset
+from paysync_dagster.defs.erp.posting import cash_receipts_asset, customer_accounts_asset, open_invoices_asset
+from paysync_dagster.defs.reconciliation.assets import reconciliation_asset
+
+
+@dataclass(frozen=True)
+class ErpAssets:
+    customer_accounts: dg.AssetsDefinition
+    open_invoices: dg.AssetsDefinition
+    cash_receipts: dg.AssetsDefinition
+    on_account_applications: dg.AssetsDefinition
+    reconciliation: dg.AssetsDefinition
+
+    def all(self) -> list[dg.AssetsDefinition]:
+        return [self.customer_accounts, self.open_invoices, self.cash_receipts, self.on_account_applications,
+                self.reconciliation]
+
+
+def build_erp_assets(c: ErpConnector) -> ErpAssets:
+    open_invoices = open_invoices_asset(c)
+    cash_receipts = cash_receipts_asset(c, open_invoices)
+    on_account = on_account_applications_asset(c, open_invoices, cash_receipts)
+    return ErpAssets(customer_accounts_asset(c), open_invoices, cash_receipts, on_account,
+                     reconciliation_asset(c, cash_receipts, on_account))
+
+
+@cache
+def erp_assets(name: str) -> ErpAssets:
+    """The assets of one ERP (built once per process, whether it is on or not)."""
+    return build_erp_assets(CONNECTORS[name])
+
+
+def erp_definitions(name: str) -> dg.Definitions:
+    """What one ERP adds to the code location: its assets when it is on, nothing when it is off."""
+    if name not in {c.name for c in erps_on()}:
+        return dg.Definitions()
+    return dg.Definitions(assets=erp_assets(name).all())
+
+
+def customer_account_keys() -> list[dg.AssetKey]:
+    """The customer-account assets of the ERPs that are on: what normalization reads payers against."""
+    return [erp_assets(c.name).customer_accounts.key for c in erps_on()]

@@ -1,0 +1,10 @@
+"""Oracle Fusion's assets, built by the shared ERP factory, in the code location when Oracle is on."""
+
+import dagster as dg
+
+from paysync_dagster.defs.erp.factory import erp_definitions
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    return erp_definitions("oracle")
