@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import click
 
+from paysync_dagster.cli.db import db
 from paysync_dagster.cli.demo import demo
 from paysync_dagster.cli.errors import Root
 from paysync_dagster.cli.exceptions import exceptions
@@ -28,7 +29,7 @@ def main() -> None:
     """
 
 
-for command in (exceptions, kpis, webhooks, sandbox, demo):
+for command in (exceptions, kpis, webhooks, sandbox, demo, db):
     main.add_command(command)
 
 __all__ = ["main"]

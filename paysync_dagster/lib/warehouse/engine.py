@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import os
+import sqlite3
+import time
 from collections.abc import Iterable, Mapping
 from datetime import date
 from pathlib import Path
 
-from sqlalchemy import Engine, Table, create_engine, delete, event, func, insert, inspect, select, text
+from sqlalchemy import Engine, Table, create_engine, delete, event, insert
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError, ProgrammingError
-
-from paysync_dagster.lib.timeutil import utcnow
-from paysync_dagster.lib.warehouse.tables import SCHEMA_VERSION, metadata, schema_version
 
 # The receiver and the runs write at once; a writer waits this long for SQLite's lock, not fail.
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -48,9 +46,9 @@ def make_engine(url: str | None = None, *, echo: bool = False) -> Engine:
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record):  # noqa: ANN001
             cur = dbapi_conn.cursor()
-            # WAL lets readers (sensors, the UI) run beside one writer; NORMAL is durable in WAL.
-            cur.execute("PRAGMA journal_mode=WAL")
             cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+            # WAL lets readers (sensors, the UI) run beside one writer; NORMAL is durable in WAL.
+            _journal_mode_wal(cur)
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.close()
@@ -72,53 +70,44 @@ def make_engine(url: str | None = None, *, echo: bool = False) -> Engine:
     return create_engine(parsed, echo=echo, pool_pre_ping=True)
 
 
+def _journal_mode_wal(cur) -> None:  # noqa: ANN001
+    """``PRAGMA journal_mode=WAL``. On a new file, connections opening at once (processes starting
+    on a fresh warehouse) race to switch it, and SQLite answers the losers "database is locked" at
+    once, without waiting out the busy timeout: retry until the winner has switched it (the mode is
+    kept in the file)."""
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            cur.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+
+
 def begin_write(engine: Engine):
     """A transaction that will write: on SQLite it takes the write lock up front."""
     return engine.execution_options(**{WRITE_OPTION: True}).begin()
 
 
-def migrate(engine: Engine) -> int:
-    """Create missing tables and record the schema version, in one write transaction: two processes
-    starting at once on a fresh warehouse queue on the write lock (SQLite's, or an advisory lock on
-    PostgreSQL) instead of one failing on ``CREATE TABLE``. Safe to call at every start."""
-    with begin_write(engine) as conn:
-        if conn.dialect.name == "postgresql":
-            conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('paysync_schema'))"))
-        metadata.create_all(conn)
-        _add_missing_columns(conn)
-        current = conn.execute(select(schema_version.c.version).order_by(schema_version.c.version.desc())).first()
-        if current is None or current[0] < SCHEMA_VERSION:
-            conn.execute(insert(schema_version).values(version=SCHEMA_VERSION, applied_at=utcnow()))
-    return SCHEMA_VERSION
+def migrate(engine: Engine) -> str:
+    """Bring the warehouse to this release's schema, the head revision of the migrations
+    (``lib/warehouse/migrations``), and return it. One write transaction under the schema lock
+    (SQLite's write lock, an advisory lock on PostgreSQL): two processes starting at once on a fresh
+    warehouse queue instead of both running DDL. A warehouse from before migrations is stamped first.
+    Safe to call at every start."""
+    from paysync_dagster.lib.warehouse.migrations import upgrade
 
-
-def _add_missing_columns(conn) -> None:  # noqa: ANN001
-    """Columns a release added to an existing table (each with a server default, so the rows already
-    there get it): ``create_all`` creates missing tables only."""
-    inspector = inspect(conn)
-    for table in metadata.sorted_tables:
-        if not inspector.has_table(table.name):
-            continue
-        present = {c["name"] for c in inspector.get_columns(table.name)}
-        for column in table.columns:
-            if column.name in present:
-                continue
-            if column.server_default is None and not column.nullable:
-                raise RuntimeError(f"{table.name}.{column.name}: a column added to an existing table needs a server default")
-            kind = column.type.compile(dialect=conn.dialect)
-            default = f" DEFAULT '{column.server_default.arg}'" if column.server_default is not None else ""
-            null = "" if column.nullable else " NOT NULL"
-            conn.execute(text(f'ALTER TABLE {table.name} ADD COLUMN {column.name} {kind}{null}{default}'))
+    return upgrade(engine).after
 
 
 def schema_is_current(engine: Engine) -> bool:
-    """Whether the warehouse holds this release's schema: one read, no lock, nothing written."""
-    try:
-        with engine.connect() as conn:
-            version = conn.execute(select(func.max(schema_version.c.version))).scalar()
-    except (OperationalError, ProgrammingError):  # no schema table yet
-        return False
-    return version is not None and version >= SCHEMA_VERSION
+    """Whether the warehouse holds this release's schema (its revision is the head): one read, no
+    lock, nothing written."""
+    from paysync_dagster.lib.warehouse.migrations import head, read_revision
+
+    return read_revision(engine) == head()
 
 
 def ensure_schema(engine: Engine) -> None:

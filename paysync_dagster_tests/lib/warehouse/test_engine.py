@@ -6,12 +6,11 @@ import threading
 from datetime import date, datetime
 
 import pytest
-from sqlalchemy import func, inspect, select, text
+from sqlalchemy import func, inspect, select
 from sqlalchemy.exc import IntegrityError
 
 from paysync_dagster.lib.warehouse import make_engine, metadata, migrate, redact_url, replace_partition, replace_partitions
-from paysync_dagster.lib.warehouse.tables import (audit_log, oracle_cash_receipts, paytrace_batch_transactions,
-                                                 paytrace_settlement_batches)
+from paysync_dagster.lib.warehouse.tables import audit_log, paytrace_batch_transactions, paytrace_settlement_batches
 
 D1, D2 = date(2026, 11, 2), date(2026, 11, 3)
 
@@ -36,27 +35,6 @@ def test_migrate_creates_every_table_and_is_repeatable(database_url: str) -> Non
     engine = make_engine(database_url)
     assert migrate(engine) == migrate(engine)
     assert set(metadata.tables) <= set(inspect(engine).get_table_names())
-
-
-def test_migrate_adds_a_releases_new_columns_to_a_table_that_has_rows(database_url: str) -> None:
-    # A warehouse from before schema 3: oracle_cash_receipts without the cash-application columns.
-    engine = make_engine(database_url)
-    migrate(engine)
-    new = ("customer_account", "match_tokens", "match_rejected")
-    row = {"business_date": D1, "transaction_id": 7, "kind": "sale", "outcome": "applied", "amount_minor": 100,
-           "currency": "USD", "reference": "PT-7", "receipt_number": "PT-7", "erp_receipt_id": "1", "owns_receipt": True,
-           "invoices": "INV-000001", "applied_minor": 100, "unapplied_minor": 0, "match_rule": "exact",
-           "match_score": 1.0, "reason": "", "exception_code": ""}
-    with engine.begin() as conn:
-        for column in new:
-            conn.execute(text(f"ALTER TABLE oracle_cash_receipts DROP COLUMN {column}"))
-        conn.execute(text(f"INSERT INTO oracle_cash_receipts ({', '.join(row)}) VALUES ({', '.join(':' + k for k in row)})"), row)
-    migrate(engine)
-    assert set(new) <= {c["name"] for c in inspect(engine).get_columns("oracle_cash_receipts")}
-    with engine.connect() as conn:
-        kept = conn.execute(select(oracle_cash_receipts)).mappings().one()
-    assert (kept["transaction_id"], kept["customer_account"], kept["match_tokens"]) == (7, "", "")
-    engine.dispose()
 
 
 def test_replace_partition_is_idempotent_and_leaves_other_days(database_url: str) -> None:
