@@ -1,4 +1,4 @@
-"""``paysync sandbox`` (serve the local PayTrace and Oracle Fusion simulators) and ``paysync sandbox
+"""``paysync sandbox`` (serve the local PayTrace, Oracle Fusion and Sage 300 simulators) and ``paysync sandbox
 bank-files`` (the same history's bank statement).
 
 Both take the same history options, so that by default they describe the same history: the
@@ -89,7 +89,7 @@ class _Faults(click.ParamType):
                           'give a JSON object such as \'{"error_rate": 0.05}\'', ctx) from None
 
 
-_HELP = """Serve the local PayTrace and Oracle Fusion sandboxes on one port, with generated history and
+_HELP = """Serve the local PayTrace, Oracle Fusion and Sage 300 sandboxes on one port, with generated history and
 optional faults. The bare URL goes to stdout (for scripts), a summary to stderr; Ctrl-C stops it.
 
 `paysync sandbox bank-files --out DIR` writes the same history's bank statement."""
@@ -130,10 +130,15 @@ def sandbox(ctx: click.Context, host: str, port: int, history: History, faults: 
         click.echo(server.url)
         sys.stdout.flush()
         oracle = app.oracle.state.counts()
+        sage = app.sage.state.counts()
+        sage_users = ", ".join(u for u in sorted(app.sage.state.users) if u != "ADMIN" or app.sage.state.allow_admin)
         click.echo(f"PayTrace and Oracle Fusion sandboxes on {server.url}: history {spec.start_date}..{spec.end_date}, "
                    f"{counts['transactions']} transactions, {counts['batches']} batches; Oracle {oracle['customers']} "
                    f"customers, {oracle['invoices']} open invoices; generated in {time.perf_counter() - began:.1f}s; "
                    f"faults {json.dumps(faults.model_dump(mode='json'))}. Ctrl-C to stop.", err=True)
+        click.echo(f"Sage 300 Web API on {server.url}/Sage300WebApi/v1.0/-/{app.sage.state.company} (SAGE300_BASE_URL "
+                   f"{server.url}/Sage300WebApi/v1.0/-, user {sage_users}): {sage['customers']} "
+                   f"customers, {sage['open_documents']} open invoices.", err=True)
 
     if not run_until_stopped(server, ready):
         raise Failure("the server stopped unexpectedly", "see the messages above, then start it again")

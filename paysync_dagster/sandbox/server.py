@@ -2,14 +2,16 @@
 
 Dispatch is by path, so that the ERP sandboxes share one port: PayTrace owns ``/oauth/token`` and
 ``/v1/``; Oracle Fusion owns ``/fscmRestApi/`` and ``/oauth2/`` (its control API is
-``/_sandbox/oracle/...``, see :mod:`.oracle.control`); Sage will own ``/Sage300WebApi/``. The
-whole app sits behind :class:`~paysync_dagster.sandbox.faults.FaultInjector`, and ``/_sandbox/`` is
-the control API (loopback use, no auth, never faulted):
+``/_sandbox/oracle/...``, see :mod:`.oracle.control`); Sage 300 owns ``/Sage300WebApi/`` (its control
+API is ``/_sandbox/sage/...``, see :mod:`.sage.control`). The whole app sits behind
+:class:`~paysync_dagster.sandbox.faults.FaultInjector`, and ``/_sandbox/`` is the control API
+(loopback use, no auth, never faulted):
 
 - ``GET /_sandbox/faults`` -> the fault config; ``POST /_sandbox/faults`` (a full config, missing
   keys default) replaces it and restarts its random stream.
 - ``POST /_sandbox/reset`` -> empty every store, drop tokens, clear faults and statistics, then
-  generate the startup history again (if there was one) and seed Oracle with its invoice catalogue.
+  generate the startup history again (if there was one) and seed Oracle and Sage with its invoice
+  catalogue (Sage keeps its chart of accounts and banks; its cookie sessions end).
 - ``POST /_sandbox/generate`` ``{"seed", "start_date": "YYYY-MM-DD", "end_date" | "days", "per_day"}``
   -> replace the history (tokens stay valid); answers the counts and the seconds it took.
 - ``POST /_sandbox/expire_tokens`` -> ``{"expired": n}``.
@@ -40,35 +42,42 @@ from .faults import FaultConfig, FaultInjector, fault_config
 from .oracle import OracleSandbox, SeedSpec, create_oracle_app, seed_from_generator
 from .paytrace.app import create_app as create_paytrace_app
 from .paytrace.state import HistorySpec, PayTraceState
+from .sage import SageSandbox, create_sage_app, seed_chart
+from .sage import seed_from_generator as seed_sage_from_generator
 
 
 class SandboxApp:
     """The composed ASGI app. ``.paytrace`` is the PayTrace store, ``.oracle`` the Oracle Fusion
-    sandbox (its control API under ``/_sandbox/oracle/``), ``.faults`` the one injector in front of both.
+    sandbox (its control API under ``/_sandbox/oracle/``), ``.sage`` the Sage 300 sandbox (control API
+    under ``/_sandbox/sage/``), ``.faults`` the one injector in front of them all (session expiry of
+    Sage is one of its ``expire_tokens`` hooks).
 
     ``mounts`` adds other sandboxes as (path prefix, ASGI app), tried in order after the control API
     and before PayTrace; ``on_expire_tokens`` adds their token-expiry hooks for the fault injector.
     """
 
     def __init__(self, paytrace: PayTraceState | None = None, faults: FaultConfig | dict | str | None = None,
-                 oracle: OracleSandbox | None = None, *,
+                 oracle: OracleSandbox | None = None, *, sage: SageSandbox | None = None,
                  mounts: Sequence[tuple[str, Any]] = (), on_expire_tokens: Sequence[Callable[[], object]] = ()):
         self.paytrace = paytrace or PayTraceState()
         # The composed app has one injector for every sandbox, so Oracle's own is left out.
         self.oracle = oracle or create_oracle_app(fault_injection=False, control_prefix="/_sandbox/oracle")
+        self.sage = sage or create_sage_app(control_prefix="/_sandbox/sage")
         paytrace_app = create_paytrace_app(self.paytrace)
         self._mounts: list[tuple[str, Any]] = [
             ("/_sandbox/oracle/", self.oracle.control),  # before the generic control API below
+            ("/_sandbox/sage/", self.sage.control),
             ("/_sandbox/", self._control_app()),
             *mounts,
             ("/oauth/", paytrace_app),
             ("/v1/", paytrace_app),
             ("/fscmRestApi/", self.oracle.api),
             ("/oauth2/", self.oracle.api),
+            ("/Sage300WebApi/", self.sage.api),
         ]
         self.faults = FaultInjector(self._dispatch, fault_config(faults),
                                     on_expire_tokens=[self.paytrace.expire_tokens, self.oracle.state.expire_tokens,
-                                                      *on_expire_tokens])
+                                                      self.sage.state.expire_sessions, *on_expire_tokens])
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] == "lifespan":
@@ -104,7 +113,10 @@ class SandboxApp:
             paytrace = await run_in_threadpool(self.paytrace.reset)
             await run_in_threadpool(self.oracle.state.reset)
             self.oracle.reset_statistics()
-            return JSONResponse({"paytrace": paytrace, "oracle": self.oracle.state.counts()})
+            await run_in_threadpool(self.sage.state.reset)
+            self.sage.reset_statistics()
+            return JSONResponse({"paytrace": paytrace, "oracle": self.oracle.state.counts(),
+                                 "sage": self.sage.state.counts()})
 
         async def generate(request: Request) -> JSONResponse:
             try:
@@ -114,14 +126,16 @@ class SandboxApp:
             began = time.perf_counter()
             counts = await run_in_threadpool(self.paytrace.generate, spec)
             oracle = await run_in_threadpool(self._reseed_oracle, spec)
-            return JSONResponse({"paytrace": counts, "oracle": oracle, "seconds": round(time.perf_counter() - began, 3)})
+            sage = await run_in_threadpool(self._reseed_sage, spec)
+            return JSONResponse({"paytrace": counts, "oracle": oracle, "sage": sage,
+                                 "seconds": round(time.perf_counter() - began, 3)})
 
         async def expire_tokens(request: Request) -> JSONResponse:
             return JSONResponse({"expired": self.paytrace.expire_tokens()})
 
         async def stats(request: Request) -> JSONResponse:
             return JSONResponse({"paytrace": self.paytrace.counts(), "oracle": self.oracle.statistics()["oracle"],
-                                 **self.faults.stats()})
+                                 "sage": self.sage.state.counts(), **self.faults.stats()})
 
         return Starlette(routes=[
             Route("/_sandbox/faults", get_faults, methods=["GET"]),
@@ -143,6 +157,16 @@ class SandboxApp:
                                                 self.paytrace.tz_name))
             return state.counts()
 
+    def _reseed_sage(self, spec: HistorySpec) -> dict:
+        """Sage likewise: the new history's customers and invoices, on its chart and banks."""
+        state = self.sage.state
+        with state.lock:
+            state.reset(empty=True)
+            seed_chart(state)
+            seed_sage_from_generator(state, SeedSpec(spec.seed, spec.start_date, spec.end_date, spec.per_day,
+                                                     self.paytrace.tz_name))
+            return state.counts()
+
 
 def history_spec(raw: dict) -> HistorySpec:
     """``{"seed", "start_date", "end_date" or "days", "per_day"}`` (dates ISO) -> HistorySpec."""
@@ -159,13 +183,16 @@ def build_app(*, history: HistorySpec | None = None, faults: FaultConfig | dict 
               mounts: Sequence[tuple[str, Any]] = (), **state_options: Any) -> SandboxApp:
     """The sandbox app; ``state_options`` go to :class:`PayTraceState` (username, password,
     integrator_id, tz_name, clock, token_ttl, seed). Oracle is seeded with the invoice catalogue the
-    same history pays, so the two sandboxes agree; ``reset`` returns Oracle to that seed."""
+    same history pays, so the sandboxes agree, and Sage the same way; ``reset`` returns both to that seed."""
     app = SandboxApp(PayTraceState(history=history, **state_options), faults, mounts=mounts)
     if history is not None:
         tz_name = state_options.get("tz_name") or DEFAULT_MERCHANT_TIMEZONE
         seed_from_generator(app.oracle.state, SeedSpec(history.seed, history.start_date, history.end_date,
                                                        history.per_day, tz_name))
         app.oracle.state.mark_baseline()
+        seed_sage_from_generator(app.sage.state, SeedSpec(history.seed, history.start_date, history.end_date,
+                                                          history.per_day, tz_name))
+        app.sage.state.mark_baseline()
     return app
 
 

@@ -1,0 +1,165 @@
+"""Seeding the Sage 300 sandbox: the chart it posts to, its bank codes, and the PayTrace generator's
+customers and open invoices.
+
+Catalogue (as :mod:`..oracle.seed` loads Oracle, so that the sandboxes agree): each
+``customer_catalogue`` customer becomes an AR customer whose ``CustomerNumber`` is the account
+number (``C10042``), with name, contact, e-mail, phone and billing address; each ``open_invoices``
+invoice becomes an open posted document (type Invoice) with the same ``DocumentNumber``
+(``INV-004213``), amount, invoice and due dates, and terms NET15/30/45 from the due date. The
+generator has no sales orders, so ``OrderNumber`` stays empty; ``PONumber`` is the
+``customer_reference_id`` (``PO-12345``) a paying transaction carries, when it carries one. The
+invoices come from no AR batch (``BatchNumber`` 0), like balances brought into a new company.
+
+Chart: the GL accounts of the mapping file's ``gl_accounts`` (each account as the mapping gives it
+to Sage: its ``accounts: {sage: ...}`` override when there is one), with the sandbox's own accounts
+(bank ``1020-000``, AR control ``1200-000``, sales tax ``2300-000``, sales ``4000-000``, discounts
+``4900-000``). Banks: ``PAYTRACE`` (card clearing: its GL account is the mapping's default account)
+and ``SEATAC`` (the sample company's operating bank, on ``1020-000``).
+
+Determinism: customers go in by account number and invoices by invoice number; seeding is
+idempotent (what exists is left alone).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from .customers import new_customer
+from .schema import GL_ACCOUNT, blank
+from .state import (AR_CONTROL_ACCOUNT, CURRENCY, DEFAULT_BANK, OPERATING_BANK_ACCOUNT, REVENUE_ACCOUNT, SageState)
+
+CATALOGUE_DESCRIPTION = "Goods and services"
+# (account, description, type, normal balance, control account)
+CHART = (
+    (OPERATING_BANK_ACCOUNT, "Bank - operating account", "BalanceSheet", "Debit", False),
+    (AR_CONTROL_ACCOUNT, "Accounts receivable", "BalanceSheet", "Debit", True),
+    ("2300-000", "Sales tax payable", "BalanceSheet", "Credit", False),
+    (REVENUE_ACCOUNT, "Sales", "IncomeStatement", "Credit", False),
+    ("4900-000", "Sales discounts", "IncomeStatement", "Debit", False),
+)
+
+
+def _bare(account: str) -> str:
+    return "".join(ch for ch in account if ch.isalnum())
+
+
+def add_account(state: SageState, account: str, description: str, account_type: str = "BalanceSheet",
+                normal: str = "Debit", control: bool = False) -> dict:
+    key = _bare(account)
+    existing = state.store.gl_accounts.get(key)
+    if existing is not None:
+        return existing
+    row = blank(GL_ACCOUNT)
+    row.update(UnformattedAccount=key, AccountNumber=account, Description=description[:60], AccountType=account_type,
+               NormalBalanceDRCR=normal, Status="Active", PostToAccount="Detail", ControlAccount=control,
+               AccountGroupCode="CASH" if account_type == "BalanceSheet" and not control else "",
+               AccountSegmentCode1=account.split("-")[0].split(".")[0], StructureCode="ACCT", Multicurrency=False)
+    state.store.gl_accounts[key] = row
+    return row
+
+
+def _describe(when: Mapping[str, Any]) -> str:
+    detail = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in when.items() if v is not None)
+    return f"Card clearing - {detail}" if detail else "Card clearing"
+
+
+def mapping_accounts(path: Path | None = None) -> tuple[list[tuple[str, str]], str]:
+    """([(Sage account, description)], the default account) of the mapping file (default: the sample)."""
+    from paysync_dagster.lib.mapping import SAMPLE_MAPPING, gl_account_for, load_mapping
+
+    mapping = load_mapping(path or SAMPLE_MAPPING)
+    gl = mapping.gl_accounts
+    out = [(gl_account_for(mapping, "sage", rule.account), _describe(rule.when.model_dump())) for rule in gl.rules]
+    default = gl_account_for(mapping, "sage", gl.default)
+    out.append((default, "Card clearing"))
+    return out, default
+
+
+def seed_chart(state: SageState, mapping_path: Path | None = None) -> dict[str, int]:
+    """GL accounts and bank codes; returns how many of each there are."""
+    with state.lock:
+        for account, description, kind, normal, control in CHART:
+            add_account(state, account, description, kind, normal, control)
+        accounts, default = mapping_accounts(mapping_path)
+        for account, description in accounts:
+            add_account(state, account, description)
+        banks = state.store.banks
+        banks.setdefault(DEFAULT_BANK, {"BankCode": DEFAULT_BANK, "Description": "PayTrace card clearing",
+                                        "GLAccount": default, "CurrencyCode": CURRENCY})
+        banks.setdefault("SEATAC", {"BankCode": "SEATAC", "Description": "Seattle operating account",
+                                    "GLAccount": OPERATING_BANK_ACCOUNT, "CurrencyCode": CURRENCY})
+        return {"gl_accounts": len(state.store.gl_accounts), "banks": len(banks)}
+
+
+def _terms(invoice_date: str, due_date: str | None) -> str:
+    if not due_date:
+        return "NET30"
+    days = (date.fromisoformat(due_date) - date.fromisoformat(invoice_date)).days
+    return "COD" if days <= 0 else f"NET{days}"
+
+
+def seed_from_catalogue(state: SageState, invoices: Iterable[Mapping[str, Any]],
+                        customers: Iterable[Mapping[str, Any]] = (),
+                        po_numbers: Mapping[str, str] | None = None) -> dict[str, int]:
+    """Customers and open invoices of a catalogue (the generator's dict shapes, as the Oracle seed
+    takes them); ``po_numbers`` gives an invoice number's PONumber. Returns what was added."""
+    po_numbers = po_numbers or {}
+    added = {"customers": 0, "invoices": 0}
+    invoice_list = sorted(invoices, key=lambda inv: str(inv["invoice_number"]))
+    people: dict[str, dict[str, Any]] = {}
+    for c in customers:
+        billing = (list(c.get("billing") or ()) + [""] * 7)[:7]
+        _name, street, street2, city, region, postal, country = billing
+        people[str(c["account"])] = {
+            "CustomerName": str(c["company"])[:60], "ContactName": str(c.get("contact") or "")[:60],
+            "Email": str(c.get("email") or "")[:50], "PhoneNumber": str(c.get("phone") or "")[:30],
+            "AddressLine1": street[:60], "AddressLine2": street2[:60], "City": city[:30], "StateProvince": region[:30],
+            "ZipPostalCode": postal[:20], "Country": country[:30]}
+    for inv in invoice_list:
+        people.setdefault(str(inv["customer_account"]), {"CustomerName": str(inv["customer_name"])[:60],
+                                                         "Email": str(inv.get("customer_email") or "")[:50]})
+    with state.lock:
+        for account in sorted(people):
+            if account not in state.store.customers:
+                state.store.customers[account] = new_customer(state, {"CustomerNumber": account, **people[account]})
+                added["customers"] += 1
+        for inv in invoice_list:
+            number, account = str(inv["invoice_number"]), str(inv["customer_account"])
+            if state.document(account, number) is not None:
+                continue
+            issued = date.fromisoformat(inv["invoice_date"])
+            due = date.fromisoformat(inv["due_date"]) if inv.get("due_date") else issued
+            total = Decimal(int(inv["amount_minor"])).scaleb(-2)
+            state.add_document({
+                "CustomerNumber": account, "DocumentNumber": number, "DocumentType": "Invoice",
+                "PONumber": po_numbers.get(number, "")[:22], "DocumentDate": issued, "DueDate": due,
+                "PostingDate": issued, "CurrencyCode": str(inv.get("currency") or CURRENCY),
+                "CustomerCurrencyInvoiceAmount": total, "DocumentDescription": CATALOGUE_DESCRIPTION,
+                "Terms": _terms(inv["invoice_date"], inv.get("due_date")), "DateLastActivity": issued})
+            customer = state.store.customers[account]
+            if customer["DateOfLastInvoice"] is None or issued > customer["DateOfLastInvoice"]:
+                customer["DateOfLastInvoice"] = issued
+            added["invoices"] += 1
+    return added
+
+
+def seed_from_generator(state: SageState, spec: Any) -> dict[str, int]:
+    """Seed with the catalogue the PayTrace generator pays for ``spec`` (a ``SeedSpec``: seed,
+    start_date, end_date, per_day, tz_name), PO numbers from the paying transactions."""
+    from paysync_dagster.sandbox.paytrace.generator import ID, REFERENCE, customer_catalogue, generate
+
+    invoices: list[dict] = []
+    po_numbers: dict[str, str] = {}
+    for day in generate(spec.seed, spec.start_date, spec.end_date, spec.per_day, spec.tz_name):
+        references = {rec[ID]: rec[REFERENCE] for rec in day.transactions if rec[REFERENCE]}
+        for inv in day.invoices:
+            invoices.append(inv)
+            po = next((references[i] for i in inv["paid_by"] if i in references), "")
+            if po:
+                po_numbers[inv["invoice_number"]] = po
+    return seed_from_catalogue(state, invoices, customer_catalogue(spec.seed, spec.per_day, spec.start_date.year),
+                               po_numbers)
