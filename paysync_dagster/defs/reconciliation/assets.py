@@ -17,7 +17,8 @@ from paysync_dagster.lib.money import format_amount
 from paysync_dagster.lib.reconciliation.bank import read_bank_folder
 from paysync_dagster.lib.reconciliation.checks import batch_checks, unaccounted
 from paysync_dagster.lib.reconciliation.core import Tolerances, reconcile
-from paysync_dagster.lib.reconciliation.files import bar_chart_svg, with_cash_application, write_chart, write_reports
+from paysync_dagster.lib.reconciliation.files import (bar_chart_svg, reconciliation_name, with_cash_application, write_chart,
+                                                     write_reports)
 from paysync_dagster.lib.reconciliation.kpis import date_kpis, describe, exceptions_by_reason_and_age, summarize
 from paysync_dagster.lib.reconciliation.load import load_scope
 from paysync_dagster.lib.reconciliation.queue_rows import exception_rows
@@ -46,10 +47,10 @@ def _merchant_today() -> date:
     return pd.Timestamp.now(tz=zone(merchant_timezone())).date()
 
 
-def _chart(engine, day: date, base: str) -> tuple[str, list[dict[str, Any]]]:  # noqa: ANN001
-    """Matched against unmatched amounts for the last CHART_DAYS reports up to ``day``."""
+def _chart(engine, day: date, base: str, erp: str) -> tuple[str, list[dict[str, Any]]]:  # noqa: ANN001
+    """Matched against unmatched amounts for the last CHART_DAYS reports of one ERP up to ``day``."""
     days = [day - timedelta(days=i) for i in range(CHART_DAYS - 1, -1, -1)]
-    rows = read_partition(engine, reconciliation_transactions, days)
+    rows = read_partition(engine, reconciliation_transactions, days, reconciliation_transactions.c.erp == erp)
     points = []
     for d in days:
         part = rows[rows["business_date"] == d] if not rows.empty else rows
@@ -93,7 +94,7 @@ def reconciliation_asset(c: ErpConnector, cash_receipts: dg.AssetsDefinition,
                     "and deletions after posting show as drift), and the bank's deposit lines when statement files "
                     "are given (PAYSYNC_BANK_FILES_DIR). One status per transaction; each batch tied or its variance "
                     "itemized by cause; the KPIs of the date; CSV and XLSX files under PAYSYNC_REPORTS_DIR; what "
-                    "needs a person in payment_exceptions (stage \"reconciliation\").",
+                    f"needs a person in payment_exceptions (stage \"{reconciliation_name(c.name)}\").",
     )
     def _reconciliation(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         warehouse: WarehouseResource = context.resources.warehouse
@@ -131,21 +132,24 @@ def _reconcile(context: dg.AssetExecutionContext, warehouse: WarehouseResource, 
     with engine.connect() as conn:
         raised = pd.DataFrame(conn.execute(select(payment_exceptions).where(payment_exceptions.c.business_date == day)).fetchall(),
                               columns=[c.name for c in payment_exceptions.columns])
-    new_exceptions = exception_rows(transactions, day)
+    new_exceptions = exception_rows(transactions, day, reconciliation_name(c.name))
     declined = payments.loc[payments["status"] == "declined", "transaction_id"] if not payments.empty else []
     ids = set(payments["transaction_id"]) if not payments.empty else set()
     ids |= set(raised.loc[raised["stage"] == "normalize", "transaction_id"]) if not raised.empty else set()
-    flagged = set(raised.loc[raised["stage"] != "reconciliation", "transaction_id"]) if not raised.empty else set()
+    # This ERP's exceptions and those before any ERP (the other ERPs' say nothing of this one)
+    own_stages = {"paytrace", "normalize", c.name}
+    flagged = set(raised.loc[raised["stage"].isin(own_stages), "transaction_id"]) if not raised.empty else set()
     flagged |= {r["transaction_id"] for r in new_exceptions}
     kpi_rows = date_kpis(day, outcomes, ids, declined, flagged, rec.batches, transactions, rec.variances)
 
     table_rows = transactions.rename(columns={"business_date": "transaction_date"}).assign(business_date=day)
-    with stage_writer(engine, [day], "reconciliation", {reconciliation_transactions: None, reconciliation_batches: None,
-                                                        reconciliation_variances: None, reconciliation_kpis: None}) as write:
-        write(reconciliation_transactions, _records(table_rows, reconciliation_transactions))
-        write(reconciliation_batches, _records(rec.batches.assign(business_date=day), reconciliation_batches))
-        write(reconciliation_variances, _records(rec.variances.assign(business_date=day), reconciliation_variances))
-        write(reconciliation_kpis, kpi_rows)
+    tables = (reconciliation_transactions, reconciliation_batches, reconciliation_variances, reconciliation_kpis)
+    with stage_writer(engine, [day], reconciliation_name(c.name), {t: t.c.erp == c.name for t in tables}) as write:
+        write(reconciliation_transactions, _records(table_rows.assign(erp=c.name), reconciliation_transactions))
+        write(reconciliation_batches, _records(rec.batches.assign(business_date=day, erp=c.name), reconciliation_batches))
+        write(reconciliation_variances, _records(rec.variances.assign(business_date=day, erp=c.name),
+                                                 reconciliation_variances))
+        write(reconciliation_kpis, [{**row, "erp": c.name} for row in kpi_rows])
         write(payment_exceptions, new_exceptions)
 
     base = MAPPING.currency.base
@@ -153,12 +157,13 @@ def _reconcile(context: dg.AssetExecutionContext, warehouse: WarehouseResource, 
     with engine.connect() as conn:
         queue = pd.DataFrame(conn.execute(select(payment_exceptions).where(payment_exceptions.c.business_date == day)).fetchall(),
                              columns=[c.name for c in payment_exceptions.columns])
-    open_queue = queue[queue["status"] == "open"] if not queue.empty else queue
+    open_queue = queue[(queue["status"] == "open") & queue["stage"].isin(own_stages | {reconciliation_name(c.name)})] \
+        if not queue.empty else queue
     paths = write_reports(reports_dir(), day, transactions=with_cash_application(transactions, outcomes),
-                          batches=rec.batches, variances=rec.variances,
+                          batches=rec.batches, variances=rec.variances, erp=c.name,
                           kpis=summary, exceptions=open_queue)
-    svg, points = _chart(engine, day, base)
-    paths["chart"] = write_chart(reports_dir(), day, svg)
+    svg, points = _chart(engine, day, base, c.name)
+    paths["chart"] = write_chart(reports_dir(), day, svg, c.name)
     checks = batch_checks(rec.batches, rec.variances, _tolerances().batch_variance_minor)
     missing = unaccounted(scope.gateway, erp_receipts, rec.transactions, prefix)
     by_status = transactions.groupby("status").agg(count=("transaction_id", "count"),

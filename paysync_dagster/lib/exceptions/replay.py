@@ -29,6 +29,7 @@ REPLAY_ASSETS: dict[str, tuple[str, ...]] = {
     "oracle": ("oracle_cash_receipts",),
     "sage": ("sage_cash_receipts",),
     "reconciliation": ("reconciliation_report",),
+    "sage_reconciliation": ("sage_reconciliation_report",),
 }
 
 # (business dates, asset names) -> {"run_ids": [...], "success": bool, "assets": what ran, if not all}

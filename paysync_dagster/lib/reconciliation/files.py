@@ -9,6 +9,9 @@ Under the reports folder, one folder per date (``<reports>/<YYYY-MM-DD>/``):
   Exceptions (the date's open queue), amounts as numbers with two decimals;
 - ``matched_vs_unmatched.svg``: matched against unmatched amounts per day, as shown in Dagster.
 
+Each ERP's reconciliation writes its own files: Oracle's under the names above (as the product
+shipped them), another ERP's prefixed with its name (``sage_reconciliation_<date>.csv``, ...).
+
 Files are written to a temporary name and renamed, so a reader never opens half a file.
 """
 
@@ -22,6 +25,12 @@ from xml.sax.saxutils import escape
 import pandas as pd
 
 from paysync_dagster.lib.money import exponent as minor_exponent
+
+
+def reconciliation_name(erp: str) -> str:
+    """The name of an ERP's reconciliation: its exception stage and the stem of its files. Oracle's
+    keeps the name the product shipped with ("reconciliation"); another ERP's is "<erp>_reconciliation"."""
+    return "reconciliation" if erp == "oracle" else f"{erp}_reconciliation"
 
 
 def _as_units(df: pd.DataFrame, currency_column: str = "currency") -> pd.DataFrame:
@@ -61,12 +70,14 @@ def with_cash_application(transactions: pd.DataFrame, receipts: pd.DataFrame) ->
 
 
 def write_reports(folder: str | Path, day: date, *, transactions: pd.DataFrame, batches: pd.DataFrame,
-                  variances: pd.DataFrame, kpis: pd.DataFrame, exceptions: pd.DataFrame) -> dict[str, Path]:
-    """Write the date's CSV and XLSX; returns their paths by kind."""
+                  variances: pd.DataFrame, kpis: pd.DataFrame, exceptions: pd.DataFrame,
+                  erp: str = "oracle") -> dict[str, Path]:
+    """Write the date's CSV and XLSX of one ERP's reconciliation; returns their paths by kind."""
+    stem = f"{reconciliation_name(erp)}_{day.isoformat()}"
     target = Path(folder) / day.isoformat()
     target.mkdir(parents=True, exist_ok=True)
     people = _as_units(transactions)
-    csv = _atomic(target / f"reconciliation_{day.isoformat()}.csv", lambda p: people.to_csv(p, index=False))
+    csv = _atomic(target / f"{stem}.csv", lambda p: people.to_csv(p, index=False))
 
     def xlsx(p: Path) -> None:
         with pd.ExcelWriter(p, engine="openpyxl") as book:
@@ -84,7 +95,7 @@ def write_reports(folder: str | Path, day: date, *, transactions: pd.DataFrame, 
                     width = max(len(str(c.value)) if c.value is not None else 0 for c in column[:200])
                     sheet.column_dimensions[column[0].column_letter].width = min(60, max(10, width + 2))
 
-    book = _atomic(target / f"reconciliation_{day.isoformat()}.xlsx", xlsx)
+    book = _atomic(target / f"{stem}.xlsx", xlsx)
     return {"csv": csv, "xlsx": book}
 
 
@@ -112,7 +123,8 @@ def bar_chart_svg(days: list[str], matched: list[int], unmatched: list[int], cur
     return "".join(parts)
 
 
-def write_chart(folder: str | Path, day: date, svg: str) -> Path:
+def write_chart(folder: str | Path, day: date, svg: str, erp: str = "oracle") -> Path:
     target = Path(folder) / day.isoformat()
     target.mkdir(parents=True, exist_ok=True)
-    return _atomic(target / "matched_vs_unmatched.svg", lambda p: p.write_text(svg, encoding="utf-8"))
+    name = "matched_vs_unmatched.svg" if erp == "oracle" else f"{erp}_matched_vs_unmatched.svg"
+    return _atomic(target / name, lambda p: p.write_text(svg, encoding="utf-8"))

@@ -1,4 +1,4 @@
-"""Reconciliation statuses that need a person, as rows for the exception queue (stage "reconciliation")."""
+"""Reconciliation statuses that need a person, as rows for the exception queue (the ERP's reconciliation stage)."""
 
 from __future__ import annotations
 
@@ -24,7 +24,8 @@ ACTIONS = {
 }
 
 
-def exception_rows(transactions: pd.DataFrame, day: date) -> list[dict]:
+def exception_rows(transactions: pd.DataFrame, day: date, stage: str = "reconciliation") -> list[dict]:
+    """The statuses that need a person, as exception rows of ``stage`` (the ERP's reconciliation)."""
     if transactions.empty:
         return []
     flagged = transactions[transactions["status"].isin(ACTIONS)]
@@ -32,7 +33,7 @@ def exception_rows(transactions: pd.DataFrame, day: date) -> list[dict]:
     rows = []
     for r in flagged.itertuples():
         amount = int(r.gateway_amount_minor) or int(r.erp_amount_minor)
-        rows.append({"business_date": day, "transaction_id": int(r.transaction_id), "stage": "reconciliation",
+        rows.append({"business_date": day, "transaction_id": int(r.transaction_id), "stage": stage,
                      "reason_code": str(r.status), "reason": str(r.detail), "amount_minor": abs(amount),
                      "currency": str(r.currency or "USD"),
                      "details": json.dumps({"receipt_number": r.receipt_number, "erp_receipt_id": r.erp_receipt_id,

@@ -248,59 +248,66 @@ posting_leases = Table(
     Column("expires_at", DateTime, nullable=False),
 )
 
-# Oracle's open invoices as read on the partition's business date (those dated on or before it), with
+# An ERP's open invoices as read on the partition's business date (those dated on or before it), with
 # their installments, the targets cash is applied to: JSON ``[[installment id, balance_minor, due date]]``.
-oracle_open_invoices = Table(
-    "oracle_open_invoices",
-    metadata,
-    Column("business_date", Date, nullable=False),
-    Column("invoice_number", String(50), nullable=False),
-    Column("erp_invoice_id", String(40), nullable=False),  # CustomerTransactionId
-    Column("customer_account", String(100), nullable=False),
-    Column("customer_name", String(360), nullable=False),
-    Column("transaction_date", String(10), nullable=False),
-    Column("due_date", String(10), nullable=False),
-    Column("currency", String(3), nullable=False),
-    Column("original_minor", BigInteger, nullable=False),  # of the open installments
-    Column("balance_minor", BigInteger, nullable=False),
-    Column("installments", Text, nullable=False),
-    UniqueConstraint("business_date", "invoice_number", name="uq_oracle_open_invoices_date_number"),
-)
-Index("ix_oracle_open_invoices_business_date", oracle_open_invoices.c.business_date)
+def open_invoices_table(erp: str) -> Table:
+    """``<erp>_open_invoices``: the ERP's open invoices as read for a business date."""
+    table = Table(
+        f"{erp}_open_invoices",
+        metadata,
+        Column("business_date", Date, nullable=False),
+        Column("invoice_number", String(50), nullable=False),
+        Column("erp_invoice_id", String(40), nullable=False),  # Oracle: CustomerTransactionId; Sage: DocumentNumber
+        Column("customer_account", String(100), nullable=False),
+        Column("customer_name", String(360), nullable=False),
+        Column("transaction_date", String(10), nullable=False),
+        Column("due_date", String(10), nullable=False),
+        Column("currency", String(3), nullable=False),
+        Column("original_minor", BigInteger, nullable=False),  # of the open installments
+        Column("balance_minor", BigInteger, nullable=False),
+        Column("installments", Text, nullable=False),
+        UniqueConstraint("business_date", "invoice_number", name=f"uq_{erp}_open_invoices_date_number"),
+    )
+    Index(f"ix_{erp}_open_invoices_business_date", table.c.business_date)
+    return table
 
-# What posting did with each normalized payment of the date in Oracle: exactly one row per payment.
+
+# What posting did with each normalized payment of the date in an ERP: exactly one row per payment.
 # ``outcome``: posted | applied | on_account | reversed | refunded | skipped | exception.
 # ``receipt_number`` is the receipt the row concerns (its own, or a refund's original); ``owns_receipt``
 # says the payment created it. ``match_rule``/``match_score`` say why cash went to ``invoices``.
-oracle_cash_receipts = Table(
-    "oracle_cash_receipts",
-    metadata,
-    Column("business_date", Date, nullable=False),
-    Column("transaction_id", BigInteger, nullable=False),
-    Column("kind", String(20), nullable=False),
-    Column("outcome", String(20), nullable=False),
-    Column("amount_minor", BigInteger, nullable=False),
-    Column("currency", String(3), nullable=False),
-    Column("reference", String(80), nullable=False),  # the ledger reference of this payment's effect
-    Column("receipt_number", String(80), nullable=False),
-    Column("erp_receipt_id", String(40), nullable=False),  # StandardReceiptId
-    Column("owns_receipt", Boolean, nullable=False),
-    Column("invoices", Text, nullable=False),  # invoice numbers applied to (or adjusted), comma-separated
-    Column("applied_minor", BigInteger, nullable=False),
-    Column("unapplied_minor", BigInteger, nullable=False),
-    # exact | reference | multiple | purchase_order | sales_order | typo | none (older rows: normalized | fuzzy)
-    Column("match_rule", String(20), nullable=False),
-    Column("match_score", Float, nullable=False),  # a similarity 0..1, not money
-    Column("reason", Text, nullable=False),
-    Column("exception_code", String(60), nullable=False),
-    # Why cash went where (schema 3): whom the receipt is for ("" = unidentified), the references
-    # read as typed, and each candidate invoice not applied with why.
-    Column("customer_account", String(60), nullable=False, server_default=""),
-    Column("match_tokens", Text, nullable=False, server_default=""),
-    Column("match_rejected", Text, nullable=False, server_default=""),
-    UniqueConstraint("transaction_id", name="uq_oracle_cash_receipts_transaction_id"),
-)
-Index("ix_oracle_cash_receipts_business_date", oracle_cash_receipts.c.business_date)
+def cash_receipts_table(erp: str) -> Table:
+    """``<erp>_cash_receipts``: one row per normalized payment of the date, what posting did with it."""
+    table = Table(
+        f"{erp}_cash_receipts",
+        metadata,
+        Column("business_date", Date, nullable=False),
+        Column("transaction_id", BigInteger, nullable=False),
+        Column("kind", String(20), nullable=False),
+        Column("outcome", String(20), nullable=False),
+        Column("amount_minor", BigInteger, nullable=False),
+        Column("currency", String(3), nullable=False),
+        Column("reference", String(80), nullable=False),  # the ledger reference of this payment's effect
+        Column("receipt_number", String(80), nullable=False),
+        Column("erp_receipt_id", String(40), nullable=False),  # Oracle: StandardReceiptId
+        Column("owns_receipt", Boolean, nullable=False),
+        Column("invoices", Text, nullable=False),  # invoice numbers applied to (or adjusted), comma-separated
+        Column("applied_minor", BigInteger, nullable=False),
+        Column("unapplied_minor", BigInteger, nullable=False),
+        # exact | reference | multiple | purchase_order | sales_order | typo | none (older rows: normalized | fuzzy)
+        Column("match_rule", String(20), nullable=False),
+        Column("match_score", Float, nullable=False),  # a similarity 0..1, not money
+        Column("reason", Text, nullable=False),
+        Column("exception_code", String(60), nullable=False),
+        # Why cash went where: whom the receipt is for ("" = unidentified), the references read as
+        # typed, and each candidate invoice not applied with why.
+        Column("customer_account", String(60), nullable=False, server_default=""),
+        Column("match_tokens", Text, nullable=False, server_default=""),
+        Column("match_rejected", Text, nullable=False, server_default=""),
+        UniqueConstraint("transaction_id", name=f"uq_{erp}_cash_receipts_transaction_id"),
+    )
+    Index(f"ix_{erp}_cash_receipts_business_date", table.c.business_date)
+    return table
 
 # Append-only record of decisions people and runs take (who, when, what, before, after).
 audit_log = Table(
@@ -342,7 +349,8 @@ Index("ix_payment_anomalies_business_date", payment_anomalies.c.business_date)
 reconciliation_transactions = Table(
     "reconciliation_transactions",
     metadata,
-    Column("business_date", Date, nullable=False),  # the report's date
+    Column("business_date", Date, nullable=False),
+    Column("erp", String(20), nullable=False, server_default="oracle"),  # whose reconciliation (rows from before: Oracle's)  # the report's date
     Column("transaction_id", BigInteger, nullable=False),
     Column("transaction_date", Date, nullable=True),
     Column("kind", String(20), nullable=False),
@@ -361,6 +369,7 @@ reconciliation_batches = Table(
     "reconciliation_batches",
     metadata,
     Column("business_date", Date, nullable=False),
+    Column("erp", String(20), nullable=False, server_default="oracle"),  # whose reconciliation (rows from before: Oracle's)
     Column("batch_number", BigInteger, nullable=False),
     Column("currency", String(3), nullable=False),
     Column("net_minor", BigInteger, nullable=False),
@@ -378,6 +387,7 @@ reconciliation_variances = Table(
     "reconciliation_variances",
     metadata,
     Column("business_date", Date, nullable=False),
+    Column("erp", String(20), nullable=False, server_default="oracle"),  # whose reconciliation (rows from before: Oracle's)
     Column("batch_number", BigInteger, nullable=False),
     Column("leg", String(10), nullable=False),  # erp | bank
     Column("cause", String(40), nullable=False),
@@ -391,31 +401,44 @@ reconciliation_kpis = Table(
     "reconciliation_kpis",
     metadata,
     Column("business_date", Date, nullable=False),
+    Column("erp", String(20), nullable=False, server_default="oracle"),  # whose reconciliation (rows from before: Oracle's)
     Column("kpi", String(60), nullable=False),
     Column("numerator", BigInteger, nullable=False),
     Column("denominator", BigInteger, nullable=False),
     Column("currency", String(3), nullable=False),  # for money KPIs; "" otherwise
-    UniqueConstraint("business_date", "kpi", "currency", name="uq_reconciliation_kpis"),
+    UniqueConstraint("business_date", "erp", "kpi", "currency", name="uq_reconciliation_kpis_erp"),
 )
 
 # Cash applied after its receipt was posted on account, once the invoice appeared: one row per
 # application (an invoice installment), under the business date of the run that made it.
-oracle_late_applications = Table(
-    "oracle_late_applications",
-    metadata,
-    Column("business_date", Date, nullable=False),  # the run's date = the application date
-    Column("transaction_id", BigInteger, nullable=False),  # the PayTrace payment the receipt came from
-    Column("receipt_number", String(80), nullable=False),
-    Column("invoice_number", String(80), nullable=False),
-    Column("target_id", String(40), nullable=False),  # the installment (payment schedule) applied to
-    Column("amount_minor", BigInteger, nullable=False),
-    Column("currency", String(3), nullable=False),
-    Column("match_rule", String(20), nullable=False),
-    Column("match_score", Float, nullable=False),  # a similarity 0..1, not money
-    Column("applied_at", DateTime, nullable=False),
-    UniqueConstraint("receipt_number", "invoice_number", "target_id", name="uq_oracle_late_applications"),
-)
-Index("ix_oracle_late_applications_business_date", oracle_late_applications.c.business_date)
+def late_applications_table(erp: str) -> Table:
+    """``<erp>_late_applications``: applications made after their receipt was posted."""
+    table = Table(
+        f"{erp}_late_applications",
+        metadata,
+        Column("business_date", Date, nullable=False),  # the run's date = the application date
+        Column("transaction_id", BigInteger, nullable=False),  # the PayTrace payment the receipt came from
+        Column("receipt_number", String(80), nullable=False),
+        Column("invoice_number", String(80), nullable=False),
+        Column("target_id", String(40), nullable=False),  # the installment (payment schedule) applied to
+        Column("amount_minor", BigInteger, nullable=False),
+        Column("currency", String(3), nullable=False),
+        Column("match_rule", String(20), nullable=False),
+        Column("match_score", Float, nullable=False),  # a similarity 0..1, not money
+        Column("applied_at", DateTime, nullable=False),
+        UniqueConstraint("receipt_number", "invoice_number", "target_id", name=f"uq_{erp}_late_applications"),
+    )
+    Index(f"ix_{erp}_late_applications_business_date", table.c.business_date)
+    return table
+
+
+# Each ERP's tables, built by the same three functions (same columns, named for the ERP).
+oracle_open_invoices = open_invoices_table("oracle")
+oracle_cash_receipts = cash_receipts_table("oracle")
+oracle_late_applications = late_applications_table("oracle")
+sage_open_invoices = open_invoices_table("sage")
+sage_cash_receipts = cash_receipts_table("sage")
+sage_late_applications = late_applications_table("sage")
 
 # What each stage last built for each transaction of a date: the landing row (``landing_id``) its
 # current row came from. A near-real-time run builds only the transactions whose landing row moved
