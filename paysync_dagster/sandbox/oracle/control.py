@@ -20,7 +20,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +32,7 @@ from starlette.routing import Route
 from paysync_dagster.lib.money import to_minor, to_wire
 from paysync_dagster.lib.timeutil import DEFAULT_MERCHANT_TIMEZONE
 
+from ..asgi import control_body
 from ..faults import FaultConfig
 from . import receipts
 from .seed import SeedSpec, seed_from_catalogue, seed_from_generator
@@ -128,13 +128,13 @@ def control_routes(sandbox: OracleSandbox, prefix: str) -> list[Route]:
         return JSONResponse({"status": "ok"})
 
     async def reset(request: Request) -> JSONResponse:
-        body = await _json(request)
+        body = await control_body(request)
         await run_in_threadpool(state.reset, empty=bool(body.get("empty")))
         sandbox.reset_statistics()
         return JSONResponse({"oracle": state.counts()})
 
     async def seed(request: Request) -> JSONResponse:
-        body = await _json(request)
+        body = await control_body(request)
         try:
             if "invoices" in body or "customers" in body:
                 added = await run_in_threadpool(seed_from_catalogue, state, body.get("invoices") or [],
@@ -168,7 +168,7 @@ def control_routes(sandbox: OracleSandbox, prefix: str) -> list[Route]:
         return JSONResponse(await run_in_threadpool(dump, state, with_invoices=with_invoices))
 
     async def clock(request: Request) -> JSONResponse:
-        body = await _json(request)
+        body = await control_body(request)
         try:
             state.business_date = date.fromisoformat(body["today"]) if body.get("today") else None
         except ValueError as exc:
@@ -194,17 +194,6 @@ def control_routes(sandbox: OracleSandbox, prefix: str) -> list[Route]:
         Route(f"{p}/expire_tokens", expire_tokens, methods=["POST"]),
         Route(f"{p}/automatch", run_automatch, methods=["POST"]),
     ]
-
-
-async def _json(request: Request) -> dict[str, Any]:
-    raw = await request.body()
-    if not raw.strip():
-        return {}
-    try:
-        value = json.loads(raw)
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}
 
 
 def control_app(sandbox: OracleSandbox, prefix: str) -> Starlette:

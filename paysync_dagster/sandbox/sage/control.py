@@ -22,7 +22,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +33,7 @@ from starlette.routing import Route
 
 from paysync_dagster.lib.timeutil import DEFAULT_MERCHANT_TIMEZONE
 
+from ..asgi import control_body
 from . import invoices, receipts, refunds
 from .errors import SageError
 from .wire import dumps
@@ -131,13 +131,13 @@ def control_routes(sandbox: SageSandbox, prefix: str) -> list[Route]:
         return answer(await run_in_threadpool(dump, sandbox, with_documents=with_documents))
 
     async def reset(request: Request) -> Response:
-        body = await _json(request)
+        body = await control_body(request)
         await run_in_threadpool(state.reset, empty=bool(body.get("empty")))
         sandbox.reset_statistics()
         return answer({"sage": state.counts()})
 
     async def seed(request: Request) -> Response:
-        body = await _json(request)
+        body = await control_body(request)
         try:
             if "invoices" in body or "customers" in body:
                 added = await run_in_threadpool(seed_from_catalogue, state, body.get("invoices") or [],
@@ -152,7 +152,7 @@ def control_routes(sandbox: SageSandbox, prefix: str) -> list[Route]:
         return answer({"expired": state.expire_sessions()})
 
     async def post_batches(request: Request) -> Response:
-        body = await _json(request)
+        body = await control_body(request)
         try:
             result = await run_in_threadpool(post_now, sandbox, str(body.get("ledger", "CA")),
                                              body.get("from"), body.get("to"))
@@ -166,7 +166,7 @@ def control_routes(sandbox: SageSandbox, prefix: str) -> list[Route]:
         return answer(settings(state))
 
     async def set_settings(request: Request) -> Response:
-        body = await _json(request)
+        body = await control_body(request)
         known = {"page_size": int, "allow_admin": bool, "session_error_on_expired": bool, "database_offline": bool,
                  "session_idle_s": (int, float, type(None))}
         for name, value in body.items():
@@ -179,7 +179,7 @@ def control_routes(sandbox: SageSandbox, prefix: str) -> list[Route]:
         return answer(settings(state))
 
     async def clock(request: Request) -> Response:
-        body = await _json(request)
+        body = await control_body(request)
         try:
             state.business_date = date.fromisoformat(body["today"]) if body.get("today") else None
         except ValueError as exc:
@@ -202,17 +202,6 @@ def control_routes(sandbox: SageSandbox, prefix: str) -> list[Route]:
         Route(f"{p}/clock", clock, methods=["POST"]),
         Route(f"{p}/stats", stats, methods=["GET"]),
     ]
-
-
-async def _json(request: Request) -> dict[str, Any]:
-    raw = await request.body()
-    if not raw.strip():
-        return {}
-    try:
-        value = json.loads(raw)
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}
 
 
 def control_app(sandbox: SageSandbox, prefix: str) -> Starlette:
