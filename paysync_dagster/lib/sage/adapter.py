@@ -1,0 +1,759 @@
+"""Sage 300 as a posting target: the :class:`~paysync_dagster.lib.posting.erp.ErpAdapter` for AR receipt
+batches, and the open-invoice read the posting starts from (spec ``sage300_webapi.md`` §0, §2.5, §2.6, §5).
+
+How each posting effect is represented in Sage 300:
+
+- receipt: an entry of the business date's PaySync cash batch (``ARReceiptAndAdjustmentBatches``,
+  ``BatchRecordType`` CA, ``Description`` "PaySync <YYYY-MM-DD>"): the first receipts of a date create
+  the batch (POST), later ones are inserted into the date's open batch (PATCH, ``UpdateOperation``
+  Insert; several entries per request, all or none). Sage numbers batches and entries; PaySync's id
+  for a receipt is ``CA-<BatchNumber>-<EntryNumber>``, which posting does not change. The entry
+  carries ``CheckReceiptNumber`` = the PaySync reference (``PT-<PayTrace id>``), the customer (the
+  settings' suspense customer when the payer is not identified: Sage needs one on every receipt),
+  ``BankReceiptAmount``/``CustomerReceiptAmount``, the business date, ``PaymentCode``,
+  ``EntryDescription`` (the Poster's comments, card numbers masked) and ``EntryReference`` (the
+  reference). Cash matched to invoices is a ``Receipt`` with one ``AppliedReceiptsAdjustments`` line
+  per invoice installment (``DocumentNumber``, ``PaymentNumber``, ``CustomerReceiptAmount``): Sage
+  applies with the receipt, so :attr:`SageAdapter.applies_with_receipt` is true. Cash matched to
+  nothing is a ``Prepayment`` (on account); what a Receipt does not apply stays unapplied.
+- look-up after a lost answer (§5: an unposted receipt is only reachable through its batch): every
+  unposted CA batch (Open, ReadyToPost) is read with its entries, then ``ARPostedReceipts`` by
+  ``CheckReceiptNumber`` (an ``or`` of up to ``batch_size`` numbers per request), in that order so a
+  batch posted in between is still seen. ``ApplyDocument`` entries (which carry the receipt's number
+  too) are never taken for the receipt. Two receipts with one number: ``RejectedError("AMBIGUOUS")``.
+- application made after the create (late applications, :meth:`SageAdapter.add_references`,
+  :meth:`~SageAdapter.apply`, :meth:`~SageAdapter.set_application`): while the receipt's batch is
+  unposted, the entry is PATCHed (applied lines inserted, updated or deleted by ``LineNumber``; a
+  Prepayment becomes a Receipt, since a prepayment's lines apply nothing). Once posted, an
+  ``ApplyDocument`` entry (spec §2.6, the insurance-broker lifecycle) in the PaySync batch of the day
+  the application is made applies the receipt's posted credit (its ``DocumentNumber``: the prepayment,
+  or the unapplied cash a receipt left) to the invoice. What a receipt applies is read back from its
+  entry and from the ``ApplyDocument`` entries of later PaySync batches that draw on its document.
+- identification: the unposted entry's ``CustomerNumber`` is PATCHed (``UpdateOperation`` Update).
+- reversal (void, chargeback): an unposted entry is deleted (``UpdateOperation`` Delete); Sage then
+  holds nothing for it. A posted receipt cannot be reversed through the Web API (the spec did not
+  research it): ``RejectedError`` naming what a person does in Sage.
+- refund: an entry of the day's PaySync ``ARRefundBatches`` batch drawing on the receipt's posted
+  credit (``RefundDetails``: its document and the amount), ``CheckNumber`` = the refund's reference
+  (``PT-<refund id>:RFND``) and ``EntryReference`` = the receipt's, which is how it is found again.
+  Sage refunds only draw on posted credits, so this works for posted cash left on account; anything
+  else is refused with what a person does.
+
+Posting the batches: :meth:`SageAdapter.post_date` sets a date's PaySync batches ReadyToPost and runs
+the posting processes; :meth:`SageAdapter.after_run` does it only when the settings ask to post after
+each run (otherwise a person posts them in Sage, which is the usual practice).
+
+Errors: the client's typed errors become the posting loop's (:func:`translated`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from paysync_dagster.lib.money import format_amount
+from paysync_dagster.lib.posting.erp import (ApplySpec, DuplicateError, ErpReceipt, FetchedInvoice, OutcomeUnknown,
+                                             ReceiptSpec, RejectedError, UnavailableError)
+from paysync_dagster.lib.posting.matching import OpenInvoice
+from paysync_dagster.lib.sage.client import (APPLY_DOCUMENT, CASH, INSERT, OPEN, PREPAYMENT, READY_TO_POST, RECEIPT,
+                                             RECEIPT_BATCHES, REFUND_BATCHES, NewApplication, NewReceipt, NewRefund,
+                                             Sage300Client, and_, eq, ge, gt, le, or_)
+from paysync_dagster.lib.sage.errors import (INVALID_ACTION, SageAmbiguousMatch, SageApiError, SageAuthError,
+                                             SageDuplicate, SageNotFound, SageOutcomeUnknown, SageRateLimited,
+                                             SageRejected, SageResponseError, SageServerError, SageTransportError)
+from paysync_dagster.lib.sage.records import (AppliedLine, ReceiptBatch, ReceiptEntry, minor, parse_customer,
+                                              parse_int, parse_posted_document, parse_posted_receipt,
+                                              parse_receipt_batch)
+from paysync_dagster.lib.scrub import mask_card_numbers
+
+#: entries that are cash received (a receipt); ApplyDocument entries move no cash
+CASH_TYPES = (RECEIPT, PREPAYMENT, "UnappliedCash")
+#: entries whose lines apply cash to documents (a Prepayment's lines only say what it is for)
+APPLYING_TYPES = (RECEIPT, APPLY_DOCUMENT)
+EDITABLE = (OPEN, READY_TO_POST)
+REFUND_SUFFIX = ":RFND"
+POSTED = "SAGE_POSTED"
+UNPOSTED = "SAGE_UNPOSTED"
+
+
+@dataclass(frozen=True)
+class SageReceiptSettings:
+    """What Sage needs on every receipt, and how PaySync's batches are kept.
+
+    ``bank_code``: the ``BKBanks`` code the card settlements land in; ``payment_code``: an
+    ``ARPaymentCodes`` code (None: the customer's default); ``suspense_customer``: the AR customer that
+    holds a receipt whose payer is not identified yet (Sage needs a customer on every receipt; it must
+    exist and be active); ``batch_prefix``: the batch descriptions, "<prefix> <YYYY-MM-DD>";
+    ``post_after_run``: post the date's batches after each posting run (False: a person posts them).
+    """
+
+    bank_code: str = "PAYTRACE"
+    payment_code: str | None = "CARD"
+    suspense_customer: str = "SUSPENSE"
+    batch_prefix: str = "PaySync"
+    post_after_run: bool = False
+
+    def batch_description(self, day: date) -> str:
+        return f"{self.batch_prefix} {day.isoformat()}"
+
+    def is_ours(self, description: str | None) -> bool:
+        return (description or "").startswith(f"{self.batch_prefix} ")
+
+
+@contextmanager
+def translated() -> Iterator[None]:
+    """Sage's errors as the posting loop's (see :mod:`paysync_dagster.lib.posting.erp`)."""
+    try:
+        yield
+    except SageOutcomeUnknown as exc:  # a write may have been committed: look it up
+        raise OutcomeUnknown(str(exc)) from exc
+    except SageResponseError as exc:  # an unreadable answer: whatever was asked may have been done
+        raise OutcomeUnknown(str(exc)) from exc
+    except SageDuplicate as exc:
+        raise DuplicateError(str(exc), exc.code or "RecordDuplicate") from exc
+    except (SageAuthError, SageRateLimited, SageServerError) as exc:  # nothing was done (reads, 429s, sign-in)
+        raise UnavailableError(str(exc)) from exc
+    except SageTransportError as exc:
+        raise UnavailableError(str(exc)) from exc
+    except SageAmbiguousMatch as exc:
+        raise RejectedError(str(exc), "AMBIGUOUS") from exc
+    except SageApiError as exc:  # SageRejected, SageNotFound: Sage refused, nothing was done
+        raise RejectedError(str(exc), exc.code or f"HTTP{exc.http_status}") from exc
+
+
+# -- ids and targets ----------------------------------------------------------------------------------------
+
+def receipt_id(batch_number: int | None, entry_number: int | None) -> str:
+    return f"{CASH}-{batch_number}-{entry_number}"
+
+
+def parse_receipt_id(erp_id: str) -> tuple[int, int] | None:
+    parts = (erp_id or "").split("-")
+    if len(parts) == 3 and parts[0] == CASH and parts[1].isdigit() and parts[2].isdigit():
+        return int(parts[1]), int(parts[2])
+    return None
+
+
+def target_id(document_number: str, payment_number: int | None) -> str:
+    """The Poster's target of an applied line: the invoice number (installment 1), ``<number>#<n>`` else."""
+    return document_number if (payment_number or 1) == 1 else f"{document_number}#{payment_number}"
+
+
+def split_target(target: str, invoice: str = "") -> tuple[str, int]:
+    """(document number, payment number) of a target id (an empty target: the invoice, installment 1)."""
+    number, sep, pay = (target or invoice).rpartition("#")
+    if sep and pay.isdigit() and number:
+        return number, int(pay)
+    return target or invoice, 1
+
+
+def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    for i in range(0, len(items), max(1, size)):
+        yield items[i:i + max(1, size)]
+
+
+# -- a receipt as Sage holds it ---------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Held:
+    """One receipt in Sage: an entry of a batch (``entry``), and/or a posted receipt (``posted``)."""
+
+    batch_number: int
+    entry_number: int
+    batch_status: str  # Open, ReadyToPost, Posted; "" when only the posted receipt was read
+    entry: ReceiptEntry | None = None
+    posted: Any = None  # records.PostedReceipt
+    batch_date: date | None = None
+
+    @property
+    def erp_id(self) -> str:
+        return receipt_id(self.batch_number, self.entry_number)
+
+    @property
+    def is_posted(self) -> bool:
+        return self.posted is not None or self.batch_status not in EDITABLE
+
+    def _pick(self, name: str) -> Any:
+        for source in (self.entry, self.posted):
+            value = getattr(source, name, None) if source is not None else None
+            if value not in (None, ""):
+                return value
+        return None
+
+    @property
+    def reference(self) -> str:
+        return str(self._pick("check_receipt_number") or "")
+
+    @property
+    def customer(self) -> str:
+        return str(self._pick("customer_number") or "")
+
+    @property
+    def document_number(self) -> str:
+        return str(self._pick("document_number") or "")
+
+    @property
+    def transaction_type(self) -> str:
+        return str(self._pick("transaction_type") or "")
+
+    @property
+    def currency(self) -> str:
+        return str(self._pick("currency") or "USD")
+
+    @property
+    def amount_minor(self) -> int:
+        return int(self._pick("amount_minor") or 0)
+
+    @property
+    def receipt_date(self) -> date | None:
+        return self._pick("receipt_date") or self.batch_date
+
+    def own_lines(self) -> tuple[AppliedLine, ...]:
+        if self.entry is None or self.transaction_type not in APPLYING_TYPES:
+            return ()
+        return self.entry.applied
+
+
+def held_entries(batches: Iterable[ReceiptBatch]) -> Iterator[Held]:
+    for b in batches:
+        for e in b.entries:
+            if e.batch_number is not None or b.batch_number is not None:
+                yield Held(int(b.batch_number or e.batch_number or 0), int(e.entry_number or 0), b.status or "", e,
+                           batch_date=b.batch_date)
+
+
+def apply_documents(batches: Iterable[ReceiptBatch]) -> dict[tuple[str, str], list[AppliedLine]]:
+    """The lines of every ApplyDocument entry of ``batches``, by the credit they draw on (customer, document)."""
+    out: dict[tuple[str, str], list[AppliedLine]] = {}
+    for b in batches:
+        for e in b.entries:
+            if e.transaction_type == APPLY_DOCUMENT and e.document_number:
+                out.setdefault((e.customer_number or "", e.document_number), []).extend(e.applied)
+    return out
+
+
+def by_target(lines: Iterable[AppliedLine]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for line in lines:
+        if line.document_number and line.amount_minor:
+            t = target_id(line.document_number, line.payment_number)
+            out[t] = out.get(t, 0) + line.amount_minor
+    return out
+
+
+def by_invoice(lines: Iterable[AppliedLine]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for line in lines:
+        if line.document_number and line.amount_minor:
+            out[line.document_number] = out.get(line.document_number, 0) + line.amount_minor
+    return out
+
+
+def find_held(client: Sage300Client, references: Sequence[str], *, chunk: int = 50,
+              batches: Sequence[ReceiptBatch] | None = None) -> tuple[dict[str, list[Held]], list[ReceiptBatch]]:
+    """Every receipt (cash entry) carrying one of ``references`` as its CheckReceiptNumber: in the
+    unposted CA batches (read first, or given) and among the posted receipts (read after). Returns
+    them by reference, and the unposted batches read."""
+    wanted = set(references)
+    if batches is None:
+        batches = [parse_receipt_batch(b) for b in client.open_receipt_batches(statuses=EDITABLE)]
+    found: dict[tuple[int, int], Held] = {}
+    for h in held_entries(batches):
+        if h.entry is not None and h.entry.check_receipt_number in wanted and h.transaction_type in CASH_TYPES:
+            found[(h.batch_number, h.entry_number)] = h
+    for part in _chunks(list(wanted), chunk):
+        rows = client.posted_receipts(filter=or_(*(eq("CheckReceiptNumber", r) for r in part)))
+        for row in rows:
+            p = parse_posted_receipt(row)
+            if p.check_receipt_number not in wanted or (p.transaction_type or RECEIPT) not in CASH_TYPES:
+                continue
+            k = (int(p.batch_number or 0), int(p.entry_number or 0))
+            before = found.get(k)
+            found[k] = Held(k[0], k[1], before.batch_status if before else "", before.entry if before else None, p,
+                            before.batch_date if before else None)
+    out: dict[str, list[Held]] = {}
+    for h in sorted(found.values(), key=lambda h: (h.batch_number, h.entry_number)):
+        out.setdefault(h.reference, []).append(h)
+    return out, list(batches)
+
+
+# -- the adapter --------------------------------------------------------------------------------------------------
+
+class SageAdapter:
+    """Sage 300 receipts through one :class:`Sage300Client`. ``batch_size``: entries per create and
+    receipt numbers per look-up request; ``today``: the date an application or refund made after
+    posting is entered under (the day PaySync makes it)."""
+
+    name = "sage"
+    applies_with_receipt = True
+    apply_batch_size = 1  # applications are PATCHes of one receipt's entry (or one ApplyDocument entry)
+
+    def __init__(self, client: Sage300Client, settings: SageReceiptSettings | None = None, *, batch_size: int = 50,
+                 today: Callable[[], date] = date.today):
+        self.client = client
+        self.settings = settings or SageReceiptSettings()
+        self.batch_size = max(1, batch_size)
+        self.today = today
+        self._open: dict[date, int] = {}  # the open PaySync batch of a date, as last seen
+
+    # -- customers and open invoices --------------------------------------------------------------------------
+
+    def customer_accounts(self) -> list[dict[str, Any]]:
+        """Every customer but the suspense one: ``account_number``, ``name``, ``email``."""
+        with translated():
+            rows = self.client.list_customers(select=["CustomerNumber", "CustomerName", "Email", "Status"])
+        out = []
+        for row in rows:
+            c = parse_customer(row)
+            if c.customer_number and c.customer_number != self.settings.suspense_customer:
+                out.append({"account_number": c.customer_number, "name": c.name or "", "email": c.email or ""})
+        return out
+
+    def open_invoices(self, as_of: date | None = None) -> tuple[list[FetchedInvoice], list[dict[str, Any]]]:
+        """Posted documents of type Invoice with an amount due, dated on or before ``as_of``; the balance
+        is the amount due less what unposted receipt batches already apply to it (what Sage would still
+        let a receipt apply: its DocumentNetBalance). And the customers."""
+        customers = self.customer_accounts()
+        names = {c["account_number"]: c["name"] for c in customers}
+        with translated():
+            rows = self.client.posted_documents(and_(eq("DocumentType", "Invoice"), eq("FullyPaid", "No"),
+                                                     le("DocumentDate", as_of) if as_of else None))
+            pending = self._pending_applications()
+        out = []
+        for row in rows:
+            d = parse_posted_document(row)
+            if d.document_type != "Invoice" or not d.document_number or not d.customer_number:
+                continue
+            if as_of is not None and d.document_date is not None and d.document_date > as_of:
+                continue
+            balance = (d.amount_due_minor or 0) - pending.get((d.customer_number, d.document_number), 0)
+            if balance <= 0:
+                continue
+            name = names.get(d.customer_number, "")
+            issued = d.document_date.isoformat() if d.document_date else ""
+            out.append(FetchedInvoice(
+                OpenInvoice(d.document_number, d.customer_number, balance, d.currency,
+                            d.due_date.isoformat() if d.due_date else "", d.document_number, (), invoice_date=issued,
+                            purchase_order=d.po_number or "", order_number=d.order_number or "", customer_name=name),
+                name, issued, d.invoice_amount_minor or 0))
+        return sorted(out, key=lambda f: f.invoice.number), customers
+
+    def _pending_applications(self) -> dict[tuple[str, str], int]:
+        """What every unposted CA batch applies to each posted document (customer, document)."""
+        out: dict[tuple[str, str], int] = {}
+        for b in self.client.open_receipt_batches(statuses=EDITABLE):
+            for e in parse_receipt_batch(b).entries:
+                if e.transaction_type not in APPLYING_TYPES:
+                    continue
+                for line in e.applied:
+                    k = (line.customer_number or e.customer_number or "", line.document_number or "")
+                    out[k] = out.get(k, 0) + (line.amount_minor or 0) + (line.discount_minor or 0)
+        return out
+
+    # -- receipts -----------------------------------------------------------------------------------------------
+
+    def new_receipt(self, spec: ReceiptSpec) -> NewReceipt:
+        """The entry of a receipt: a Receipt applied to the spec's invoices, or a Prepayment (on account)."""
+        applications = tuple(NewApplication(invoice, amount, split_target(target, invoice)[1])
+                             for invoice, target, amount in spec.applications if amount > 0)
+        comments, _ = mask_card_numbers(spec.comments or "")
+        return NewReceipt(spec.customer_account or self.settings.suspense_customer, spec.amount_minor,
+                          spec.receipt_date, spec.reference, RECEIPT if applications else PREPAYMENT, applications,
+                          description=comments[:60], reference=spec.reference[:60],
+                          payment_code=self.settings.payment_code, currency=spec.currency)
+
+    def create_receipts(self, specs: Sequence[ReceiptSpec]) -> dict[str, str]:
+        """All the specs' entries in one request (a new batch, or an insert into the date's open batch)."""
+        if not specs:
+            return {}
+        days = {s.receipt_date for s in specs}
+        if len(days) > 1:  # two batches could not be all or none: nothing is sent
+            raise RejectedError("receipts of several dates go in separate batches: send them one date at a time",
+                                "ONE_DATE")
+        refs = [s.reference for s in specs]
+        if len(set(refs)) != len(refs):
+            raise RejectedError("a reference appears twice in one create", "DUPLICATE_REFERENCE")
+        with translated():
+            batch = self._insert(days.pop(), [self.new_receipt(s).to_json() for s in specs])
+        ids: dict[str, str] = {}
+        for ref in refs:
+            mine = [e for e in batch.entries if e.check_receipt_number == ref and e.transaction_type in CASH_TYPES]
+            if len(mine) != 1:  # the answer does not say which entry is ours: the look-up will
+                raise OutcomeUnknown(f"batch {batch.batch_number} holds {len(mine)} receipts numbered {ref}")
+            ids[ref] = receipt_id(batch.batch_number, mine[0].entry_number)
+        return ids
+
+    def _insert(self, day: date, entries: Sequence[Mapping[str, Any]]) -> ReceiptBatch:
+        """Insert entries into the date's open PaySync batch (creating it when there is none); the batch
+        as answered. Not repeated once sent; a batch that stopped being editable (posted by a person)
+        refused the insert, so another open batch (or a new one) takes it."""
+        description = self.settings.batch_description(day)
+        refused: set[int] = set()
+        for _ in range(3):
+            number = self._open.get(day)
+            if number is None or number in refused:
+                number = self._find_open(day, refused)
+            if number is None:
+                answer = self.client.create_receipt_batch(batch_date=day, description=description,
+                                                          bank_code=self.settings.bank_code, entries=entries)
+                batch = parse_receipt_batch(answer)
+                if batch.batch_number is not None:
+                    self._open[day] = batch.batch_number
+                return batch
+            rows = [{"UpdateOperation": INSERT, **e} for e in entries]
+            try:
+                answer = self.client.patch(RECEIPT_BATCHES, self.client.receipt_batch_key(number),
+                                           {"ReceiptsAdjustments": rows}, repeatable=False)
+            except (SageRejected, SageNotFound) as exc:
+                if isinstance(exc, SageNotFound) or exc.code == INVALID_ACTION:  # not editable any more: nothing done
+                    self._open.pop(day, None)
+                    refused.add(number)
+                    continue
+                raise
+            if not answer.get("ReceiptsAdjustments"):
+                answer = self.client.get_receipt_batch(number)
+            return parse_receipt_batch(answer)
+        raise RejectedError(f"no open batch for {day} would take the receipts", INVALID_ACTION)
+
+    def _find_open(self, day: date, skip: Collection[int] = ()) -> int | None:
+        batches = [parse_receipt_batch(b) for b in self.client.open_receipt_batches(
+            day, self.settings.batch_description(day), statuses=(OPEN,))]
+        numbers = [b.batch_number for b in batches if b.batch_number is not None and b.batch_number not in skip]
+        if numbers:
+            self._open[day] = numbers[-1]
+            return numbers[-1]
+        return None
+
+    def find_receipts(self, references: Sequence[str]) -> dict[str, ErpReceipt]:
+        """The receipts Sage holds under these numbers (unposted entries and posted receipts)."""
+        refs = list(dict.fromkeys(str(r) for r in references))
+        if not refs:
+            return {}
+        with translated():
+            found, batches = find_held(self.client, refs, chunk=self.batch_size)
+            many = {ref: hs for ref, hs in found.items() if len(hs) > 1}
+            if many:
+                ref, hs = next(iter(many.items()))
+                raise RejectedError(f"{len(hs)} receipts in Sage carry CheckReceiptNumber {ref} "
+                                    f"({', '.join(h.erp_id for h in hs)}): a person keeps one and deletes or reverses "
+                                    "the others", "AMBIGUOUS")
+            credits = self._credits([hs[0] for hs in found.values() if hs[0].is_posted])
+        drawing = apply_documents(batches)  # unposted ApplyDocument entries drawing on a posted credit
+        return {ref: self._erp_receipt(hs[0], credits, drawing) for ref, hs in found.items()}
+
+    def _credits(self, held: Sequence[Held]) -> dict[tuple[str, str], int]:
+        """What is left on the posted credits (prepayment, unapplied cash) of posted receipts that left some."""
+        keys = [(h.customer, h.document_number) for h in held if h.document_number
+                and not (h.posted is not None and h.posted.unapplied_minor == 0)]
+        out: dict[tuple[str, str], int] = {}
+        for part in _chunks(keys, self.batch_size):
+            rows = self.client.posted_documents(or_(*(and_(eq("CustomerNumber", c), eq("DocumentNumber", d))
+                                                      for c, d in part)))
+            for row in rows:
+                d = parse_posted_document(row)
+                k = (d.customer_number or "", d.document_number or "")
+                if k in part:
+                    out[k] = max(0, -(d.amount_due_minor or 0))
+        return out
+
+    def _erp_receipt(self, h: Held, credits: Mapping[tuple[str, str], int],
+                     drawing: Mapping[tuple[str, str], list[AppliedLine]]) -> ErpReceipt:
+        k = (h.customer, h.document_number)
+        if h.is_posted:
+            if k in credits:
+                pending = sum((line.amount_minor or 0) for line in drawing.get(k, ()))
+                unapplied: int | None = max(0, credits[k] - pending)
+            else:  # fully applied when posted (no credit left), or the credit could not be read
+                unapplied = h.posted.unapplied_minor if h.posted is not None else None
+        else:
+            e = h.entry
+            assert e is not None
+            unapplied = e.unapplied_minor if e.unapplied_minor is not None else \
+                h.amount_minor - sum(by_target(h.own_lines()).values())
+        return ErpReceipt(h.erp_id, h.reference, h.amount_minor, h.currency, self._account(h.customer), unapplied, False)
+
+    def _account(self, customer: str) -> str:
+        return "" if customer == self.settings.suspense_customer else customer
+
+    # -- one receipt by its id ------------------------------------------------------------------------------------
+
+    def locate(self, receipt: ErpReceipt) -> tuple[ReceiptBatch, ReceiptEntry | None]:
+        """The receipt's batch (read by its number) and its entry there (None: deleted)."""
+        where = parse_receipt_id(receipt.erp_id)
+        if where is None:  # an id PaySync did not make: find the receipt by its number
+            found = self.find_receipts([receipt.reference]).get(receipt.reference)
+            where = parse_receipt_id(found.erp_id) if found else None
+            if where is None:
+                raise RejectedError(f"receipt {receipt.reference} is not in Sage", "RecordNotFound")
+        batch = parse_receipt_batch(self.client.get_receipt_batch(where[0]))
+        entry = next((e for e in batch.entries if e.entry_number == where[1]), None)
+        return batch, entry
+
+    def _entry(self, receipt: ErpReceipt) -> tuple[ReceiptBatch, ReceiptEntry]:
+        batch, entry = self.locate(receipt)
+        if entry is None:
+            raise RejectedError(f"receipt {receipt.reference} ({receipt.erp_id}) is no longer in Sage batch "
+                                f"{batch.batch_number}: it was deleted", "RecordNotFound")
+        return batch, entry
+
+    def _patch_entry(self, batch: ReceiptBatch, row: Mapping[str, Any], *, repeatable: bool = False) -> None:
+        self.client.patch(RECEIPT_BATCHES, self.client.receipt_batch_key(int(batch.batch_number or 0)),
+                          {"ReceiptsAdjustments": [row]}, repeatable=repeatable)
+
+    def _later_lines(self, batch: ReceiptBatch, entry: ReceiptEntry) -> list[AppliedLine]:
+        """The ApplyDocument lines of later PaySync batches that draw on the posted receipt's credit."""
+        if not entry.document_number:
+            return []
+        later = [parse_receipt_batch(b) for b in self.client.receipt_batches(gt("BatchNumber", int(batch.batch_number or 0)))]
+        mine = [b for b in later if self.settings.is_ours(b.description) and (b.status or "") != "Deleted"]
+        return apply_documents(mine).get((entry.customer_number or "", entry.document_number), [])
+
+    def _current_lines(self, receipt: ErpReceipt) -> list[AppliedLine]:
+        batch, entry = self.locate(receipt)
+        if entry is None:
+            return []
+        own = list(entry.applied) if entry.transaction_type in APPLYING_TYPES else []
+        if (batch.status or "") in EDITABLE:
+            return own
+        return own + self._later_lines(batch, entry)
+
+    # -- applications -------------------------------------------------------------------------------------------
+
+    def applications(self, receipt: ErpReceipt) -> dict[str, int]:
+        """What the receipt applies now, by target (``<invoice>`` or ``<invoice>#<installment>``)."""
+        with translated():
+            return by_target(self._current_lines(receipt))
+
+    def references(self, receipt: ErpReceipt) -> dict[str, int]:
+        """What the receipt applies now, by invoice number (its lines and the ApplyDocuments drawing on it)."""
+        with translated():
+            return by_invoice(self._current_lines(receipt))
+
+    def add_references(self, receipt: ErpReceipt, references: Sequence[tuple[str, int]]) -> None:
+        """Apply the receipt to more invoices (installment 1): its entry's lines while unposted, an
+        ApplyDocument entry once posted. Not repeatable: :meth:`references` finds what a lost answer did."""
+        with translated():
+            self._add(receipt, [(invoice, 1, amount) for invoice, amount in references if amount > 0])
+
+    def apply(self, items: Sequence[ApplySpec]) -> None:
+        """Each item a new application; all items must be of one receipt (one request, all or none)."""
+        if not items:
+            return
+        if len({i.receipt.erp_id for i in items}) > 1:
+            raise RejectedError("applications of several receipts cannot go in one request; send them one at a time",
+                                "NO_BATCH")
+        lines = []
+        for i in items:
+            document, payment = split_target(i.target_id, i.invoice_number)
+            lines.append((document, payment, i.amount_minor))
+        with translated():
+            self._add(items[0].receipt, lines)
+
+    def _add(self, receipt: ErpReceipt, lines: Sequence[tuple[str, int, int]]) -> None:
+        if not lines:
+            return
+        batch, entry = self._entry(receipt)
+        if (batch.status or "") in EDITABLE:
+            row: dict[str, Any] = {"UpdateOperation": "Update", "EntryNumber": entry.entry_number}
+            if entry.transaction_type == PREPAYMENT:  # a prepayment's lines apply nothing: it becomes a receipt
+                row["ReceiptTransactionType"] = RECEIPT
+            row["AppliedReceiptsAdjustments"] = [
+                {"UpdateOperation": INSERT, **NewApplication(doc, amount, pay).to_json(entry.currency)}
+                for doc, pay, amount in lines]
+            try:
+                self._patch_entry(batch, row)
+                return
+            except SageRejected as exc:
+                if exc.code != INVALID_ACTION:
+                    raise
+                batch, entry = self._entry(receipt)  # posted meanwhile: nothing was changed
+                if (batch.status or "") in EDITABLE:
+                    raise
+        self._apply_document(receipt, entry, lines)
+
+    def _apply_document(self, receipt: ErpReceipt, entry: ReceiptEntry, lines: Sequence[tuple[str, int, int]]) -> None:
+        """An ApplyDocument entry applying the posted receipt's credit to invoices (spec §2.6)."""
+        if not entry.document_number:
+            raise RejectedError(f"receipt {receipt.reference} has no document number in Sage to apply", "RecordInvalid")
+        day = self.today()
+        body: dict[str, Any] = {
+            "CustomerNumber": entry.customer_number, "ReceiptDateAdjustmentDate": day,
+            "CheckReceiptNumber": entry.check_receipt_number or receipt.reference,
+            "DocumentNumber": entry.document_number,
+            "EntryDescription": f"{self.settings.batch_prefix} applies {receipt.reference}"[:60],
+            "EntryReference": receipt.reference[:60], "ReceiptTransactionType": APPLY_DOCUMENT,
+            "AppliedReceiptsAdjustments": [NewApplication(doc, amount, pay).to_json(entry.currency)
+                                           for doc, pay, amount in lines]}
+        self._insert(day, [body])
+
+    def set_application(self, receipt: ErpReceipt, target_id: str, amount_minor: int) -> None:
+        """Make the application on ``target_id`` exactly ``amount_minor`` (repeatable: it converges).
+        Unposted: the entry's lines are updated, deleted or inserted. Posted: a raise is an ApplyDocument
+        of the difference; lowering a posted application is refused (a person adjusts it in Sage)."""
+        document, payment = split_target(target_id)
+        with translated():
+            batch, entry = self._entry(receipt)
+            if (batch.status or "") not in EDITABLE:
+                current = by_target(self._current_lines(receipt)).get(target_id, 0)
+                if amount_minor > current:
+                    self._apply_document(receipt, entry, [(document, payment, amount_minor - current)])
+                elif amount_minor < current:
+                    raise RejectedError(
+                        f"receipt {receipt.reference} is posted in Sage (batch {batch.batch_number}): the Web API cannot "
+                        f"take an application back. A person lowers what it applies to {document} in Sage (an AR "
+                        "adjustment of the invoice, or Bank Services > Reverse Transactions and a new receipt)", POSTED)
+                return
+            lines = [line for line in entry.applied if line.document_number == document and (line.payment_number or 1) == payment]
+            current = sum(line.amount_minor or 0 for line in lines) if entry.transaction_type in APPLYING_TYPES else 0
+            if current == amount_minor and entry.transaction_type in APPLYING_TYPES:
+                return
+            rows: list[dict[str, Any]] = []
+            if amount_minor <= 0:
+                rows = [{"UpdateOperation": "Delete", "LineNumber": line.line_number} for line in lines]
+            elif lines:
+                rows = [{"UpdateOperation": "Update", "LineNumber": lines[0].line_number,
+                         "CustomerReceiptAmount": NewApplication(document, amount_minor, payment).to_json(entry.currency)[
+                             "CustomerReceiptAmount"]}]
+                rows += [{"UpdateOperation": "Delete", "LineNumber": line.line_number} for line in lines[1:]]
+            else:
+                rows = [{"UpdateOperation": INSERT, **NewApplication(document, amount_minor, payment).to_json(entry.currency)}]
+            row: dict[str, Any] = {"UpdateOperation": "Update", "EntryNumber": entry.entry_number}
+            if entry.transaction_type == PREPAYMENT and amount_minor > 0:
+                row["ReceiptTransactionType"] = RECEIPT
+            row["AppliedReceiptsAdjustments"] = rows
+            self._patch_entry(batch, row)
+
+    # -- identification, reversal, refunds ------------------------------------------------------------------------
+
+    def set_customer(self, receipt: ErpReceipt, customer_account: str) -> None:
+        """Move an unposted receipt to ``customer_account`` (PATCH of its entry; the same PATCH twice is
+        the same state). A posted receipt is refused: a person transfers it in Sage."""
+        with translated():
+            batch, entry = self._entry(receipt)
+            if entry.customer_number == customer_account:
+                return
+            if (batch.status or "") not in EDITABLE:
+                raise RejectedError(
+                    f"receipt {receipt.reference} is posted in Sage (batch {batch.batch_number}, customer "
+                    f"{entry.customer_number}): the Web API cannot move a posted receipt. A person transfers it to "
+                    f"customer {customer_account} in Sage (reverse it in Bank Services > Reverse Transactions and "
+                    "enter it again for that customer)", POSTED)
+            self._patch_entry(batch, {"UpdateOperation": "Update", "EntryNumber": entry.entry_number,
+                                      "CustomerNumber": customer_account}, repeatable=True)
+
+    def reverse(self, receipt: ErpReceipt, category: str, reason: str) -> None:
+        """Delete the unposted entry (gone already: done). A posted receipt is refused, except after
+        refunds that paid all of it back (Sage then has nothing left to reverse)."""
+        with translated():
+            batch, entry = self.locate(receipt)
+            if entry is None:
+                return
+            if (batch.status or "") in EDITABLE:
+                self._patch_entry(batch, {"UpdateOperation": "Delete", "EntryNumber": entry.entry_number})
+                return
+            if reason == "REFUND" and sum(self._refunds(receipt, batch).values()) >= receipt.amount_minor:
+                return
+            raise RejectedError(
+                f"receipt {receipt.reference} is posted in Sage (batch {batch.batch_number}, entry {entry.entry_number}): "
+                f"the Web API cannot reverse a posted receipt ({category} {reason}). A person reverses it in Sage "
+                "(Bank Services > Reverse Transactions), which reopens the invoices it paid", POSTED)
+
+    def refund_marks(self, receipt: ErpReceipt) -> dict[str, int]:
+        """The PaySync refund entries recorded against the receipt: refund reference -> amount."""
+        with translated():
+            batch, _entry = self.locate(receipt)
+            return self._refunds(receipt, batch)
+
+    def _refunds(self, receipt: ErpReceipt, batch: ReceiptBatch) -> dict[str, int]:
+        since = batch.batch_date
+        rows = self.client.refund_batches(ge("BatchDate", since) if since else None)
+        return refunds_of(rows, {receipt.reference}, self.settings).get(receipt.reference, {})
+
+    def mark_refund(self, receipt: ErpReceipt, reference: str, amount_minor: int, reason: str) -> None:
+        """A refund entry in the day's PaySync refund batch, drawing on the receipt's posted credit."""
+        with translated():
+            batch, entry = self._entry(receipt)
+            if (batch.status or "") in EDITABLE:
+                raise RejectedError(
+                    f"receipt {receipt.reference} is not posted yet (Sage batch {batch.batch_number} is {batch.status}); "
+                    "a Sage refund draws on a posted credit: post the batch, then replay the date", UNPOSTED)
+            credit = self._credits([Held(int(batch.batch_number or 0), int(entry.entry_number or 0), batch.status or "",
+                                         entry)]).get((entry.customer_number or "", entry.document_number or ""), 0)
+            if credit < amount_minor:
+                raise RejectedError(
+                    f"receipt {receipt.reference} has {format_amount(credit, receipt.currency)} left unapplied in Sage, less than the refund: a "
+                    "Sage refund draws on a credit. A person enters a credit note for the invoice it paid and refunds "
+                    "that credit note in Sage (AR Refund Entry)", "SAGE_NO_CREDIT")
+            day = self.today()
+            refund = NewRefund(entry.customer_number or "", day, ((entry.document_number or "", amount_minor),),
+                               check_number=reference[:24], description=(reason or "PayTrace refund")[:60],
+                               reference=receipt.reference[:60], payment_code=self.settings.payment_code,
+                               currency=receipt.currency).to_json()
+            description = self.settings.batch_description(day)
+            open_ = [b for b in self.client.refund_batches(and_(eq("BatchDate", day), eq("Description", description),
+                                                                eq("BatchStatus", OPEN)))]
+            if open_:
+                self.client.patch(REFUND_BATCHES, int(open_[-1]["BatchNumber"]),
+                                  {"Refunds": [{"UpdateOperation": INSERT, **refund}]}, repeatable=False)
+            else:
+                self.client.create_refund_batch(batch_date=day, description=description,
+                                                bank_code=self.settings.bank_code, refunds=[refund])
+
+    # -- posting the batches ------------------------------------------------------------------------------------
+
+    def post_date(self, day: date) -> list[int]:
+        """Post the date's unposted PaySync receipt and refund batches (ReadyToPost, then the posting
+        process, one batch at a time so nobody else's batch is posted). Returns the receipt batches posted.
+        Safe to repeat: a posted batch is no longer among the unposted ones."""
+        description = self.settings.batch_description(day)
+        posted: list[int] = []
+        with translated():
+            for raw in self.client.open_receipt_batches(day, description, statuses=EDITABLE):
+                b = parse_receipt_batch(raw)
+                if b.batch_number is None or not b.entries:
+                    continue
+                if b.status == OPEN:
+                    self.client.set_receipt_batch_ready(b.batch_number)
+                self.client.post_receipt_batches(b.batch_number)
+                self._open.pop(day, None)
+                posted.append(b.batch_number)
+            for raw in self.client.refund_batches(and_(eq("BatchDate", day), eq("Description", description))):
+                number, status = parse_int(raw.get("BatchNumber")), str(raw.get("BatchStatus") or "")
+                if number is None or status not in EDITABLE or not raw.get("Refunds"):
+                    continue
+                if status == OPEN:
+                    self.client.set_refund_batch_ready(number)
+                self.client.post_refund_batches(number)
+        return posted
+
+    def after_run(self, day: date) -> list[int]:
+        """What a posting run does last: post the date's batches when the settings say so."""
+        return self.post_date(day) if self.settings.post_after_run else []
+
+
+def refunds_of(refund_batches: Iterable[Mapping[str, Any]], receipts: set[str],
+               settings: SageReceiptSettings) -> dict[str, dict[str, int]]:
+    """receipt reference -> {refund reference: amount} from PaySync refund batches' entries."""
+    out: dict[str, dict[str, int]] = {}
+    for b in refund_batches:
+        if not settings.is_ours(b.get("Description")) or b.get("BatchStatus") == "Deleted":
+            continue
+        for r in b.get("Refunds") or ():
+            receipt, number = str(r.get("EntryReference") or ""), str(r.get("CheckNumber") or "")
+            if receipt in receipts and number.endswith(REFUND_SUFFIX):
+                currency = str(r.get("CustomerCurrencyCode") or "USD")
+                total = minor(r.get("CustomerRefundAmount"), currency, field="CustomerRefundAmount")
+                if total is None:
+                    total = sum(minor(d.get("CustomerRefundAmount"), currency, field="CustomerRefundAmount") or 0
+                                for d in r.get("RefundDetails") or ())
+                mine = out.setdefault(receipt, {})
+                mine[number] = mine.get(number, 0) + total
+    return out
+
+
+__all__ = ["CASH_TYPES", "Held", "SageAdapter", "SageReceiptSettings", "apply_documents", "by_invoice", "by_target",
+           "find_held", "held_entries", "parse_receipt_id", "receipt_id", "refunds_of", "split_target", "target_id",
+           "translated"]
