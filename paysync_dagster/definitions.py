@@ -11,12 +11,15 @@ from paysync_dagster.defs.erp.connectors import erps_on
 from paysync_dagster.defs.erp.factory import customer_account_keys
 from paysync_dagster.defs.oracle.resources import OracleFusionResource
 from paysync_dagster.defs.paytrace.resources import PayTraceResource
+from paysync_dagster.defs.sage.resources import Sage300Resource
 from paysync_dagster.defs.shared.resources import WarehouseResource
 from paysync_dagster.lib.warehouse import default_database_url
 
-# Where no PayTrace or Oracle URL is configured, the local sandbox (`paysync sandbox`) is used.
+# Where no PayTrace or ERP URL is configured, the local sandbox (`paysync sandbox`) is used.
 DEFAULT_PAYTRACE_BASE_URL = "http://127.0.0.1:8710"
 DEFAULT_ORACLE_FUSION_BASE_URL = "http://127.0.0.1:8710"
+DEFAULT_SAGE300_BASE_URL = "http://127.0.0.1:8710/Sage300WebApi/v1.0/-"
+DEFAULT_SAGE300_COMPANY = "SAMLTD"
 
 
 def _setting(name: str, default: str) -> str | dg.EnvVar:
@@ -44,8 +47,19 @@ def oracle_resource() -> OracleFusionResource:
     )
 
 
+def sage_resource() -> Sage300Resource:
+    """The Sage 300 Web API of one company (SAGE300_BASE_URL up to the company, SAGE300_COMPANY),
+    signed in as SAGE300_USERNAME with SAGE300_PASSWORD."""
+    return Sage300Resource(
+        base_url=_setting("SAGE300_BASE_URL", DEFAULT_SAGE300_BASE_URL),
+        company=_setting("SAGE300_COMPANY", DEFAULT_SAGE300_COMPANY),
+        username=dg.EnvVar("SAGE300_USERNAME"),
+        password=_optional_secret("SAGE300_PASSWORD") or "",
+    )
+
+
 # Each ERP's resource, by connector name (an ERP that is off needs none of its settings).
-ERP_RESOURCES = {"oracle": oracle_resource}
+ERP_RESOURCES = {"oracle": oracle_resource, "sage": sage_resource}
 
 
 def resources() -> dict[str, dg.ConfigurableResource]:

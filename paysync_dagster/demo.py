@@ -33,7 +33,11 @@ SANDBOX_CREDENTIALS = {
     "PAYTRACE_INTEGRATOR_ID": "9575315uXt4u",
     "ORACLE_FUSION_USERNAME": "paysync.integration",
     "ORACLE_FUSION_PASSWORD": "paysync-demo-password",
+    "SAGE300_USERNAME": "PAYSYNC",
+    "SAGE300_PASSWORD": "PAYSYNC",
 }
+# The demo runs every ERP PaySync posts to, side by side for the same merchant.
+DEMO_ERPS = "oracle,sage"
 
 
 def _port_free(port: int) -> bool:
@@ -110,7 +114,7 @@ def demo_week(tz_name: str, days: int) -> tuple[date, date]:
 
 
 def prepare_environment(home: Path, sandbox_url: str, start: date) -> dict[str, str]:
-    """Environment for the demo's processes: local state under ``home``, PayTrace and Oracle pointed at the sandbox."""
+    """Environment for the demo's processes: local state under ``home``, PayTrace and the ERPs pointed at the sandbox."""
     dagster_home = home / "dagster_home"
     dagster_home.mkdir(parents=True, exist_ok=True)
     template = REPO / "dagster.yaml"
@@ -121,9 +125,11 @@ def prepare_environment(home: Path, sandbox_url: str, start: date) -> dict[str, 
         "PAYSYNC_HOME": str(home),
         "DAGSTER_HOME": str(dagster_home),
         "PAYTRACE_BASE_URL": sandbox_url,
-        "ORACLE_FUSION_BASE_URL": sandbox_url,  # the same composed sandbox serves Oracle Fusion
+        "ORACLE_FUSION_BASE_URL": sandbox_url,  # the same composed sandbox serves Oracle Fusion and Sage 300
+        "SAGE300_BASE_URL": f"{sandbox_url}/Sage300WebApi/v1.0/-",
         **{k: env.get(k) or v for k, v in SANDBOX_CREDENTIALS.items()},
     })
+    env.setdefault("PAYSYNC_ERPS", DEMO_ERPS)
     env.setdefault("PAYSYNC_DATABASE_URL", f"sqlite:///{home / 'warehouse.db'}")
     env.setdefault("PAYSYNC_PARTITIONS_START", (start - timedelta(days=30)).isoformat())
     env.setdefault("PAYSYNC_MERCHANT_TIMEZONE", DEFAULT_MERCHANT_TIMEZONE)
@@ -154,7 +160,7 @@ def run_demo(*, headless: bool, days: int, per_day: int, seed: int, ui_port: int
         print(f"PaySync demo: {start} to {end} ({tz_name}), {per_day} PayTrace transactions a day, state in {home}")
         sandbox = stack.enter_context(_process(_sandbox_args(sandbox_port, start, days, per_day, seed, tz_name), env, logs / "sandbox.log", "sandbox"))
         wait_http(f"{sandbox_url}/v1/ping", "the sandbox", sandbox, log=logs / "sandbox.log")
-        print(f"  sandboxes       {sandbox_url}   (PayTrace v1, Oracle Fusion REST; log: {logs / 'sandbox.log'})")
+        print(f"  sandboxes       {sandbox_url}   (PayTrace v1, Oracle Fusion REST, Sage 300 Web API; log: {logs / 'sandbox.log'})")
         from paysync_dagster.sandbox.paytrace.bank import write_bank_files
 
         # The bank's statement of the week's deposits, as a treasury export would drop it for PaySync.

@@ -7,8 +7,12 @@ import sys
 import time
 from collections.abc import Sequence
 from datetime import date, timedelta
+from typing import TYPE_CHECKING
 
 import httpx
+
+if TYPE_CHECKING:
+    from paysync_dagster.defs.erp.connectors import ErpConnector
 
 _BACKFILL = """
 mutation Backfill($params: LaunchBackfillParams!) {
@@ -92,8 +96,11 @@ def print_summary(database_url: str, start: date, end: date) -> None:
 
     print()
     print(week_summary(database_url, start, end))
-    print()
-    print(oracle_summary(database_url, start, end))
+    from paysync_dagster.defs.erp.connectors import erps_on
+
+    for c in erps_on():
+        print()
+        print(erp_summary(database_url, start, end, c))
     from paysync_dagster.lib.reconciliation.summary import range_summary
     from paysync_dagster.lib.settings import reports_dir
 
@@ -101,27 +108,28 @@ def print_summary(database_url: str, start: date, end: date) -> None:
     print(range_summary(database_url, start, end, reports_dir()))
 
 
-def oracle_summary(database_url: str, start: date, end: date) -> str:
-    """What became of the week's payments in Oracle: outcomes with amounts, and what needs a person."""
+def erp_summary(database_url: str, start: date, end: date, c: ErpConnector) -> str:
+    """What became of the week's payments in one ERP: outcomes with amounts, and what needs a person."""
     from sqlalchemy import func, select
 
     from paysync_dagster.lib.money import format_amount
     from paysync_dagster.lib.warehouse import make_engine
-    from paysync_dagster.lib.warehouse.tables import oracle_cash_receipts as t
     from paysync_dagster.lib.warehouse.tables import payment_exceptions as x
 
+    t = c.cash_receipts
     engine = make_engine(database_url)
     try:
         with engine.connect() as conn:
             outcomes = conn.execute(select(t.c.outcome, func.count(), func.sum(t.c.amount_minor), func.sum(t.c.applied_minor))
                                     .where(t.c.business_date.between(start, end)).group_by(t.c.outcome)
                                     .order_by(t.c.outcome)).all()
-            reasons = conn.execute(select(x.c.reason_code, func.count()).where(x.c.stage == "oracle",
+            reasons = conn.execute(select(x.c.reason_code, func.count()).where(x.c.stage == c.name,
                                    x.c.business_date.between(start, end)).group_by(x.c.reason_code)
                                    .order_by(x.c.reason_code)).all()
     finally:
         engine.dispose()
-    lines = ["Oracle Fusion cash receipts (one outcome per payment)", f"{'outcome':<12}{'payments':>9}{'amount':>18}{'applied':>18}"]
+    lines = [f"{c.title} cash receipts (one outcome per payment)",
+             f"{'outcome':<12}{'payments':>9}{'amount':>18}{'applied':>18}"]
     lines += [f"{o:<12}{n:>9}{format_amount(int(a or 0)):>18}{format_amount(int(ap or 0)):>18}" for o, n, a, ap in outcomes]
     if reasons:
         lines.append("for review: " + ", ".join(f"{n} {r}" for r, n in reasons))

@@ -99,6 +99,16 @@ def paytrace_resource(url: str, **overrides):  # noqa: ANN201
     return PayTraceResource(**options)
 
 
+def sage_resource(url: str, **overrides):  # noqa: ANN201
+    """The Sage 300 resource pointed at a (composed) sandbox's company with its Web API user; quick retries."""
+    from paysync_dagster.defs.sage.resources import Sage300Resource
+
+    options = {"base_url": f"{url}/Sage300WebApi/v1.0/-", "company": "SAMLTD", "username": "PAYSYNC",
+               "password": "PAYSYNC", "base_delay_s": 0.01, "max_delay_s": 0.2, "max_attempts": 8}
+    options.update(overrides)
+    return Sage300Resource(**options)
+
+
 def oracle_resource(url: str, **overrides):  # noqa: ANN201
     """The Oracle resource pointed at a (composed) sandbox with its demo user; quick retries for tests."""
     from paysync_dagster.defs.oracle.resources import OracleFusionResource

@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from paysync_dagster_tests.lib.sage.sage_support import entries as sage_entries
 from paysync_dagster_tests.support import free_port, port_open, start_process, stop_process, wait_for
 
 REPO = Path(__file__).resolve().parents[1]
@@ -33,6 +34,10 @@ def test_headless_demo_runs_the_main_job_and_prints_a_summary(tmp_path: Path) ->
     assert "2/2 business dates ran clean" in out
     assert re.search(r"^total\s+80\s", out, re.MULTILINE), out
     assert "checks passed" in out and "FAILED" not in out
+    # Both ERPs side by side for the same merchant: each one's receipts and reconciliation.
+    assert "Oracle Fusion cash receipts" in out and "Sage 300 cash receipts" in out
+    assert re.search(r"^Reconciliation \S+ to \S+, oracle$", out, re.MULTILINE) and \
+        re.search(r"^Reconciliation \S+ to \S+, sage$", out, re.MULTILINE), out
     assert (tmp_path / "warehouse.db").exists()
 
 
@@ -54,7 +59,7 @@ def _approved_live_payments(stream_log: Path) -> set[str]:
 def test_interactive_demo_posts_live_payments_runs_the_backfill_green_and_stops_everything(tmp_path: Path) -> None:
     """The demo as a person leaves it running, shortened: live payments every second beside the week's
     backfill. Counts, not times: no run fails, never more than one run waits per date, the backfill
-    completes, and every approved live payment becomes a receipt in the Oracle sandbox."""
+    completes, and every approved live payment becomes a receipt in the Oracle and the Sage sandboxes."""
     ui_port, sandbox_port = free_port(), free_port()
     home = tmp_path / "home"
     log = tmp_path / "demo.out"
@@ -99,6 +104,12 @@ def test_interactive_demo_posts_live_payments_runs_the_backfill_green_and_stops_
             return {f"PT-{t}" for t in expected} <= {r["ReceiptNumber"] for r in state["receipts"]}
 
         wait_for(all_receipts, timeout=300, interval=2, what="a receipt in Oracle for every approved live payment")
+
+        def all_sage_receipts() -> bool:
+            expected = paid & _approved_live_payments(stream_log)
+            return {f"PT-{t}" for t in expected} <= set(sage_entries(f"http://127.0.0.1:{sandbox_port}"))
+
+        wait_for(all_sage_receipts, timeout=300, interval=2, what="a receipt in Sage for every approved live payment")
         assert max(peak_waiting.values(), default=0) <= 1, peak_waiting
     finally:
         if proc.poll() is None:

@@ -20,12 +20,12 @@ poster keeps the capped API busy). The open-invoice read each run starts with is
 
 from __future__ import annotations
 
-import asyncio
 import time
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from bench.rate_cap import RateCap
 from bench.run import BenchContext, Figure
 from paysync_dagster.lib.warehouse import make_engine, migrate
 from paysync_dagster.sandbox.oracle import create_oracle_app, seed_from_catalogue
@@ -37,30 +37,6 @@ from paysync_dagster_tests.lib.posting.oracle_support import oracle_client, paym
 CASE = "oracle_posting"
 DAY = date(2026, 3, 5)
 CUSTOMERS = 20
-
-
-class RateCap:
-    """ASGI middleware: at most ``rate`` requests per second on paths starting with ``prefix``; a request
-    over the rate waits for its turn (strict pacing, burst 1). Counts what it let through."""
-
-    def __init__(self, app: Any, rate: float, prefix: str = "/fscmRestApi/"):
-        self.app, self.interval, self.prefix = app, 1.0 / rate, prefix
-        self._next = 0.0
-        self._lock: asyncio.Lock | None = None
-        self.passed = 0
-
-    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-        if scope["type"] == "http" and scope["path"].startswith(self.prefix):
-            if self._lock is None:
-                self._lock = asyncio.Lock()
-            async with self._lock:
-                now = time.monotonic()
-                wait = self._next - now
-                self._next = max(now, self._next) + self.interval
-            if wait > 0:
-                await asyncio.sleep(wait)
-            self.passed += 1
-        await self.app(scope, receive, send)
 
 
 @dataclass

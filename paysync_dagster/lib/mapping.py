@@ -159,11 +159,31 @@ class InvoiceReference(_Strict):
                     "more: the excess on account")
 
 
+class SageReceiptOptions(_Strict):
+    """How Sage 300 takes PaySync's receipts (``receipts.sage``): every field has the default a new
+    company set up for PaySync uses."""
+
+    bank_code: str = Field(default="PAYTRACE", min_length=1, max_length=8,
+                           description="the Sage bank (BKBanks code) card settlements land in")
+    payment_code: str | None = Field(default="CARD", max_length=12,
+                                     description="an AR payment code; empty: each customer's default")
+    suspense_customer: str = Field(default="SUSPENSE", min_length=1, max_length=12,
+                                   description="the AR customer that holds a receipt until its payer is identified "
+                                               "(it must exist and be active in Sage)")
+    batch_prefix: str = Field(default="PaySync", min_length=1, max_length=40,
+                              description="PaySync's receipt and refund batches are described '<prefix> <date>'")
+    post_batches: Literal["by_a_person", "after_each_run"] = Field(
+        default="by_a_person",
+        description="by_a_person: a person posts PaySync's batches in Sage (the usual practice); after_each_run: "
+                    "each posting run sets the date's batches Ready to Post and posts them")
+
+
 class Receipts(_Strict):
     receipt_method: str
     business_unit: str
     remittance_bank_account: str
     receipt_number_prefix: str = Field(default="PT-", max_length=10)
+    sage: SageReceiptOptions = Field(default_factory=SageReceiptOptions)
 
 
 class Tolerances(_Strict):

@@ -36,8 +36,8 @@ class ErpResource(Protocol):
         """The posting adapter over ``client`` with the mapping file's settings."""
         ...
 
-    def reader(self, client: Any) -> ErpReader:
-        """What reconciliation reads back from the ERP."""
+    def reader(self, client: Any, mapping: Mapping) -> ErpReader:
+        """What reconciliation reads back from the ERP (PaySync's receipts as the mapping numbers them)."""
         ...
 
 
@@ -65,7 +65,10 @@ class ErpConnector:
 ORACLE = ErpConnector("oracle", "Oracle Fusion", "oracle", "oracle_fusion_api", tables.oracle_cash_receipts,
                       tables.oracle_open_invoices, tables.oracle_late_applications, "reconciliation_report")
 
-CONNECTORS: dict[str, ErpConnector] = {c.name: c for c in (ORACLE,)}
+SAGE = ErpConnector("sage", "Sage 300", "sage", "sage300_api", tables.sage_cash_receipts, tables.sage_open_invoices,
+                    tables.sage_late_applications, "sage_reconciliation_report")
+
+CONNECTORS: dict[str, ErpConnector] = {c.name: c for c in (ORACLE, SAGE)}
 
 
 class ErpSettingError(ValueError):

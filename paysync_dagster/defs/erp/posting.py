@@ -18,10 +18,12 @@ from paysync_dagster.defs.paytrace.partitions import daily_partitions
 from paysync_dagster.defs.shared.live import is_live
 from paysync_dagster.defs.shared.resources import WarehouseResource
 from paysync_dagster.lib.exceptions import stage_writer
+from paysync_dagster.lib.mapping import check_gl_accounts
 from paysync_dagster.lib.markdown import table as md_table
 from paysync_dagster.lib.money import format_amount
 from paysync_dagster.lib.posting import Ledger, Poster, ReferenceRules, Rules
-from paysync_dagster.lib.posting.erp import FetchedInvoice
+from paysync_dagster.lib.posting.erp import (AfterRun, ChartOfAccounts, FetchedInvoice, OutcomeUnknown, RejectedError,
+                                             UnavailableError)
 from paysync_dagster.lib.posting.lease import posting_lease
 from paysync_dagster.lib.posting.report import (bucket, by_match_rule, by_outcome, by_reason, counts_add_up,
                                                 exception_rows, ledger_matches, outcome_row)
@@ -105,7 +107,14 @@ def customer_accounts_asset(c: ErpConnector) -> dg.AssetsDefinition:
 
 
 def open_invoices_asset(c: ErpConnector) -> dg.AssetsDefinition:
-    @dg.asset(name=f"{c.name}_open_invoices", **asset_options(c),
+    name = f"{c.name}_open_invoices"
+
+    @dg.asset(name=name, **asset_options(c),
+              check_specs=[dg.AssetCheckSpec(
+                  "mapping_gl_accounts_in_erp", asset=name, blocking=False,
+                  description=f"every GL account of the mapping file is one {c.title} holds (its chart of accounts, "
+                              "where the ERP offers it) and fits its account format; each miss names the account, "
+                              "the file, the line and the key")],
               description=f"{c.title}'s open receivables invoices dated on or before the business date, with their "
                           "open balances and installments, as the ERP holds them when read.")
     def _open_invoices(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
@@ -113,7 +122,10 @@ def open_invoices_asset(c: ErpConnector) -> dg.AssetsDefinition:
         day = date.fromisoformat(context.partition_key)
         erp = erp_resource(context, c)
         with erp.client() as client:
-            fetched, customers = erp.adapter(client, MAPPING).open_invoices(day)
+            adapter = erp.adapter(client, MAPPING)
+            fetched, customers = adapter.open_invoices(day)
+            chart = adapter.gl_accounts() if isinstance(adapter, ChartOfAccounts) else None
+        accounts_check = _gl_accounts_check(c, chart)
         rows = [_invoice_row(day, f) for f in fetched]
         rewrite(warehouse.engine, [day], {c.open_invoices: (None, rows)})
         total = sum(r["balance_minor"] for r in rows)
@@ -137,9 +149,23 @@ def open_invoices_asset(c: ErpConnector) -> dg.AssetsDefinition:
             "preview": dg.MetadataValue.md(md_table(rows, ["invoice_number", "customer_account", "transaction_date",
                                                            "due_date", "original_minor", "balance_minor"],
                                                     money=["original_minor", "balance_minor"])),
-        })
+        }, check_results=[accounts_check])
 
     return _open_invoices
+
+
+def _gl_accounts_check(c: ErpConnector, chart: set[str] | None) -> dg.AssetCheckResult:
+    """The mapping's GL accounts against the ERP's chart (when it offers one) and its account format."""
+    problems = check_gl_accounts(MAPPING, c.name, chart)
+    metadata: dict[str, Any] = {
+        "checked_against": "the chart of accounts read from the ERP, and the account format" if chart is not None
+        else f"the mapping's account format for {c.name} ({c.title} does not offer its chart of accounts)",
+        "problems": len(problems)}
+    if chart is not None:
+        metadata["accounts_in_erp"] = len(chart)
+    if problems:
+        metadata["accounts_to_fix"] = dg.MetadataValue.md("\n".join(f"- {p}" for p in problems))
+    return dg.AssetCheckResult(check_name="mapping_gl_accounts_in_erp", passed=not problems, metadata=metadata)
 
 
 def cash_receipts_asset(c: ErpConnector, open_invoices: dg.AssetsDefinition) -> dg.AssetsDefinition:
@@ -188,6 +214,15 @@ def cash_receipts_asset(c: ErpConnector, open_invoices: dg.AssetsDefinition) -> 
                 return {f.invoice.number: f.invoice for f in fetched}
 
             outcomes = Poster(adapter, ledger, posting_rules(), open_invoices_now, log=context.log.info).post_all(payments)
+            if isinstance(adapter, AfterRun):  # e.g. Sage: post the date's batch, when the mapping says so
+                try:
+                    finished = adapter.after_run(day)
+                except (UnavailableError, OutcomeUnknown, RejectedError) as exc:
+                    # The receipts are in: what is left is repeatable, and the next run does it.
+                    context.log.warning(f"{c.title}: the batches of {day} are not posted yet: {exc}")
+                else:
+                    if finished:
+                        context.log.info(f"{c.title}: posted batches {finished} of {day}")
         with stage_writer(engine, [day], c.name, {c.cash_receipts: None}, transactions=scope) as write:
             write(c.cash_receipts, [outcome_row(o) for o in outcomes])
             write(payment_exceptions, exception_rows(outcomes, c.name))

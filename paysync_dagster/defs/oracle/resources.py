@@ -78,6 +78,6 @@ class OracleFusionResource(dg.ConfigurableResource):
                              batch_size=self.batch_size, batch_actions=self.batch_actions,
                              application_method=self.application_method)
 
-    def reader(self, client: OracleFusionClient) -> OracleReceiptReader:
+    def reader(self, client: OracleFusionClient, mapping: Mapping) -> OracleReceiptReader:
         """What reconciliation reads back: the receipts Oracle holds now under PaySync's numbers, with their refunds."""
         return OracleReceiptReader(client, batch_size=self.batch_size)

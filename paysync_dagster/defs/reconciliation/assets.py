@@ -110,7 +110,7 @@ def _reconcile(context: dg.AssetExecutionContext, warehouse: WarehouseResource, 
     prefix = MAPPING.receipts.receipt_number_prefix
     scope = load_scope(engine, day, c.name, prefix)
     with erp.client() as client:
-        reader = erp.reader(client)
+        reader = erp.reader(client, MAPPING)
         known, known_refunds = reader.receipts(scope.receipt_references)
         dated, dated_refunds = reader.receipts_dated(day, day, prefix)
     erp_receipts = pd.concat([known, dated], ignore_index=True).drop_duplicates("erp_id").reset_index(drop=True)

@@ -1,4 +1,5 @@
-"""The Sage 300 Web API as a Dagster resource (no assets here; nothing is read at import)."""
+"""The Sage 300 Web API as a Dagster resource: its client, posting adapter and reader for the shared
+ERP layer (nothing is read at import)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,11 @@ import httpx
 from pydantic import Field
 
 from paysync_dagster.lib.http import RetryPolicy
+from paysync_dagster.lib.mapping import Mapping, gl_account_for
+from paysync_dagster.lib.sage.adapter import SageAdapter, SageReceiptSettings
 from paysync_dagster.lib.sage.client import Sage300Client
+from paysync_dagster.lib.sage.reader import SageReceiptReader
+from paysync_dagster.lib.timeutil import business_date, utcnow
 
 
 class Sage300Resource(dg.ConfigurableResource):
@@ -37,6 +42,7 @@ class Sage300Resource(dg.ConfigurableResource):
     base_delay_s: float = Field(default=0.5, description="first wait between attempts; doubles each time")
     max_delay_s: float = Field(default=30.0, description="longest wait between attempts")
     max_retry_after_s: float = Field(default=120.0, description="longest Retry-After honoured before retrying")
+    batch_size: int = Field(default=50, description="receipt numbers asked for in one look-up request")
 
     @contextmanager
     def client(self) -> Iterator[Sage300Client]:
@@ -47,3 +53,31 @@ class Sage300Resource(dg.ConfigurableResource):
         with Sage300Client(self.base_url, self.company, self.username, self.password, timeout=timeout,
                            retry=retry) as client:
             yield client
+
+    def adapter(self, client: Sage300Client, mapping: Mapping) -> SageAdapter:
+        """The posting adapter with the mapping file's Sage settings (``receipts.sage``); applications
+        made after a batch is posted are dated today in the merchant's time zone."""
+        return SageAdapter(client, receipt_settings(mapping), batch_size=self.batch_size,
+                           today=lambda: business_date(utcnow(), mapping.merchant_time_zone))
+
+    def reader(self, client: Sage300Client, mapping: Mapping) -> SageReceiptReader:
+        """What reconciliation reads back: PaySync's receipts in Sage (unposted and posted) and refunds."""
+        return SageReceiptReader(client, receipt_settings(mapping), batch_size=self.batch_size)
+
+
+def receipt_settings(mapping: Mapping) -> SageReceiptSettings:
+    o = mapping.receipts.sage
+    return SageReceiptSettings(bank_code=o.bank_code, payment_code=o.payment_code or None,
+                               suspense_customer=o.suspense_customer, batch_prefix=o.batch_prefix,
+                               post_after_run=o.post_batches == "after_each_run",
+                               credit_note_account=refund_account(mapping))
+
+
+def refund_account(mapping: Mapping) -> str:
+    """The Sage account the GL rules give a refund (the first rule for kind refund, else the default):
+    the revenue account of the credit note a card refund of invoiced cash draws on."""
+    rules = mapping.gl_accounts
+    rule = next((r for r in rules.rules if r.when.kind == "refund"), None)
+    if rule is not None:
+        return rule.accounts.get("sage") or gl_account_for(mapping, "sage", rule.account)
+    return rules.default_accounts.get("sage") or rules.default

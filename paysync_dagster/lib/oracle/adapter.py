@@ -108,6 +108,7 @@ TRANSACTION_NUMBER = "Transaction Number"
 
 class OracleAdapter:
     name = "oracle"
+    refunds_by_credit_note = False  # a refund takes cash off the receipt's applications: the invoices reopen
 
     def __init__(self, client: OracleFusionClient, settings: ReceiptSettings, *, batch_size: int = 50,
                  batch_actions: bool | None = None, application_method: str = "apply_receipt"):

@@ -25,7 +25,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from paysync_dagster.lib.posting.matching import OpenInvoice
 
-__all__ = ["AppliesWithReceipt", "ApplySpec", "DuplicateError", "ErpAdapter", "ErpReceipt", "FetchedInvoice", "OutcomeUnknown", "ReceiptSpec",
+__all__ = ["AfterRun", "AppliesWithReceipt", "ChartOfAccounts", "ApplySpec", "DuplicateError", "ErpAdapter", "ErpReceipt", "FetchedInvoice", "OutcomeUnknown", "ReceiptSpec",
            "RejectedError", "UnavailableError"]
 
 
@@ -97,12 +97,16 @@ class ErpAdapter(Protocol):
     applications per request (1: no batching). ``applies_with_receipt``: the receipt's create carries
     its applications and the ERP applies them itself (Oracle: remittance references that AutoMatch
     applies), so a receipt costs one call, and the adapter is also an :class:`AppliesWithReceipt`;
-    otherwise each application is a call of its own."""
+    otherwise each application is a call of its own. ``refunds_by_credit_note``: a refund of cash the
+    receipt applied draws on a credit note the adapter enters, so the invoices stay paid (Sage 300);
+    otherwise the refund takes the cash off the receipt's applications, last first, and the invoices
+    reopen by it (Oracle)."""
 
     name: str
     batch_size: int
     apply_batch_size: int
     applies_with_receipt: bool
+    refunds_by_credit_note: bool
 
     def customer_accounts(self) -> list[dict[str, Any]]:
         """Every customer account: ``account_number`` and ``name`` at least."""
@@ -164,4 +168,24 @@ class AppliesWithReceipt(Protocol):
 
     def references(self, receipt: ErpReceipt) -> Mapping[str, int]:
         """The invoices the receipt names for the ERP's own matching: invoice number -> amount."""
+        ...
+
+
+@runtime_checkable
+class AfterRun(Protocol):
+    """An optional capability: something the ERP needs once a posting run has sent a date's receipts
+    (Sage 300: post PaySync's batch of the date and create its GL batch, when the mapping says so)."""
+
+    def after_run(self, day: date) -> Any:
+        """Finish the date's posting; safe to repeat (what was finished is not done again)."""
+        ...
+
+
+@runtime_checkable
+class ChartOfAccounts(Protocol):
+    """An optional capability: the ERP offers its chart of accounts, so the mapping file's GL accounts
+    are checked against what it holds (Sage 300: ``GL/GLAccounts``)."""
+
+    def gl_accounts(self) -> set[str]:
+        """Every account the ERP holds, formatted and unformatted."""
         ...

@@ -124,6 +124,9 @@ def _refund(poster: Poster, p: Mapping[str, Any], out: Outcome) -> None:
         poster.reverse(original, p, "REV", "REFUND")
         out.reason = f"refunds add up to the whole receipt: {original.reference} reversed"
         return
+    if getattr(poster.adapter, "refunds_by_credit_note", False):
+        out.reason = f"partial refund of {original.reference}: from its unapplied cash or a credit note; its invoices stay paid"
+        return
     adjusted = _take_off_applications(poster, p, original, receipt, ref, original.amount_minor - total)
     out.invoices = ",".join(adjusted)
     out.reason = f"partial refund of {original.reference}" + (

@@ -36,8 +36,10 @@ How each posting effect is represented in Sage 300:
 - refund: an entry of the day's PaySync ``ARRefundBatches`` batch drawing on the receipt's posted
   credit (``RefundDetails``: its document and the amount), ``CheckNumber`` = the refund's reference
   (``PT-<refund id>:RFND``) and ``EntryReference`` = the receipt's, which is how it is found again.
-  Sage refunds only draw on posted credits, so this works for posted cash left on account; anything
-  else is refused with what a person does.
+  Sage refunds only draw on posted credits: the cash a posted receipt left unapplied, or else a credit
+  note of the refund (``PT-<refund id>-CN``) that PaySync enters in its invoice batch of the day and
+  posts first (found again by its number before any resend). An unposted receipt is refused (post
+  the batch, then replay), unless the refund is the whole receipt, which deletes its entry.
 
 Posting the batches: :meth:`SageAdapter.post_date` sets a date's PaySync batches ReadyToPost and runs
 the posting processes; :meth:`SageAdapter.after_run` does it only when the settings ask to post after
@@ -58,9 +60,9 @@ from paysync_dagster.lib.money import format_amount
 from paysync_dagster.lib.posting.erp import (ApplySpec, DuplicateError, ErpReceipt, FetchedInvoice, OutcomeUnknown,
                                              ReceiptSpec, RejectedError, UnavailableError)
 from paysync_dagster.lib.posting.matching import OpenInvoice
-from paysync_dagster.lib.sage.client import (APPLY_DOCUMENT, CASH, INSERT, OPEN, PREPAYMENT, READY_TO_POST, RECEIPT,
-                                             RECEIPT_BATCHES, REFUND_BATCHES, NewApplication, NewReceipt, NewRefund,
-                                             Sage300Client, and_, eq, ge, gt, le, or_)
+from paysync_dagster.lib.sage.client import (APPLY_DOCUMENT, CASH, INSERT, INVOICE_BATCHES, OPEN, PREPAYMENT,
+                                             READY_TO_POST, RECEIPT, RECEIPT_BATCHES, REFUND_BATCHES, NewApplication,
+                                             NewReceipt, NewRefund, Sage300Client, amount, and_, eq, ge, gt, le, or_)
 from paysync_dagster.lib.sage.errors import (INVALID_ACTION, SageAmbiguousMatch, SageApiError, SageAuthError,
                                              SageDuplicate, SageNotFound, SageOutcomeUnknown, SageRateLimited,
                                              SageRejected, SageResponseError, SageServerError, SageTransportError)
@@ -87,7 +89,9 @@ class SageReceiptSettings:
     ``ARPaymentCodes`` code (None: the customer's default); ``suspense_customer``: the AR customer that
     holds a receipt whose payer is not identified yet (Sage needs a customer on every receipt; it must
     exist and be active); ``batch_prefix``: the batch descriptions, "<prefix> <YYYY-MM-DD>";
-    ``post_after_run``: post the date's batches after each posting run (False: a person posts them).
+    ``post_after_run``: post the date's batches after each posting run (False: a person posts them);
+    ``credit_note_account``: the revenue account of the credit note a refund of invoiced cash draws on
+    (None: Sage's default for the customer).
     """
 
     bank_code: str = "PAYTRACE"
@@ -95,6 +99,7 @@ class SageReceiptSettings:
     suspense_customer: str = "SUSPENSE"
     batch_prefix: str = "PaySync"
     post_after_run: bool = False
+    credit_note_account: str | None = None
 
     def batch_description(self, day: date) -> str:
         return f"{self.batch_prefix} {day.isoformat()}"
@@ -289,6 +294,7 @@ class SageAdapter:
 
     name = "sage"
     applies_with_receipt = True
+    refunds_by_credit_note = True
     apply_batch_size = 1  # applications are PATCHes of one receipt's entry (or one ApplyDocument entry)
 
     def __init__(self, client: Sage300Client, settings: SageReceiptSettings | None = None, *, batch_size: int = 50,
@@ -311,6 +317,12 @@ class SageAdapter:
             if c.customer_number and c.customer_number != self.settings.suspense_customer:
                 out.append({"account_number": c.customer_number, "name": c.name or "", "email": c.email or ""})
         return out
+
+    def gl_accounts(self) -> set[str]:
+        """The accounts of Sage's chart (``GL/GLAccounts``), as formatted and unformatted numbers."""
+        with translated():
+            rows = self.client.gl_accounts(select=["AccountNumber", "UnformattedAccount"])
+        return {str(r[k]) for r in rows for k in ("AccountNumber", "UnformattedAccount") if r.get(k)}
 
     def open_invoices(self, as_of: date | None = None) -> tuple[list[FetchedInvoice], list[dict[str, Any]]]:
         """Posted documents of type Invoice with an amount due, dated on or before ``as_of``; the balance
@@ -682,13 +694,12 @@ class SageAdapter:
                     "a Sage refund draws on a posted credit: post the batch, then replay the date", UNPOSTED)
             credit = self._credits([Held(int(batch.batch_number or 0), int(entry.entry_number or 0), batch.status or "",
                                          entry)]).get((entry.customer_number or "", entry.document_number or ""), 0)
-            if credit < amount_minor:
-                raise RejectedError(
-                    f"receipt {receipt.reference} has {format_amount(credit, receipt.currency)} left unapplied in Sage, less than the refund: a "
-                    "Sage refund draws on a credit. A person enters a credit note for the invoice it paid and refunds "
-                    "that credit note in Sage (AR Refund Entry)", "SAGE_NO_CREDIT")
             day = self.today()
-            refund = NewRefund(entry.customer_number or "", day, ((entry.document_number or "", amount_minor),),
+            # A Sage refund draws on a credit: the cash the receipt left unapplied, or else (its cash
+            # paid invoices) a credit note of the refund for the customer, entered and posted first.
+            document = entry.document_number or "" if credit >= amount_minor else \
+                self._credit_note(receipt, entry, reference, amount_minor, reason, day)
+            refund = NewRefund(entry.customer_number or "", day, ((document, amount_minor),),
                                check_number=reference[:24], description=(reason or "PayTrace refund")[:60],
                                reference=receipt.reference[:60], payment_code=self.settings.payment_code,
                                currency=receipt.currency).to_json()
@@ -701,6 +712,38 @@ class SageAdapter:
             else:
                 self.client.create_refund_batch(batch_date=day, description=description,
                                                 bank_code=self.settings.bank_code, refunds=[refund])
+
+    def _credit_note(self, receipt: ErpReceipt, entry: ReceiptEntry, reference: str, amount_minor: int, reason: str,
+                     day: date) -> str:
+        """The posted credit note a refund of ``reference`` draws on: found (posted, or in an unposted
+        invoice batch, which is then posted), else entered in a PaySync invoice batch and posted. Its
+        number comes from the refund's reference, so a resend finds it instead of entering another."""
+        customer = entry.customer_number or ""
+        number = credit_note_number(reference)
+        posted = self.client.posted_documents(and_(eq("CustomerNumber", customer), eq("DocumentNumber", number)))
+        if any(parse_posted_document(row).document_number == number for row in posted):
+            return number
+        holding = None
+        for raw in self.client.list(INVOICE_BATCHES, filter=or_(*(eq("BatchStatus", st) for st in EDITABLE))):
+            if any(inv.get("DocumentNumber") == number and inv.get("CustomerNumber") == customer
+                   for inv in raw.get("Invoices") or ()):
+                holding = raw
+        if holding is None:
+            line: dict[str, Any] = {"Description": f"Card refund {reference}"[:60],
+                                    "ExtendedAmountWithoutTIP": amount(amount_minor, receipt.currency)}
+            if self.settings.credit_note_account:
+                line["RevenueAccount"] = self.settings.credit_note_account
+            holding = self.client.create_invoice_batch({
+                "BatchDate": day, "Description": self.settings.batch_description(day),
+                "Invoices": [{"CustomerNumber": customer, "DocumentNumber": number, "DocumentType": "CreditNote",
+                              "DocumentDate": day, "CurrencyCode": receipt.currency,
+                              "InvoiceDescription": f"{reason or 'PayTrace refund'} of {receipt.reference}"[:60],
+                              "InvoiceDetails": [line]}]})
+        batch_number = int(holding["BatchNumber"])
+        if holding.get("BatchStatus") == OPEN:
+            self.client.set_invoice_batch_ready(batch_number)
+        self.client.post_invoice_batches(batch_number)
+        return number
 
     # -- posting the batches ------------------------------------------------------------------------------------
 
@@ -730,8 +773,20 @@ class SageAdapter:
         return posted
 
     def after_run(self, day: date) -> list[int]:
-        """What a posting run does last: post the date's batches when the settings say so."""
-        return self.post_date(day) if self.settings.post_after_run else []
+        """What a posting run does last when the settings say so: post the date's batches, and create
+        the GL batch of what was posted (``ARCreateGLBatch``), so the cash reaches the general ledger."""
+        if not self.settings.post_after_run:
+            return []
+        posted = self.post_date(day)
+        if posted:
+            with translated():
+                self.client.create_gl_batch(receipts=True)
+        return posted
+
+
+def credit_note_number(refund_reference: str) -> str:
+    """The number of the credit note a card refund draws on: its PayTrace reference and ``-CN``."""
+    return f"{refund_reference.removesuffix(REFUND_SUFFIX)}-CN"[:22]
 
 
 def refunds_of(refund_batches: Iterable[Mapping[str, Any]], receipts: set[str],
@@ -754,6 +809,6 @@ def refunds_of(refund_batches: Iterable[Mapping[str, Any]], receipts: set[str],
     return out
 
 
-__all__ = ["CASH_TYPES", "Held", "SageAdapter", "SageReceiptSettings", "apply_documents", "by_invoice", "by_target",
+__all__ = ["CASH_TYPES", "Held", "credit_note_number", "SageAdapter", "SageReceiptSettings", "apply_documents", "by_invoice", "by_target",
            "find_held", "held_entries", "parse_receipt_id", "receipt_id", "refunds_of", "split_target", "target_id",
            "translated"]

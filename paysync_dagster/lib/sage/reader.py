@@ -14,9 +14,10 @@ What Sage holds now, in the frames ERP_RECEIPTS and ERP_REFUNDS:
   not; ``unapplied_minor`` = amount - applied. A receipt whose batch is gone counts what its posted
   row says was applied;
 - ``customer_account`` is "" for the suspense customer (an unidentified receipt);
-- ``reversed`` is always false: PaySync deletes an unposted receipt instead of reversing it (Sage
-  then holds nothing), and a posted receipt's reversal is done by a person in Bank Services, which
-  the AR API does not show;
+- ``reversed`` is true when PaySync's refunds pay the whole receipt back (what PaySync records as its
+  reversal in Sage); otherwise false: PaySync deletes an unposted receipt instead of reversing it
+  (Sage then holds nothing), and a posted receipt's reversal is done by a person in Bank Services,
+  which the AR API does not show;
 - refunds are the entries of PaySync refund batches (``ARRefundBatches``, description
   "PaySync <date>"): ``EntryReference`` = the receipt's reference, ``CheckNumber`` = the refund's
   (``...:RFND``), amount ``CustomerRefundAmount``.
@@ -117,6 +118,8 @@ class SageReceiptReader:
             found = refunds_of(refund_batches, {r["reference"] for r in rows}, self.settings)
             refunds = [{"receipt_reference": receipt, "refund_reference": number, "amount_minor": amount}
                        for receipt in sorted(found) for number, amount in sorted(found[receipt].items())]
+            for row in rows:  # refunded in full: Sage holds nothing of it any more, as a reversal would leave it
+                row["reversed"] = sum(found.get(row["reference"], {}).values()) >= row["amount_minor"] > 0
         return _frame(rows, ERP_RECEIPTS), _frame(refunds, ERP_REFUNDS)
 
     def _row(self, h: Held, drawing: Mapping[tuple[str, str], list[Any]]) -> dict[str, Any]:

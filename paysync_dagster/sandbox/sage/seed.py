@@ -13,7 +13,8 @@ invoices come from no AR batch (``BatchNumber`` 0), like balances brought into a
 Chart: the GL accounts of the mapping file's ``gl_accounts`` (each account as the mapping gives it
 to Sage: its ``accounts: {sage: ...}`` override when there is one), with the sandbox's own accounts
 (bank ``1020-000``, AR control ``1200-000``, sales tax ``2300-000``, sales ``4000-000``, discounts
-``4900-000``). Banks: ``PAYTRACE`` (card clearing: its GL account is the mapping's default account)
+``4900-000``). The generator's customers come with ``SUSPENSE``, the customer PaySync holds
+unidentified card receipts on (as a company set up for PaySync has it). Banks: ``PAYTRACE`` (card clearing: its GL account is the mapping's default account)
 and ``SEATAC`` (the sample company's operating bank, on ``1020-000``).
 
 Determinism: customers go in by account number and invoices by invoice number; seeding is
@@ -30,7 +31,8 @@ from typing import Any
 
 from .customers import new_customer
 from .schema import GL_ACCOUNT, blank
-from .state import (AR_CONTROL_ACCOUNT, CURRENCY, DEFAULT_BANK, OPERATING_BANK_ACCOUNT, REVENUE_ACCOUNT, SageState)
+from .state import (AR_CONTROL_ACCOUNT, CURRENCY, DEFAULT_BANK, OPERATING_BANK_ACCOUNT, REVENUE_ACCOUNT, SUSPENSE_CUSTOMER,
+                    SageState)
 
 CATALOGUE_DESCRIPTION = "Goods and services"
 # (account, description, type, normal balance, control account)
@@ -161,5 +163,6 @@ def seed_from_generator(state: SageState, spec: Any) -> dict[str, int]:
             po = next((references[i] for i in inv["paid_by"] if i in references), "")
             if po:
                 po_numbers[inv["invoice_number"]] = po
-    return seed_from_catalogue(state, invoices, customer_catalogue(spec.seed, spec.per_day, spec.start_date.year),
-                               po_numbers)
+    suspense = {"account": SUSPENSE_CUSTOMER, "company": "Unidentified card receipts"}
+    return seed_from_catalogue(state, invoices, [*customer_catalogue(spec.seed, spec.per_day, spec.start_date.year),
+                                                 suspense], po_numbers)

@@ -38,6 +38,8 @@ AR_CONTROL_ACCOUNT = "1200-000"
 REVENUE_ACCOUNT = "4000-000"
 OPERATING_BANK_ACCOUNT = "1020-000"
 DEFAULT_BANK = "PAYTRACE"
+#: the customer a company set up for PaySync holds unidentified card receipts on (mapping receipts.sage)
+SUSPENSE_CUSTOMER = "SUSPENSE"
 
 
 def utc_now() -> datetime:

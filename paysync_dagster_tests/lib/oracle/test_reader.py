@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 from sqlalchemy import Engine
 
+from paysync_dagster.defs.normalize.rules import MAPPING
 from paysync_dagster.lib.oracle import OracleAuthError, OracleFusionClient
 from paysync_dagster.lib.oracle.reader import OracleReceiptReader
 from paysync_dagster.lib.reconciliation.frames import ERP_RECEIPTS, ERP_REFUNDS, empty
@@ -100,7 +101,7 @@ def test_posted_receipts_read_back_then_the_edits_show(url: str, sqlite_engine: 
     resource = oracle_resource(url, framework_version=framework_version)
     wanted = ["PT-1", "PT-2", "PT-3", "PT-5", "PT-7", "PT-8", "PT-99", "PT-1"]  # PT-99 was never posted
     with resource.client() as client:
-        reader = resource.reader(client)
+        reader = resource.reader(client, MAPPING)
         assert isinstance(reader, OracleReceiptReader) and reader.name == "oracle"
         before = requests(url)
         got, refunds = reader.receipts(wanted)
@@ -127,7 +128,7 @@ def test_posted_receipts_read_back_then_the_edits_show(url: str, sqlite_engine: 
         writer.unapply_receipt(n["PT-1"][0], receivable_application_id=app_id)
         copy = create(writer, "PT-1", DAY + timedelta(days=1), "55.00", "C1")
     with resource.client() as client:
-        got, refunds = resource.reader(client).receipts(wanted)
+        got, refunds = resource.reader(client, MAPPING).receipts(wanted)
     assert_typed(got, refunds)
     assert rows(got, ERP_RECEIPTS) == [
         receipt("PT-1", n["PT-1"][0], 10_000, "C1", 0, 10_000),

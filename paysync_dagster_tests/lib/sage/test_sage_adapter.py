@@ -221,6 +221,9 @@ def test_voids_refunds_and_what_a_person_does_in_sage(url: str, sqlite_engine: E
     assert rest.outcome == "refunded" and "reversed" in rest.reason
     with sage_client(url) as client:
         assert adapter(client).refund_marks(receipt) == {"PT-43:RFND": 500, "PT-44:RFND": 1_000}
+        frame, refunds = SageReceiptReader(client, SETTINGS).receipts(["PT-41"])
+    # The reconciliation reads it as PaySync's ledger has it: reversed, by refunds of its whole amount.
+    assert bool(frame.set_index("reference").loc["PT-41", "reversed"]) and refunds["amount_minor"].sum() == 1_500
     chargeback = post(url, sqlite_engine, [payment(42, 7_000, kind="chargeback", status="disputed")])[42]
     assert chargeback.outcome == "exception" and "Reverse Transactions" in chargeback.reason
 
@@ -273,3 +276,30 @@ def test_applications_are_set_exactly_while_unposted_and_only_raised_after(url: 
             a.apply([ApplySpec(receipt, "INV-000102", "INV-000102", 1, LATER), ApplySpec(other, "X", "X", 1, LATER)])
         assert several.value.code == "NO_BATCH"
     assert [e["type"] for e in entries(url)["PT-60"]] == ["Receipt", "ApplyDocument"]
+
+
+def test_a_refund_of_invoiced_cash_draws_on_one_credit_note_whatever_is_lost(url: str, sqlite_engine: Engine) -> None:
+    post(url, sqlite_engine, [payment(60, 7_000, ref="INV-000190", account="C2")])
+    post_date(url)  # the receipt is posted and pays the invoice in full: it leaves no credit to refund from
+    assert documents(url)["INV-000190"][1:] == (0, True)
+    # The credit note is entered and posted, and the answer to its batch's create is lost on the way back.
+    faults(url, drop_after_commit_rate=1.0, paths=["/Sage300WebApi/*/AR/ARInvoiceBatches"])
+    refund = post(url, sqlite_engine, [payment(61, 2_000, kind="refund", description="Refund of transaction 60")])[61]
+    # The refund was not found, so it was sent again: the credit note found in its batch, posted, drawn on.
+    assert (refund.outcome, refund.reference, refund.receipt_number) == ("refunded", "PT-61:RFND", "PT-60"), refund.reason
+    assert "invoices stay paid" in refund.reason
+    assert httpx.get(f"{url}/_sandbox/stats", timeout=30).json()["faults"]["drop_after_commit"] >= 1
+    faults(url)
+    post(url, sqlite_engine, [payment(61, 2_000, kind="refund", description="Refund of transaction 60")])  # redelivered
+    held = documents(url)
+    credit_notes = {n: d for n, d in held.items() if d[0] == "CreditNote"}
+    assert credit_notes == {"PT-61-CN": ("CreditNote", -2_000, False)}  # one, drawn on once the refund is posted
+    with sage_client(url) as client:
+        refunds = [r for b in client.refund_batches() for r in b["Refunds"]]
+        receipt = adapter(client).find_receipts(["PT-60"])["PT-60"]
+        assert adapter(client).refund_marks(receipt) == {"PT-61:RFND": 2_000}
+    assert [(r["CheckNumber"], [d["DocumentNumber"] for d in r["RefundDetails"]]) for r in refunds] == [
+        ("PT-61:RFND", ["PT-61-CN"])]
+    post_date(url)
+    held = documents(url)
+    assert held["PT-61-CN"][1] == 0 and held["INV-000190"][1:] == (0, True)  # the invoice stays paid

@@ -1,5 +1,6 @@
-"""A posting run killed with SIGKILL in the middle, then run again, ends where an uninterrupted run
-ends: the same receipts, applications and balances in Oracle, no duplicates, the ledger equal to it."""
+"""For every ERP: a posting run killed with SIGKILL in the middle, then run again, ends where an
+uninterrupted run ends: the same receipts, applications and balances in the ERP, no duplicates, the
+ledger equal to it."""
 
 import os
 import signal
@@ -16,13 +17,12 @@ from paysync_dagster.lib.warehouse import make_engine
 from paysync_dagster.lib.warehouse.tables import normalized_payments, posting_ledger
 from paysync_dagster.sandbox.server import ServerThread
 from paysync_dagster_tests.conftest import SANDBOX_WEEK, start_paytrace_sandbox
-from paysync_dagster_tests.defs.oracle.support import (ORACLE, UPSTREAM, assert_ledger_equals_sandbox, checks,
-                                                       final_state, materialize)
+from paysync_dagster_tests.defs.erp.support import ERPS, ErpUnderTest, checks, materialize
 from paysync_dagster_tests.support import start_process, stop_process, wait_for
 
 REPO = Path(__file__).resolve().parents[3]
 DAYS = [(date.fromisoformat(SANDBOX_WEEK[0]) + timedelta(days=i)).isoformat() for i in range(3)]
-SLOW = {"latency_ms": 25, "paths": ["/fscmRestApi/*"]}  # slow enough to be caught mid-way, no errors
+SLOW = {"latency_ms": 25}  # on the ERP's API: slow enough to be caught mid-way, no errors
 
 
 @pytest.fixture
@@ -41,20 +41,22 @@ def posted_receipts(warehouse_url: str) -> int:
         engine.dispose()
 
 
-def run_posting(url: str, warehouse_url: str, log: Path):  # noqa: ANN201
-    return start_process([sys.executable, "-m", "paysync_dagster_tests.defs.oracle.posting_run", url, warehouse_url,
+def run_posting(erp: ErpUnderTest, url: str, warehouse_url: str, log: Path):  # noqa: ANN201
+    return start_process([sys.executable, "-m", "paysync_dagster_tests.defs.erp.posting_run", erp.name, url, warehouse_url,
                           *DAYS, "--batch-size", "1"], cwd=str(REPO), env=dict(os.environ), log_path=str(log))
 
 
-def test_a_killed_posting_run_run_again_ends_like_an_uninterrupted_one(sandboxes: tuple[ServerThread, ServerThread],
+@pytest.mark.parametrize("erp", [ERPS["oracle"], ERPS["sage"]], ids=lambda e: e.name)
+def test_a_killed_posting_run_run_again_ends_like_an_uninterrupted_one(erp: ErpUnderTest,
+                                                                        sandboxes: tuple[ServerThread, ServerThread],
                                                                         tmp_path: Path) -> None:
     killed, reference = sandboxes
     killed_db, reference_db = f"sqlite:///{tmp_path / 'killed.db'}", f"sqlite:///{tmp_path / 'reference.db'}"
     for url, db in ((killed.url, killed_db), (reference.url, reference_db)):
         for day in DAYS:
-            assert materialize(url, db, day, UPSTREAM).success
+            assert materialize(url, db, day, erp.upstream, erp=erp.name).success
     for day in DAYS:
-        run = materialize(reference.url, reference_db, day, ORACLE)
+        run = materialize(reference.url, reference_db, day, erp.posting, erp=erp.name)
         assert run.success and all(checks(run).values())
     engine = make_engine(killed_db)
     with engine.connect() as conn:
@@ -62,9 +64,9 @@ def test_a_killed_posting_run_run_again_ends_like_an_uninterrupted_one(sandboxes
             normalized_payments.c.kind.in_(["sale", "capture"]))).scalar_one()
     engine.dispose()
 
-    httpx.post(f"{killed.url}/_sandbox/faults", json=SLOW).raise_for_status()
+    httpx.post(f"{killed.url}/_sandbox/faults", json={**SLOW, "paths": list(erp.api_paths)}).raise_for_status()
     log = tmp_path / "posting.log"
-    proc = run_posting(killed.url, killed_db, log)
+    proc = run_posting(erp, killed.url, killed_db, log)
     try:
         wait_for(lambda: posted_receipts(killed_db) >= 5 or proc.poll() is not None, timeout=180, interval=0.02,
                  what="the first receipts to be posted")
@@ -77,15 +79,15 @@ def test_a_killed_posting_run_run_again_ends_like_an_uninterrupted_one(sandboxes
     assert 5 <= at_kill < approved  # killed in the middle of posting
 
     httpx.post(f"{killed.url}/_sandbox/faults", json={}).raise_for_status()
-    again = run_posting(killed.url, killed_db, log)
+    again = run_posting(erp, killed.url, killed_db, log)
     try:
         assert again.wait(timeout=300) == 0, log.read_text()
     finally:
         stop_process(again)
     assert posted_receipts(killed_db) == approved
-    state = final_state(killed.url)
+    state = erp.final_state(killed.url)
     assert set(state["receipt_numbers"].values()) == {1}  # no duplicate receipt
-    assert state == final_state(reference.url)
+    assert state == erp.final_state(reference.url)
     engine = make_engine(killed_db)
-    assert_ledger_equals_sandbox(engine, killed.url)
+    erp.assert_ledger_equals_sandbox(engine, killed.url)
     engine.dispose()

@@ -1,0 +1,57 @@
+"""What Oracle Fusion holds in the composed sandbox (its control API), and the posting ledger compared with it."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import httpx
+from sqlalchemy import Engine
+
+from paysync_dagster.lib.posting.ledger import ADJUSTMENT, APPLICATION, RECEIPT, REVERSAL, Ledger
+
+
+def oracle_state(url: str) -> dict[str, Any]:
+    return httpx.get(f"{url}/_sandbox/oracle/state", timeout=60).json()
+
+
+def final_state(url: str) -> dict[str, Any]:
+    """What Oracle holds, without its surrogate ids, so two sandboxes can be compared."""
+    state = oracle_state(url)
+    receipts = {}
+    for r in state["receipts"]:
+        receipts[r["ReceiptNumber"]] = {
+            "amount": r["amount_minor"], "date": r["ReceiptDate"], "customer": r["CustomerAccountNumber"],
+            "status": r["Status"], "unapplied": r["unapplied_minor"],
+            "reversal": (r["reversal"] or {}).get("reason"),
+            "refunds": sorted((m["ReferenceNumber"], m["ReferenceAmount"]) for m in r["remittanceReferences"]),
+            "applied": sorted((a["TransactionNumber"], a["amount_minor"]) for a in r["applications"] if a["status"] == "APP"),
+        }
+    return {"receipts": receipts,
+            "receipt_numbers": Counter(r["ReceiptNumber"] for r in state["receipts"]),
+            "balances": {i["TransactionNumber"]: i["balance_minor"] for i in state["invoices"]}}
+
+
+def ledger_view(engine: Engine) -> dict[str, Any]:
+    """What the ledger says Oracle holds: receipts (number -> id) and active applications per receipt."""
+    ledger = Ledger(engine, "oracle")
+    entries = [e for e in ledger.entries() if e.posted]
+    receipts = {e.reference: e.erp_id for e in entries if e.action == RECEIPT}
+    reversed_ = {e.parent_reference for e in entries if e.action == REVERSAL}
+    applied: dict[str, dict[str, int]] = {}
+    for e in entries:  # in ledger order: an adjustment replaces the amount an application put there
+        if e.action in (APPLICATION, ADJUSTMENT) and e.parent_reference not in reversed_:
+            per = applied.setdefault(e.parent_reference or "", {})
+            per[e.detail["invoice"]] = e.amount_minor
+    return {"receipts": receipts, "reversed": reversed_,
+            "applied": {r: sorted((i, a) for i, a in per.items() if a) for r, per in applied.items()}}
+
+
+def assert_ledger_equals_sandbox(engine: Engine, url: str) -> None:
+    view, state = ledger_view(engine), oracle_state(url)
+    in_oracle = {r["ReceiptNumber"]: str(r["StandardReceiptId"]) for r in state["receipts"]}
+    assert view["receipts"] == in_oracle  # every posted receipt is in Oracle under its id, and vice versa
+    assert view["reversed"] == {r["ReceiptNumber"] for r in state["receipts"] if r["Status"] == "Reversed"}
+    oracle_applied = {r["ReceiptNumber"]: sorted((a["TransactionNumber"], a["amount_minor"]) for a in r["applications"]
+                                                 if a["status"] == "APP") for r in state["receipts"]}
+    assert {r: a for r, a in view["applied"].items() if a} == {r: a for r, a in oracle_applied.items() if a}
