@@ -12,9 +12,11 @@ that AutoInvoice copies to the invoice as ``PurchaseOrder``); ``SubmittedFlag`` 
 per product (``ProductNumber``, ``OrderedQuantity``, ``OrderedUOM`` "Ea", ``UnitSellingPrice``, and
 the ``SourceTransactionLine*`` ids 1, 2, ...).
 
-Exactly once: the intent is a ledger entry (action ``sales_order``, reference ``SO-<order number>``,
-the PayTrace payment's id) committed before the POST; an attempt without a certain answer is looked up
-by ``OrderKey`` before anything is sent again. The ledger keeps ``HeaderId`` as the ERP id.
+Exactly once (:func:`paysync_dagster.lib.orders.send_once`, shared with Sage): the intent is a ledger
+entry (action ``sales_order``, reference ``SO-<order number>``, the PayTrace payment's id) committed
+before the POST; an attempt without a certain answer is looked up by ``OrderKey`` before anything is
+sent again. The ledger keeps ``HeaderId`` as the ERP id. The order model and the order-number rules
+are ERP-neutral (:mod:`paysync_dagster.lib.orders`).
 
 Finding the invoice: the order number is also the invoice number. Shipping hands the order to
 AutoInvoice, whose transaction source for orders numbers invoices from the order (manual numbering: the
@@ -23,69 +25,23 @@ storefront charges the card with the order number as the PayTrace ``invoice_id``
 its invoice before the invoice exists: its receipt is posted on account, and the on-account
 application run (:mod:`paysync_dagster.lib.posting.late`) applies it by the exact rule once the invoice
 appears. The invoice also carries Oracle's ``OrderNumber`` (``CrossReference``, each line's
-``SalesOrder``) and the receipt number (``PurchaseOrder``), for a person reading it in Oracle. Order
-numbers therefore have at most 20 characters (an AR transaction number); no run of 13 or more digits
-(card-data scrubbing would mask it as a card number before it reaches matching); and, by the
-storefront's numbering, a digit run longer than the mapping's invoice-reference width (so
-normalization never turns one into the ``INV-`` number of another invoice), e.g. ``WEB-03111830001``.
+``SalesOrder``) and the receipt number (``PurchaseOrder``), for a person reading it in Oracle. Hence
+the order-number rules of :mod:`paysync_dagster.lib.orders`: at most 20 characters (an AR transaction
+number), no run of 13 digits or more, a digit run longer than an invoice reference.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import date, datetime
+from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from paysync_dagster.lib import money
 from paysync_dagster.lib.oracle.client import OracleFusionClient
 from paysync_dagster.lib.oracle.errors import OracleNotFound, OracleOutcomeUnknown, OracleValidationError
-from paysync_dagster.lib.posting.ledger import Entry, Ledger
-from paysync_dagster.lib.scrub import MAYBE_CARD_NUMBER
-
-SOURCE_SYSTEM = "PAYSYNC"
-SALES_ORDER = "sales_order"  # the ledger action
-MAX_ORDER_NUMBER = 20  # an AR transaction number: the invoice shipping creates is numbered with it
-MAX_ROUNDS = 6
-
-
-@dataclass(frozen=True)
-class OrderLine:
-    product: str
-    quantity: int
-    unit_price_minor: int
-    description: str = ""
-
-    @property
-    def amount_minor(self) -> int:
-        return self.quantity * self.unit_price_minor
-
-
-@dataclass(frozen=True)
-class EcommerceOrder:
-    number: str
-    customer_account: str  # the Oracle AR customer account number
-    currency: str
-    ordered_at: datetime  # UTC, naive
-    payment_transaction_id: int  # the PayTrace sale that paid it
-    payment_reference: str  # that payment's receipt number in Oracle
-    lines: tuple[OrderLine, ...] = field(default_factory=tuple)
-
-    def __post_init__(self) -> None:
-        if not self.number or len(self.number) > MAX_ORDER_NUMBER:
-            raise ValueError(f"an order number has 1 to {MAX_ORDER_NUMBER} characters: {self.number!r}")
-        if MAYBE_CARD_NUMBER.search(self.number):
-            raise ValueError(f"order number {self.number!r} holds 13 digits or more, which card-data scrubbing "
-                             "masks: the payment could not name its invoice")
-        if not self.lines or any(line.quantity <= 0 or line.unit_price_minor < 0 for line in self.lines):
-            raise ValueError(f"order {self.number}: needs lines with positive quantities and prices")
-
-    @property
-    def total_minor(self) -> int:
-        return sum(line.amount_minor for line in self.lines)
-
-    @property
-    def order_key(self) -> str:
-        return f"{SOURCE_SYSTEM}:{self.number}"
+from paysync_dagster.lib.orders import (MAX_ORDER_NUMBER, MAX_ROUNDS, SALES_ORDER, SOURCE_SYSTEM, Billing,
+                                        EcommerceOrder, OrderLine, order_intent, send_once)
+from paysync_dagster.lib.posting.ledger import Ledger
 
 
 @dataclass(frozen=True)
@@ -120,42 +76,25 @@ def _found(client: OracleFusionClient, key: str) -> dict[str, Any] | None:
         return None
 
 
-def _ref(order: EcommerceOrder, item: dict[str, Any]) -> SalesOrderRef:
-    return SalesOrderRef(order.order_key, int(item["HeaderId"]), str(item.get("OrderNumber") or ""))
+def _answered(item: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The ledger's ERP id (``HeaderId``) and detail (Oracle's own ``OrderNumber``) of a sales order."""
+    return str(int(item["HeaderId"])), {"order_number": str(item.get("OrderNumber") or "")}
 
 
 def create_sales_order(client: OracleFusionClient, ledger: Ledger, order: EcommerceOrder, *, business_unit: str,
                        business_date: date) -> SalesOrderRef:
     """The order's sales order, created at most once whatever is retried; raises what Oracle refused."""
-    ref = f"SO-{order.number}"
-    intent = Entry(ledger.erp, ref, order.payment_transaction_id, SALES_ORDER, business_date, order.total_minor,
-                   order.currency, detail={"order_key": order.order_key, "customer_account": order.customer_account,
-                                           "payment_reference": order.payment_reference})
-    stored = ledger.record_intents([intent])[ref]
-    if stored.posted and stored.erp_id:
-        return SalesOrderRef(order.order_key, int(stored.erp_id), str(stored.detail.get("order_number") or ""))
+    entry = order_intent(ledger, order, business_date=business_date, detail={"order_key": order.order_key})
+    if not (entry.posted and entry.erp_id):
+        entry = send_once(
+            ledger, entry, find=lambda: _found(client, order.order_key),
+            create=lambda: client.create_sales_order(payload(order, business_unit)),
+            answered=_answered,
+            uncertain=(OracleOutcomeUnknown,), refused=(OracleValidationError,),
+            exhausted=lambda message: OracleOutcomeUnknown(message, method="POST", path="/salesOrdersForOrderHub",
+                                                           attempts=MAX_ROUNDS))
+    return SalesOrderRef(order.order_key, int(entry.erp_id or 0), str(entry.detail.get("order_number") or ""))
 
-    def done(item: dict[str, Any]) -> SalesOrderRef:
-        out = _ref(order, item)
-        ledger.posted({ref: str(out.header_id)})
-        ledger.amend_detail(ref, {"order_number": out.order_number})
-        return out
 
-    for round_ in range(MAX_ROUNDS):
-        if stored.attempts or round_:  # may have been created by an attempt without an answer: look first
-            found = _found(client, order.order_key)
-            if found is not None:
-                return done(found)
-        ledger.attempt([ref])
-        try:
-            return done(client.create_sales_order(payload(order, business_unit)))
-        except OracleOutcomeUnknown as exc:
-            ledger.uncertain([ref], str(exc))
-        except OracleValidationError as exc:
-            found = _found(client, order.order_key)  # "already exists" after a lost answer is a success
-            if found is not None:
-                return done(found)
-            ledger.failed([ref], f"{exc.code or 'HTTP400'}: {exc}")
-            raise
-    raise OracleOutcomeUnknown(f"{ref}: no certain answer after {MAX_ROUNDS} sends", method="POST",
-                               path="/salesOrdersForOrderHub", attempts=MAX_ROUNDS)
+__all__ = ["MAX_ORDER_NUMBER", "SALES_ORDER", "SOURCE_SYSTEM", "Billing", "EcommerceOrder", "OrderLine", "SalesOrderRef",
+           "create_sales_order", "payload"]

@@ -135,10 +135,12 @@ class InvoiceBook:
 
     def named_by(self, ref: Reference) -> tuple[list[OpenInvoice], str]:
         """The open invoices one reference names, and the rule that read it."""
+        # A PO or order number as typed first, then its digits: "SO-1234" names order 1234, and
+        # "ORD000000000001" (Sage's OE numbering) or "ORDER-77" the order numbered so.
         if ref.kind == PURCHASE_ORDER:
-            return list(self.by_po.get(ref.digits or ref.key, [])), PO_RULE
+            return list(self.by_po.get(ref.key) or self.by_po.get(ref.digits) or []), PO_RULE
         if ref.kind == SALES_ORDER:
-            return list(self.by_order.get(ref.digits or ref.key, [])), SO_RULE
+            return list(self.by_order.get(ref.key) or self.by_order.get(ref.digits) or []), SO_RULE
         number = invoice_number(ref, self.rules.prefix, self.rules.digits)
         if number and compact(number) in self.by_key:
             return [self.by_key[compact(number)]], REFERENCE

@@ -14,6 +14,13 @@
 - ``POST /post_batches`` ``{"ledger": "CA" | "IN" | "RF", "from": N, "to": N}`` (range optional: all) ->
   posts those batches as a clerk would in Sage's screens: Open batches are set ready and posted along
   with ReadyToPost ones. Answers ``{"posted": [numbers], "posting_sequence": n}``.
+- ``POST /ship_order`` ``{"order_number": "...", "date": "YYYY-MM-DD" (optional: the business date)}`` ->
+  ships what is left of an OE order and invoices it, as ``InvoiceWillBeProduced`` does at the create:
+  the AR invoice (``IN...``) appears at once in ``ARPostedDocuments`` with the order's ``OrderNumber`` and
+  ``PONumber``. The stand-in for a clerk shipping the order in Sage and Day End taking its invoice to AR
+  (the Web API cannot: ``OEOrders`` has no PATCH). Answers ``{"shipped": bool, "order": {...},
+  "invoice": {...} | null}``; an order with nothing left to ship answers ``shipped`` false (repeatable);
+  an unknown order is 404 ``RecordNotFound``.
 - ``GET/POST /settings`` ``{"page_size", "allow_admin", "session_error_on_expired", "database_offline",
   "session_idle_s"}`` -> the settings after the change.
 - ``POST /clock`` ``{"today": "YYYY-MM-DD" | null}`` -> the business date defaults use.
@@ -34,8 +41,9 @@ from starlette.routing import Route
 from paysync_dagster.lib.timeutil import DEFAULT_MERCHANT_TIMEZONE
 
 from ..asgi import control_body
-from . import invoices, receipts, refunds
+from . import invoices, orders, receipts, refunds
 from .errors import SageError
+from .schema import ORDER, POSTED_DOCUMENT, render
 from .wire import dumps
 
 if TYPE_CHECKING:
@@ -162,6 +170,22 @@ def control_routes(sandbox: SageSandbox, prefix: str) -> list[Route]:
             return answer(err.body(), err.status)
         return answer(result)
 
+    async def ship_order(request: Request) -> Response:
+        body = await control_body(request)
+        try:
+            number = body.get("order_number")
+            if not isinstance(number, str) or not number:
+                raise ValueError("order_number is required")
+            on = date.fromisoformat(str(body["date"])) if body.get("date") else None
+            result = await run_in_threadpool(orders.ship, state, number, on)
+        except ValueError as exc:
+            return JSONResponse({"error": "invalid_request", "detail": str(exc)}, 400)
+        except SageError as err:
+            return answer(err.body(), err.status)
+        with state.lock:
+            return answer({"shipped": result["shipped"], "order": render(result["order"], ORDER),
+                           "invoice": render(result["invoice"], POSTED_DOCUMENT) if result["invoice"] else None})
+
     async def get_settings(request: Request) -> Response:
         return answer(settings(state))
 
@@ -197,6 +221,7 @@ def control_routes(sandbox: SageSandbox, prefix: str) -> list[Route]:
         Route(f"{p}/seed", seed, methods=["POST"]),
         Route(f"{p}/expire_sessions", expire_sessions, methods=["POST"]),
         Route(f"{p}/post_batches", post_batches, methods=["POST"]),
+        Route(f"{p}/ship_order", ship_order, methods=["POST"]),
         Route(f"{p}/settings", get_settings, methods=["GET"]),
         Route(f"{p}/settings", set_settings, methods=["POST"]),
         Route(f"{p}/clock", clock, methods=["POST"]),

@@ -12,12 +12,17 @@ has no price list), ``Miscellaneous`` lines with ``MiscellaneousChargesCode`` an
 ``OrderNumber`` and ``PONumber`` (= ``PurchaseOrderNumber``) set. That last step is a shortcut: in a real
 Sage 300 the OE invoice reaches AR only after ``IC/ICDayEndProcessing('$process')`` creates the AR
 invoice batch and that batch is posted. No tax is computed.
+
+An order created without ``InvoiceWillBeProduced`` waits (its lines backordered) until
+:func:`ship` (the control API's ``POST /ship_order``) ships and invoices what is left of it in the same
+way: the stand-in for a clerk shipping the order in OE and Day End bringing the invoice to AR, which
+the Web API cannot do to an existing order (no PATCH).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -90,21 +95,62 @@ def create(state: SageState, payload: Any) -> Row:
     order["OrderNumber"] = order["OrderNumber"] or f"ORD{state.next_number('order:number'):012d}"
     order["OrderTotal"] = total
     if shipping:
-        order["LastShipmentNumber"] = f"SH{state.next_number('order:shipment'):012d}"
-        invoice_number = f"IN{state.next_number('order:invoice'):012d}"
-        while state.document(order["CustomerNumber"], invoice_number) is not None:
-            invoice_number = f"IN{state.next_number('order:invoice'):012d}"
-        order["LastInvoiceNumber"] = invoice_number
-        terms = customer["Terms"]
-        state.add_document({
-            "CustomerNumber": order["CustomerNumber"], "DocumentNumber": invoice_number, "DocumentType": "Invoice",
-            "OrderNumber": order["OrderNumber"], "PONumber": order["PurchaseOrderNumber"],
-            "DocumentDate": order["OrderDate"], "PostingDate": order["OrderDate"],
-            "DueDate": order["OrderDate"] + timedelta(days=terms_days(terms)), "CustomerCurrencyInvoiceAmount": invoiced,
-            "CurrencyCode": currency, "DocumentDescription": order["OrderDescription"], "Terms": terms,
-            "DateLastActivity": order["OrderDate"]})
-        if customer["DateOfLastInvoice"] is None or order["OrderDate"] > customer["DateOfLastInvoice"]:
-            customer["DateOfLastInvoice"] = order["OrderDate"]
+        _ship_and_invoice(state, order, customer, invoiced, order["OrderDate"])
     state.store.orders[order["OrderUniquifier"]] = order
     state.count("orders_created")
     return order
+
+
+def _ship_and_invoice(state: SageState, order: Row, customer: Row, value: Decimal, on: date) -> Row:
+    """A shipment and its invoice, posted to AR at once: the order's ``LastShipmentNumber`` and
+    ``LastInvoiceNumber``, and an open posted document of ``value`` carrying ``OrderNumber`` and ``PONumber``."""
+    order["LastShipmentNumber"] = f"SH{state.next_number('order:shipment'):012d}"
+    invoice_number = f"IN{state.next_number('order:invoice'):012d}"
+    while state.document(order["CustomerNumber"], invoice_number) is not None:
+        invoice_number = f"IN{state.next_number('order:invoice'):012d}"
+    order["LastInvoiceNumber"] = invoice_number
+    terms = customer["Terms"]
+    document = state.add_document({
+        "CustomerNumber": order["CustomerNumber"], "DocumentNumber": invoice_number, "DocumentType": "Invoice",
+        "OrderNumber": order["OrderNumber"], "PONumber": order["PurchaseOrderNumber"],
+        "DocumentDate": on, "PostingDate": on, "DueDate": on + timedelta(days=terms_days(terms)),
+        "CustomerCurrencyInvoiceAmount": value, "CurrencyCode": customer["CurrencyCode"] or "USD",
+        "DocumentDescription": order["OrderDescription"], "Terms": terms, "DateLastActivity": on})
+    if customer["DateOfLastInvoice"] is None or on > customer["DateOfLastInvoice"]:
+        customer["DateOfLastInvoice"] = on
+    return document
+
+
+def ship(state: SageState, order_number: str, on: date | None = None) -> dict[str, Any]:
+    """Ship what is left of an order and invoice it, as ``InvoiceWillBeProduced`` would have at the
+    create: item lines shipped in full, miscellaneous charges invoiced with the first invoice, the
+    AR invoice posted with ``OrderNumber``, dated ``on`` (default: the business date). An order with
+    nothing left to ship is answered as it is (``shipped`` false), so the call can be repeated.
+    Returns ``{"shipped", "order", "invoice"}`` (the order and the new posted document, typed rows)."""
+    with state.lock:
+        found = [o for o in state.store.orders.values() if o["OrderNumber"] == order_number]
+        if not found:
+            raise SageError("RecordNotFound", f"Order {order_number or '(blank)'} does not exist.")
+        order = found[0]
+        customer = state.customer(order["CustomerNumber"])
+        if customer is None:
+            raise invalid(f"Customer {order['CustomerNumber']} does not exist.")
+        on = on or state.today()
+        first = not order["LastInvoiceNumber"]
+        value, shipping = ZERO, False
+        for line in order["OrderDetails"]:
+            if line["LineType"] == "Item":
+                left = line["QuantityOrdered"] - line["QuantityShipped"]
+                if left > 0:
+                    value += (line["ExtendedAmount"] * left / line["QuantityOrdered"]).quantize(CENT)
+                    line["QuantityShipped"] = line["QuantityOrdered"]
+                    line["QuantityBackordered"] = ZERO
+                    shipping = True
+            elif first:
+                value += line["ExtendedAmount"]
+                shipping = True
+        if not shipping:
+            return {"shipped": False, "order": order, "invoice": None}
+        document = _ship_and_invoice(state, order, customer, value, on)
+        state.count("orders_shipped")
+        return {"shipped": True, "order": order, "invoice": document}
