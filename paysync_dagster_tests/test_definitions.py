@@ -20,6 +20,7 @@ EXPECTED_CHECKS = {
     ("paytrace_settlement_batches", "batch_totals_match_transactions"),
     ("normalized_payments", "unique_transaction_ids"),
     ("normalized_payments", "raw_equals_normalized_plus_exceptions"),
+    ("oracle_open_invoices", "mapping_gl_accounts_in_erp"),
     ("oracle_cash_receipts", "one_outcome_per_payment"),
     ("oracle_cash_receipts", "ledger_matches_receipts"),
     ("reconciliation_report", "batch_totals_equal_settled_transactions"),

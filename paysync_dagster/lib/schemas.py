@@ -135,6 +135,7 @@ class NormalizedPaymentsSchema(pa.DataFrameModel):
     invoice_reference_raw: Series[object] = pa.Field(description="as typed in PayTrace")
     invoice_reference: Series[object] = pa.Field(description="normalized to the ERP's form (prefix, zero padding, case, separators)")
     paytrace_customer_id: Series[object] = pa.Field(description="PayTrace vault customer id, or empty")
+    # The payer's account per ERP: columns while normalizing, stored as rows of payment_customer_accounts.
     oracle_customer_account: Series[object] = pa.Field(description="Oracle account number, or empty (resolved by invoice)")
     sage_customer_account: Series[object] = pa.Field(description="Sage customer number, or empty")
     customer_email: Series[object]

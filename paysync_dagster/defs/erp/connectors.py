@@ -20,6 +20,7 @@ from paysync_dagster.lib.mapping import Mapping
 from paysync_dagster.lib.posting.erp import ErpAdapter
 from paysync_dagster.lib.reconciliation.frames import ErpReader
 from paysync_dagster.lib.warehouse import tables
+from paysync_dagster.lib.warehouse.customer_accounts import account_column
 
 ERPS_SETTING = "PAYSYNC_ERPS"
 DEFAULT_ERPS = "oracle"
@@ -57,8 +58,9 @@ class ErpConnector:
 
     @property
     def customer_account_column(self) -> str:
-        """The ``normalized_payments`` column holding the payer's account in this ERP."""
-        return f"{self.name}_customer_account"
+        """The column holding the payer's account in this ERP in what posting reads (from
+        ``payment_customer_accounts``, see :func:`~paysync_dagster.lib.warehouse.customer_accounts.with_customer_accounts`)."""
+        return account_column(self.name)
 
 
 # Oracle's reconciliation keeps the name the product shipped with, so its history and links stay.

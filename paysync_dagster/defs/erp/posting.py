@@ -28,6 +28,7 @@ from paysync_dagster.lib.posting.lease import posting_lease
 from paysync_dagster.lib.posting.report import (bucket, by_match_rule, by_outcome, by_reason, counts_add_up,
                                                 exception_rows, ledger_matches, outcome_row)
 from paysync_dagster.lib.warehouse import progress
+from paysync_dagster.lib.warehouse.customer_accounts import with_customer_accounts
 from paysync_dagster.lib.warehouse.engine import begin_write
 from paysync_dagster.lib.warehouse.io import read_partition, read_where, records, rewrite
 from paysync_dagster.lib.warehouse.tables import erp_customers, normalized_payments, payment_exceptions
@@ -201,6 +202,7 @@ def cash_receipts_asset(c: ErpConnector, open_invoices: dg.AssetsDefinition) -> 
                  if is_live(context) and progress.stage_watermark(engine, day, c.name) is not None else None)
         frame = (read_partition(engine, normalized_payments, [day]) if scope is None
                  else read_where(engine, normalized_payments, "transaction_id", scope))
+        frame = with_customer_accounts(engine, frame, [c.name])
         columns = (*PAYMENT_COLUMNS, c.customer_account_column)
         payments = [{k: r[k] for k in columns} for r in records(frame)] if not frame.empty else []
         erp = erp_resource(context, c)

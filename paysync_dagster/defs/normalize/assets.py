@@ -17,12 +17,14 @@ from paysync_dagster.lib.money import format_amount
 from paysync_dagster.lib.normalize import balance, normalize_chunks
 from paysync_dagster.lib.timeutil import utcnow
 from paysync_dagster.lib.warehouse import progress
+from paysync_dagster.lib.warehouse.customer_accounts import account_rows, without_accounts
 from paysync_dagster.lib.warehouse.io import read_partition_chunks, read_where, records
 from paysync_dagster.lib.warehouse.tables import (
     erp_customers,
     normalized_payments as normalized_payments_table,
     paytrace_batch_transactions,
     paytrace_transactions as paytrace_transactions_table,
+    payment_customer_accounts,
     payment_exceptions,
 )
 
@@ -83,10 +85,12 @@ def normalized_payments(context: dg.AssetExecutionContext, warehouse: WarehouseR
     created = utcnow()
     try:
         # Everything is written in one transaction: a failure on the last chunk leaves the previous content.
-        with stage_writer(engine, [day], STAGE, {normalized_payments_table: None}, transactions=scope) as write:
+        with stage_writer(engine, [day], STAGE, {normalized_payments_table: None, payment_customer_accounts: None},
+                          transactions=scope) as write:
             for raw, result in chunks:
                 payments, exceptions = result.payments, result.exceptions
-                write(normalized_payments_table, records(payments))
+                write(normalized_payments_table, records(without_accounts(payments)))
+                write(payment_customer_accounts, account_rows(payments))
                 write(payment_exceptions, records(exceptions.assign(status="open", created_at=created)))
                 figures = balance(raw, result)
                 raw_count += len(raw)

@@ -15,6 +15,7 @@ from paysync_dagster.lib.markdown import table as md_table
 from paysync_dagster.lib.money import format_amount
 from paysync_dagster.lib.reconciliation.anomalies import COLUMNS, HISTORY_DAYS, RULES, detect, history_dates, linked_originals
 from paysync_dagster.lib.timeutil import utcnow
+from paysync_dagster.lib.warehouse.customer_accounts import SUFFIX, with_customer_accounts
 from paysync_dagster.lib.warehouse.io import records, rewrite
 from paysync_dagster.lib.warehouse.tables import (
     normalized_payments as normalized_payments_table,
@@ -24,11 +25,18 @@ from paysync_dagster.lib.warehouse.tables import (
 _NP = normalized_payments_table
 
 
+# The payer's ERP accounts the detection reads live in payment_customer_accounts, as rows.
+_ACCOUNTS = [c for c in COLUMNS if c.endswith(SUFFIX)]
+_STORED = [c for c in COLUMNS if c not in _ACCOUNTS]
+
+
 def _read(engine: Engine, where: Any) -> pd.DataFrame:
     """Only the columns the detection reads: thirty days of payments stay small."""
     with engine.connect() as conn:
-        result = conn.execute(select(*[_NP.c[c] for c in COLUMNS]).where(where))
-        return pd.DataFrame(result.fetchall(), columns=list(COLUMNS))
+        result = conn.execute(select(*[_NP.c[c] for c in _STORED]).where(where))
+        frame = pd.DataFrame(result.fetchall(), columns=_STORED)
+    frame = with_customer_accounts(engine, frame, [c.removesuffix(SUFFIX) for c in _ACCOUNTS])
+    return frame[list(COLUMNS)]
 
 
 def _read_ids(engine: Engine, ids: Iterable[int], chunk: int = 10_000) -> pd.DataFrame:

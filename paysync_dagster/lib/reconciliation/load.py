@@ -17,6 +17,7 @@ from sqlalchemy import Engine
 
 from paysync_dagster.lib.reconciliation.frames import BATCHES, GATEWAY, LEDGER, empty
 from paysync_dagster.lib.warehouse.io import read_partition, read_where
+from paysync_dagster.lib.warehouse.customer_accounts import with_customer_accounts
 from paysync_dagster.lib.warehouse.tables import (normalized_payments, paytrace_batch_transactions,
                                                   paytrace_settlement_batches, posting_ledger)
 
@@ -109,7 +110,7 @@ def load_scope(engine: Engine, day: date, erp: str, receipt_prefix: str) -> Scop
             if more:
                 gateway = pd.concat([gateway, read_where(engine, normalized_payments, "transaction_id", more)],
                                     ignore_index=True)
-    gateway_frame = _unnormalized(_gateway(gateway, erp), listed)
+    gateway_frame = _unnormalized(_gateway(with_customer_accounts(engine, gateway, [erp]), erp), listed)
     if members:
         listed_batch = gateway_frame["transaction_id"].map(members).astype("Int64")
         gateway_frame["settlement_batch"] = listed_batch.fillna(gateway_frame["settlement_batch"])

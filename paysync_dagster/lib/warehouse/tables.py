@@ -159,8 +159,6 @@ normalized_payments = Table(
     Column("invoice_reference_raw", String(100), nullable=False),
     Column("invoice_reference", String(100), nullable=False),
     Column("paytrace_customer_id", String(100), nullable=False),
-    Column("oracle_customer_account", String(100), nullable=False),
-    Column("sage_customer_account", String(100), nullable=False),
     Column("customer_email", String(200), nullable=False),
     Column("customer_name", String(200), nullable=False),
     Column("gl_account", String(100), nullable=False),
@@ -178,6 +176,20 @@ normalized_payments = Table(
     UniqueConstraint("transaction_id", name="uq_normalized_payments_transaction_id"),
 )
 Index("ix_normalized_payments_business_date", normalized_payments.c.business_date)
+
+# The payer's account in each ERP, as normalization found it: a row per payment and ERP where one was
+# found (no row: not identified there). Written with normalized_payments; an ERP added later needs no
+# new column (see lib/warehouse/customer_accounts.py).
+payment_customer_accounts = Table(
+    "payment_customer_accounts",
+    metadata,
+    Column("business_date", Date, nullable=False),
+    Column("transaction_id", BigInteger, nullable=False),
+    Column("erp", String(20), nullable=False),
+    Column("customer_account", String(100), nullable=False),
+    UniqueConstraint("transaction_id", "erp", name="uq_payment_customer_accounts_transaction_erp"),
+)
+Index("ix_payment_customer_accounts_business_date", payment_customer_accounts.c.business_date)
 
 # Everything that could not go through, with its reason and a next step. Each stage rewrites its
 # own rows for a business date; a person's decision (resolve, replay) is kept in the audit log.

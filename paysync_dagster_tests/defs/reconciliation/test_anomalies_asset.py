@@ -11,7 +11,10 @@ from sqlalchemy import Engine, delete, insert, select
 
 from paysync_dagster.defs.reconciliation.anomalies import payment_anomalies
 from paysync_dagster.defs.shared.resources import WarehouseResource
-from paysync_dagster.lib.warehouse.tables import normalized_payments, payment_anomalies as anomalies_table
+from paysync_dagster.lib.warehouse.customer_accounts import account_rows, without_accounts
+from paysync_dagster.lib.warehouse.io import records
+from paysync_dagster.lib.warehouse.tables import normalized_payments, payment_customer_accounts
+from paysync_dagster.lib.warehouse.tables import payment_anomalies as anomalies_table
 from paysync_dagster_tests.lib.reconciliation.test_anomalies import DAY, MORNING, ordinary_history, pay
 
 
@@ -34,8 +37,10 @@ def seed(engine: Engine) -> None:
         pay(9003, MORNING + timedelta(hours=1), 12000, kind="refund", description="Refund of transaction 500"),
         pay(9004, datetime(2026, 3, 10, 10, 0), 985000, customer="C3", card=("VISA", "1003", "90003")),  # 03:00 local
     ]
-    with engine.begin() as conn:
-        conn.execute(insert(normalized_payments), [normalized(r) for r in history + [original] + today])
+    rows = pd.DataFrame([normalized(r) for r in history + [original] + today])
+    with engine.begin() as conn:  # as normalization writes them: the payer's ERP accounts as rows
+        conn.execute(insert(normalized_payments), records(without_accounts(rows)))
+        conn.execute(insert(payment_customer_accounts), account_rows(rows))
 
 
 def materialize(url: str) -> dg.ExecuteInProcessResult:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Column, Engine, Index, MetaData, Table, UniqueConstraint, func, insert, inspect, select, text
+from sqlalchemy import Column, Engine, Index, MetaData, String, Table, UniqueConstraint, func, insert, inspect, select, text
 
 from paysync_dagster.lib.warehouse import begin_write, ensure_schema, make_engine, metadata, migrate
 from paysync_dagster.lib.warehouse import migrations as m
@@ -37,9 +37,12 @@ LEDGER = {"erp": "oracle", "reference": "PT-7", "transaction_id": 7, "action": "
 
 
 # What revisions after the release before migrations added: whole tables, and columns of older ones.
-LATER_TABLES = {"sage_cash_receipts", "sage_open_invoices", "sage_late_applications"}
+LATER_TABLES = {"sage_cash_receipts", "sage_open_invoices", "sage_late_applications", "payment_customer_accounts"}
 LATER_COLUMNS = {"reconciliation_transactions": {"erp"}, "reconciliation_batches": {"erp"},
                  "reconciliation_variances": {"erp"}, "reconciliation_kpis": {"erp"}}
+# ... and what they took away: normalized_payments' account per ERP (rows of payment_customer_accounts now),
+# after the column named.
+EARLIER_COLUMNS = {"normalized_payments": ("paytrace_customer_id", ("oracle_customer_account", "sage_customer_account"))}
 # reconciliation_kpis' unique key before it held the ERP
 RELEASED_UNIQUE = {"uq_reconciliation_kpis_erp": ("uq_reconciliation_kpis", ("business_date", "kpi", "currency"))}
 
@@ -55,19 +58,23 @@ def released_metadata(*, with_cash_application_columns: bool = False) -> MetaDat
     for table in metadata.sorted_tables:
         if table.name in LATER_TABLES:
             continue
-        if table.name not in later:
+        if table.name not in later and table.name not in EARLIER_COLUMNS:
             table.to_metadata(old)
             continue
-        gone = later[table.name]
+        gone = later.get(table.name, set())
         uniques = []
         for u in table.constraints:
             if isinstance(u, UniqueConstraint):
                 name, cols = RELEASED_UNIQUE.get(u.name, (u.name, tuple(c.name for c in u.columns)))
                 uniques.append(UniqueConstraint(*cols, name=name))
-        copy = Table(table.name, old, *(Column(c.name, c.type, nullable=c.nullable, primary_key=c.primary_key,
-                                               server_default=c.server_default.arg if c.server_default is not None
-                                               else None)
-                                        for c in table.columns if c.name not in gone), *uniques)
+        columns = [Column(c.name, c.type, nullable=c.nullable, primary_key=c.primary_key,
+                          server_default=c.server_default.arg if c.server_default is not None else None)
+                   for c in table.columns if c.name not in gone]
+        if table.name in EARLIER_COLUMNS:
+            after, names = EARLIER_COLUMNS[table.name]
+            at = [c.name for c in columns].index(after) + 1
+            columns[at:at] = [Column(name, String(100), nullable=False) for name in names]
+        copy = Table(table.name, old, *columns, *uniques)
         for ix in table.indexes:
             Index(ix.name, *(copy.c[c.name] for c in ix.columns), unique=ix.unique)
     return old
@@ -263,6 +270,43 @@ def test_a_fresh_warehouse_upgrades_to_head_and_matches_the_tables(database_url:
         if engine.dialect.name == "sqlite":  # the engine's pragmas held through the migration
             with engine.connect() as conn:
                 assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+    finally:
+        engine.dispose()
+
+
+def test_upgrading_a_warehouse_at_0003_moves_the_accounts_per_erp_into_rows(database_url: str) -> None:
+    """0004: normalized_payments' oracle_/sage_customer_account columns become rows of
+    payment_customer_accounts (one per payment and ERP with an account); the columns are gone."""
+    from alembic import command
+
+    engine = make_engine(database_url)
+    try:
+        with begin_write(engine) as conn:
+            command.upgrade(m.config(conn), "0003")
+        base = {"business_date": date(2026, 11, 2), "kind": "sale", "paytrace_state": "settled", "status": "settled",
+                "oracle_status": "", "sage_status": "", "amount_minor": 100, "currency": "USD", "base_currency": "USD",
+                "fx_rate": "1", "fx_rate_date": "", "fx_rate_source": "", "base_amount_minor": 100, "occurred_at": AT,
+                "invoice_reference_raw": "", "invoice_reference": "", "paytrace_customer_id": "", "customer_email": "",
+                "customer_name": "", "gl_account": "", "card_brand": "", "card_last_four": "", "billing_name": "",
+                "billing_street": "", "billing_city": "", "billing_state": "", "billing_postal_code": "",
+                "billing_country": "", "description": "", "source": "export", "mapping_version": "1"}
+        accounts = {1: ("C10001", "C10001"), 2: ("C10002", ""), 3: ("", "")}
+        columns = ", ".join([*base, "transaction_id", "oracle_customer_account", "sage_customer_account"])
+        values = ", ".join(f":{k}" for k in [*base, "transaction_id", "oracle_customer_account", "sage_customer_account"])
+        with begin_write(engine) as conn:
+            conn.execute(text(f"INSERT INTO normalized_payments ({columns}) VALUES ({values})"),
+                         [{**base, "transaction_id": t, "oracle_customer_account": o, "sage_customer_account": sg}
+                          for t, (o, sg) in accounts.items()])
+        assert m.upgrade(engine).after == HEAD
+        with engine.connect() as conn:
+            rows = conn.execute(text("SELECT transaction_id, erp, customer_account FROM payment_customer_accounts "
+                                     "ORDER BY transaction_id, erp")).all()
+            kept = conn.execute(text("SELECT count(*) FROM normalized_payments")).scalar_one()
+        assert [tuple(r) for r in rows] == [(1, "oracle", "C10001"), (1, "sage", "C10001"), (2, "oracle", "C10002")]
+        assert kept == 3
+        assert not {"oracle_customer_account", "sage_customer_account"} & {
+            c["name"] for c in inspect(engine).get_columns("normalized_payments")}
+        assert schema_differences(engine) == []
     finally:
         engine.dispose()
 
