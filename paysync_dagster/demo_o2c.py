@@ -1,5 +1,6 @@
-"""Order to cash in the demo: eCommerce orders paid by card become Oracle sales orders; shipping
-creates their invoices; the receipts, posted on account before the invoices existed, are applied.
+"""Order to cash in the demo: eCommerce orders paid by card become Oracle sales orders (and, when Sage
+300 is on, OE orders in Sage too); shipping creates their invoices; the receipts, posted on account
+before the invoices existed, are applied.
 
 Per order, against the sandboxes: a PayTrace sale through the PayTrace API whose ``invoice_id`` is the
 order number (billed to the customer's name, which normalization looks up among Oracle's accounts);
@@ -7,7 +8,10 @@ the sales order, created through PaySync (:mod:`paysync_dagster.lib.oracle.order
 ``CustomerPONumber`` = the payment's receipt number); the receipt posted, on account (no invoice yet);
 the sandbox's ``shipOrder``, which closes the order and creates its invoice as AutoInvoice would,
 numbered with the order number; and ``oracle_on_account_applications`` of the date, which applies the
-receipt to that invoice.
+receipt to that invoice. In Sage (:mod:`paysync_dagster.lib.sage.orders`) the same order becomes an OE
+order numbered with the order number; the sandbox's ``ship_order`` stands in for the clerk shipping it
+and Day End bringing its invoice to AR with the ``OrderNumber``; ``sage_on_account_applications``
+applies the receipt to it by the sales-order rule.
 
 Headless, both steps are runs of the main job for the date, in process. Interactive, as a storefront
 would: each sale is announced by a signed webhook and the landing sensor's run posts the receipt; after
@@ -33,6 +37,9 @@ from paysync_dagster.lib.oracle.orders import EcommerceOrder, OrderLine, create_
 from paysync_dagster.lib.paytrace.client import PayTraceClient
 from paysync_dagster.lib.paytrace.records import created_at_of
 from paysync_dagster.lib.posting.ledger import APPLICATION, Ledger
+from paysync_dagster.lib.sage.client import Sage300Client
+from paysync_dagster.lib.sage.orders import create_sales_order as create_sage_order
+from paysync_dagster.lib.sage.records import parse_posted_document
 from paysync_dagster.lib.timeutil import business_date
 
 ORDERS = 3
@@ -42,14 +49,22 @@ PRODUCTS = (("AS54888", "Standing desk", 45_900), ("AS54999", "Monitor arm", 8_9
 TEST_CARD = "4012000098765439"  # PayTrace's published sandbox Visa; it only ever reaches the local simulator
 _DONE = ("COMPLETED", "COMPLETED_SUCCESS")
 _FINISHED = (*_DONE, "COMPLETED_FAILED", "FAILED", "CANCELED")
-# What the interactive demo's second step materializes: the receipts are posted by then.
-APPLY_ASSETS = ("oracle_open_invoices", "oracle_on_account_applications")
+# What the interactive demo's second step materializes for each ERP that is on: the receipts are posted by then.
+APPLY_ASSETS = ("open_invoices", "on_account_applications")
 POSTING_WAIT_S = 900.0  # a busy machine's sensor runs queue behind the live payments' ones
 
 
 class StaleWarehouse(RuntimeError):
     """The warehouse already holds a posting for a payment PayTrace has just made: it is a previous
     demo's (the sandbox numbers transactions the same way each time it starts)."""
+
+
+@dataclass(frozen=True)
+class SageSide:
+    """Sage 300 beside Oracle: its client, and how an order gets shipped and invoiced there."""
+
+    client: Sage300Client
+    ship: Callable[[str, date], dict[str, Any]]  # (order number, day) -> the AR invoice it created
 
 
 @dataclass(frozen=True)
@@ -64,13 +79,14 @@ class OrderToCash:
     applied_minor: int
     invoice_balance_minor: int
     currency: str = CURRENCY
+    erp: str = "Oracle"
 
     @property
     def settled(self) -> bool:
         return self.applied_minor == self.amount_minor and self.invoice_balance_minor == 0
 
     def line(self) -> str:
-        return (f"  {self.order_number}  sales order {self.header_id}  invoice {self.invoice_number}  "
+        return (f"  {self.erp:<7}{self.order_number}  sales order {self.header_id}  invoice {self.invoice_number}  "
                 f"receipt {self.receipt_number}  applied {format_amount(self.applied_minor, self.currency)}"
                 + ("" if self.settled else f"  (invoice still owes {format_amount(self.invoice_balance_minor, self.currency)})"))
 
@@ -100,14 +116,16 @@ def _lines(i: int) -> tuple[OrderLine, ...]:
 def run_order_to_cash(paytrace: PayTraceClient, oracle: OracleFusionClient, engine: Engine,
                       post_receipts: Callable[[Sequence[dict[str, Any]], Sequence[date]], None],
                       apply_on_account: Callable[[Sequence[date]], None], *, business_unit: str, receipt_prefix: str,
-                      tz_name: str, count: int = ORDERS, stamp: str | None = None) -> list[OrderToCash]:
-    """Place, pay, post, ship and apply ``count`` orders; what became of each. ``post_receipts(records,
-    days)`` gets the sales' PayTrace records posted; ``apply_on_account(days)`` runs the on-account
-    application of those dates."""
+                      tz_name: str, count: int = ORDERS, stamp: str | None = None,
+                      sage: SageSide | None = None) -> list[OrderToCash]:
+    """Place, pay, post, ship and apply ``count`` orders; what became of each (in Oracle, and in Sage
+    when ``sage`` is given). ``post_receipts(records, days)`` gets the sales' PayTrace records posted;
+    ``apply_on_account(days)`` runs the on-account application of those dates."""
     # 11 digits in all: longer than an invoice reference, shorter than what scrubbing takes for a card
     stamp = stamp or datetime.now(timezone.utc).strftime("%m%d%H%M%S")
-    ledger = Ledger(engine, "oracle")
+    ledger, sage_ledger = Ledger(engine, "oracle"), Ledger(engine, "sage")
     placed: list[tuple[EcommerceOrder, Any, date]] = []
+    sage_orders: dict[str, Any] = {}
     records: list[dict[str, Any]] = []
     for i, customer in enumerate(customers(oracle, count), start=1):
         number, lines = f"WEB-{stamp}{i}", _lines(i)
@@ -130,11 +148,14 @@ def run_order_to_cash(paytrace: PayTraceClient, oracle: OracleFusionClient, engi
         day = business_date(created, tz_name)
         placed.append((order, create_sales_order(oracle, ledger, order, business_unit=business_unit,
                                                  business_date=day), day))
+        if sage is not None:
+            sage_orders[order.number] = create_sage_order(sage.client, sage_ledger, order, business_date=day)
     days = sorted({day for _, _, day in placed})
     post_receipts(records, days)  # on account: their invoices do not exist yet
     shipped = {order.number: oracle.ship_sales_order(so.order_key, TransactionNumber=order.number,
                                                      TransactionDate=day.isoformat())
                for order, so, day in placed}
+    sage_invoices = {order.number: sage.ship(order.number, day) for order, _so, day in placed} if sage else {}
     apply_on_account(days)  # the invoices are there now
     out = []
     for order, so, _day in placed:
@@ -144,11 +165,20 @@ def run_order_to_cash(paytrace: PayTraceClient, oracle: OracleFusionClient, engi
         out.append(OrderToCash(order.number, order.customer_account, order.payment_transaction_id, so.header_id,
                                str(invoice["TransactionNumber"]), order.payment_reference, order.total_minor, applied,
                                oracle.invoice_balance_minor(invoice["CustomerTransactionId"], CURRENCY)))
+    for order, _so, _day in placed if sage is not None else ():
+        invoice = str(sage_invoices[order.number].get("DocumentNumber") or "")
+        applied = sum(e.amount_minor for e in sage_ledger.entries(parents=[order.payment_reference],
+                                                                  actions=[APPLICATION])
+                      if e.posted and e.detail.get("invoice") == invoice)
+        due = parse_posted_document(sage.client.posted_document(order.customer_account, invoice)).amount_due_minor
+        out.append(OrderToCash(order.number, order.customer_account, order.payment_transaction_id,
+                               sage_orders[order.number].order_uniquifier, invoice, order.payment_reference,
+                               order.total_minor, applied, int(due or 0), erp="Sage"))
     return out
 
 
 def report(results: Sequence[OrderToCash]) -> str:
-    head = "Order to cash (eCommerce orders: sale, sales order, receipt on account, shipped, invoice, applied)"
+    head = "Order to cash (eCommerce orders: sale, sales order, receipt on account, shipped, invoice, applied; per ERP)"
     return "\n".join([head, *(r.line() for r in results)])
 
 
@@ -169,16 +199,39 @@ def _run(env: dict[str, str], post_receipts: Callable[[Sequence[dict[str, Any]],
 
     mapping = load_mapping()
     paytrace, oracle = _clients(env)
+    sage = _sage(env) if "sage" in _erps(env) else None
     engine = make_engine(env["PAYSYNC_DATABASE_URL"])
     try:
         return run_order_to_cash(paytrace, oracle, engine, post_receipts, apply_on_account,
                                  business_unit=mapping.receipts.business_unit,
                                  receipt_prefix=mapping.receipts.receipt_number_prefix,
-                                 tz_name=env.get("PAYSYNC_MERCHANT_TIMEZONE") or mapping.merchant_time_zone)
+                                 tz_name=env.get("PAYSYNC_MERCHANT_TIMEZONE") or mapping.merchant_time_zone, sage=sage)
     finally:
         paytrace.close()
         oracle.close()
+        if sage is not None:
+            sage.client.close()
         engine.dispose()
+
+
+def _erps(env: dict[str, str]) -> list[str]:
+    from paysync_dagster.defs.erp.connectors import erps_on
+
+    return [c.name for c in erps_on(env.get("PAYSYNC_ERPS"))]
+
+
+def _sage(env: dict[str, str]) -> SageSide:
+    """Sage 300 in the demo's sandbox: the client, and the sandbox's stand-in for shipping and Day End."""
+    client = Sage300Client(env["SAGE300_BASE_URL"], env.get("SAGE300_COMPANY") or "SAMLTD", env["SAGE300_USERNAME"],
+                           env.get("SAGE300_PASSWORD") or "")
+
+    def ship(order_number: str, day: date) -> dict[str, Any]:
+        answer = httpx.post(f"{env['PAYTRACE_BASE_URL']}/_sandbox/sage/ship_order",
+                            json={"order_number": order_number, "date": day.isoformat()}, timeout=60)
+        answer.raise_for_status()
+        return answer.json().get("invoice") or {}
+
+    return SageSide(client, ship)
 
 
 def headless(env: dict[str, str], job: Any, instance: Any) -> bool:
@@ -220,15 +273,16 @@ def _wait_backfill(ui_url: str, backfill_id: str, stop: threading.Event) -> None
     raise RuntimeError("the demo is stopping")
 
 
-def _wait_posted(database_url: str, references: Sequence[str], stop: threading.Event, timeout_s: float) -> None:
+def _wait_posted(database_url: str, references: Sequence[str], erps: Sequence[str], stop: threading.Event,
+                 timeout_s: float) -> None:
     from paysync_dagster.lib.warehouse import make_engine
 
     engine = make_engine(database_url)
     deadline = time.monotonic() + timeout_s
     try:
         while not stop.wait(2.0):
-            got = Ledger(engine, "oracle").get_many(references)
-            if all(r in got and got[r].posted for r in references):
+            ledgers = [Ledger(engine, erp).get_many(references) for erp in erps]
+            if all(r in got and got[r].posted for got in ledgers for r in references):
                 return
             if time.monotonic() > deadline:
                 raise RuntimeError(f"the receipts {', '.join(references)} were not posted within {timeout_s:.0f}s")
@@ -255,15 +309,16 @@ def start_interactive(stack: ExitStack, env: dict[str, str], ui_url: str, week_b
 
         prefix = load_mapping().receipts.receipt_number_prefix
         refs = [f"{prefix}{r['transaction_id']}" for r in records]
-        print(f"order to cash: {len(refs)} orders paid and sent to Oracle as sales orders; waiting for the landing "
+        print(f"order to cash: {len(refs)} orders paid and sent to the ERPs as sales orders; waiting for the landing "
               f"sensor's run to post receipts {', '.join(refs)}", flush=True)
-        _wait_posted(env["PAYSYNC_DATABASE_URL"], refs, stop, POSTING_WAIT_S)
+        _wait_posted(env["PAYSYNC_DATABASE_URL"], refs, _erps(env), stop, POSTING_WAIT_S)
 
     def apply_on_account(days: Sequence[date]) -> None:
         print("order to cash: shipped; applying the receipts on account to the new invoices", flush=True)
+        assets = [f"{erp}_{asset}" for erp in _erps(env) for asset in APPLY_ASSETS]
         for day in days:
             _wait_backfill(ui_url, launch_backfill(ui_url, day, day, title=f"PaySync order to cash {day}",
-                                                   assets=APPLY_ASSETS), stop)
+                                                   assets=assets), stop)
 
     def work() -> None:
         try:

@@ -1,5 +1,6 @@
 """The demo's order to cash against the sandboxes served in process: each eCommerce order's card payment
-ends applied to the invoice its shipping created, the invoice owes nothing, and the warehouse says so."""
+ends applied to the invoice its shipping created, the invoice owes nothing, and the warehouse says so;
+with Sage on, the same orders are OE orders there too and their invoices get the cash as well."""
 
 import json
 from collections.abc import Iterator
@@ -14,17 +15,20 @@ from paysync_dagster.defs.normalize.assets import normalized_payments
 from paysync_dagster.defs.erp.factory import erp_assets
 from paysync_dagster.defs.paytrace.assets import paytrace_settlement_batches, paytrace_transactions
 from paysync_dagster.defs.shared.resources import WarehouseResource
-from paysync_dagster.demo_o2c import OrderToCash, run_order_to_cash
+from paysync_dagster.demo_o2c import OrderToCash, SageSide, run_order_to_cash
 from paysync_dagster.lib.oracle.client import OracleFusionClient
 from paysync_dagster.lib.paytrace.client import PayTraceClient
 from paysync_dagster.lib.posting import Ledger
-from paysync_dagster.lib.warehouse.tables import audit_log, oracle_late_applications, payment_exceptions
+from paysync_dagster.lib.sage.client import Sage300Client
+from paysync_dagster.lib.warehouse.tables import (audit_log, oracle_late_applications, payment_exceptions,
+                                                  sage_late_applications)
 from paysync_dagster.lib.warehouse.tables import oracle_cash_receipts as receipts_table
 from paysync_dagster.sandbox.oracle.state import DEFAULT_USERS
 from paysync_dagster.sandbox.paytrace.state import (DEFAULT_INTEGRATOR_ID, DEFAULT_PASSWORD, DEFAULT_USERNAME, FakeClock,
                                                     HistorySpec)
 from paysync_dagster.sandbox.server import ServerThread, build_app
-from paysync_dagster_tests.conftest import SANDBOX_TZ, oracle_resource, paytrace_resource
+from paysync_dagster_tests.conftest import SANDBOX_TZ, oracle_resource, paytrace_resource, sage_resource
+from paysync_dagster_tests.lib.sage.sage_support import control
 
 DAY = date(2026, 3, 11)
 NOW = datetime(2026, 3, 11, 18, 30, tzinfo=timezone.utc)  # 11:30 in Los Angeles: the sales are of DAY
@@ -112,3 +116,52 @@ def test_each_order_ends_applied_to_the_invoice_its_shipping_created(
             payment_exceptions.c.status == "open",
             payment_exceptions.c.transaction_id.in_([r.transaction_id for r in results]))).all()
     assert [again[r.transaction_id]["outcome"] for r in results] == ["applied"] * 3 and still_open == []
+
+
+def test_with_sage_on_each_order_is_also_an_oe_order_whose_invoice_gets_the_cash(
+        sandbox: ServerThread, sqlite_url: str, sqlite_engine: Engine) -> None:
+    url = sandbox.url
+    sage_assets = erp_assets("sage")
+    both = [*ASSETS, sage_assets.customer_accounts, sage_assets.open_invoices, sage_assets.cash_receipts,
+            sage_assets.on_account_applications]
+
+    def run(days: list[date]) -> None:
+        for d in days:
+            result = dg.materialize(both, partition_key=d.isoformat(), raise_on_error=False, resources={
+                "warehouse": WarehouseResource(database_url=sqlite_url), "paytrace": paytrace_resource(url),
+                "oracle": oracle_resource(url), "sage": sage_resource(url)})
+            assert result.success, [e.message for e in result.all_events if e.is_failure]
+
+    run_customers = dg.materialize([ORACLE.customer_accounts, sage_assets.customer_accounts], partition_key=DAY.isoformat(),
+                                   resources={"warehouse": WarehouseResource(database_url=sqlite_url),
+                                              "oracle": oracle_resource(url), "sage": sage_resource(url)})
+    assert run_customers.success
+
+    def ship(order_number: str, day: date) -> dict:
+        answer = httpx.post(f"{url}/_sandbox/sage/ship_order", json={"order_number": order_number, "date": day.isoformat()},
+                            timeout=60)
+        answer.raise_for_status()
+        return answer.json()["invoice"]
+
+    user, password = next(iter(DEFAULT_USERS.items()))
+    with PayTraceClient(url, DEFAULT_USERNAME, DEFAULT_PASSWORD, DEFAULT_INTEGRATOR_ID) as paytrace, \
+            OracleFusionClient(url, username=user, password=password) as oracle, \
+            Sage300Client(f"{url}/Sage300WebApi/v1.0/-", "SAMLTD", "PAYSYNC", "PAYSYNC") as sage:
+        results = run_order_to_cash(paytrace, oracle, sqlite_engine, lambda _records, days: run(days), run,
+                                    business_unit="US1 Business Unit", receipt_prefix="PT-", tz_name=SANDBOX_TZ,
+                                    stamp="0311183500", sage=SageSide(sage, ship))
+    in_sage = [r for r in results if r.erp == "Sage"]
+    assert [r.order_number for r in in_sage] == [f"WEB-0311183500{i}" for i in (1, 2, 3)]
+    assert all(r.settled for r in results), [r.line() for r in results]  # both ERPs: applied, nothing owed
+    state = control(url, "state")
+    orders = {o["OrderNumber"]: o for o in state["orders"]}
+    documents = {d["DocumentNumber"]: d for d in state["documents"]}
+    for r in in_sage:
+        assert orders[r.order_number]["CustomerNumber"] == r.customer_account
+        assert orders[r.order_number]["LastInvoiceNumber"] == r.invoice_number
+        assert documents[r.invoice_number]["OrderNumber"] == r.order_number
+        assert documents[r.invoice_number]["FullyPaid"] == "Yes"
+    with sqlite_engine.connect() as conn:
+        late = conn.execute(select(sage_late_applications)).mappings().all()
+    assert sorted((a["receipt_number"], a["invoice_number"], a["match_rule"]) for a in late) == \
+        sorted((r.receipt_number, r.invoice_number, "sales_order") for r in in_sage)

@@ -9,7 +9,7 @@ from pydantic import Field
 from sqlalchemy import Connection, delete, select, update
 
 from paysync_dagster.defs.erp.connectors import ErpConnector
-from paysync_dagster.defs.erp.posting import asset_options, erp_resource, posting_rules
+from paysync_dagster.defs.erp.posting import asset_options, erp_resource, finish_run, posting_rules
 from paysync_dagster.defs.normalize.rules import MAPPING
 from paysync_dagster.defs.shared.resources import WarehouseResource
 from paysync_dagster.lib.exceptions.audit import record
@@ -54,6 +54,7 @@ def on_account_applications_asset(c: ErpConnector, open_invoices: dg.AssetsDefin
             applier = LateApplier(Poster(adapter, Ledger(engine, c.name), posting_rules(), open_invoices_now,
                                          log=context.log.info), window_days=config.window_days)
             run = applier.run(day)  # under each receipt date's posting lease
+            finish_run(context, c, adapter, day)  # applications made today go in today's batch (Sage)
             applied = applier.applied_on(day)
             outcomes = applier.outcomes(dict.fromkeys([*(a.receipt_number for a in applied), *run.receipts]))
         for txn, (code, reason, _next) in sorted(run.errors.items()):

@@ -59,6 +59,21 @@ def posting_rules() -> Rules:
                  references=ReferenceRules(refs.prefix, refs.digits, refs.split))
 
 
+def finish_run(context: dg.AssetExecutionContext, c: ErpConnector, adapter: Any, day: date) -> None:
+    """What an ERP needs once a run has sent a date's effects (Sage: post PaySync's batches of the date
+    and create their GL batch, when the mapping says so). A failure here fails nothing: the effects are
+    in the ERP, what is left is repeatable, and the next run does it."""
+    if not isinstance(adapter, AfterRun):
+        return
+    try:
+        finished = adapter.after_run(day)
+    except (UnavailableError, OutcomeUnknown, RejectedError) as exc:
+        context.log.warning(f"{c.title}: the batches of {day} are not posted yet: {exc}")
+        return
+    if finished:
+        context.log.info(f"{c.title}: posted batches {finished} of {day}")
+
+
 def _retryable(engine: Engine, c: ErpConnector, day: date) -> set[int]:
     """Payments of the date whose posting ended in an exception: each run tries them again (the
     ledger sends nothing twice), so a payment the ERP refused while it was down goes through later."""
@@ -216,15 +231,7 @@ def cash_receipts_asset(c: ErpConnector, open_invoices: dg.AssetsDefinition) -> 
                 return {f.invoice.number: f.invoice for f in fetched}
 
             outcomes = Poster(adapter, ledger, posting_rules(), open_invoices_now, log=context.log.info).post_all(payments)
-            if isinstance(adapter, AfterRun):  # e.g. Sage: post the date's batch, when the mapping says so
-                try:
-                    finished = adapter.after_run(day)
-                except (UnavailableError, OutcomeUnknown, RejectedError) as exc:
-                    # The receipts are in: what is left is repeatable, and the next run does it.
-                    context.log.warning(f"{c.title}: the batches of {day} are not posted yet: {exc}")
-                else:
-                    if finished:
-                        context.log.info(f"{c.title}: posted batches {finished} of {day}")
+            finish_run(context, c, adapter, day)
         with stage_writer(engine, [day], c.name, {c.cash_receipts: None}, transactions=scope) as write:
             write(c.cash_receipts, [outcome_row(o) for o in outcomes])
             write(payment_exceptions, exception_rows(outcomes, c.name))

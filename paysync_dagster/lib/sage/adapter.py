@@ -773,11 +773,13 @@ class SageAdapter:
         return posted
 
     def after_run(self, day: date) -> list[int]:
-        """What a posting run does last when the settings say so: post the date's batches, and create
-        the GL batch of what was posted (``ARCreateGLBatch``), so the cash reaches the general ledger."""
+        """What a posting run does last when the settings say so: post the date's batches (and today's,
+        where applications and refunds made today went), and create the GL batch of what was posted
+        (``ARCreateGLBatch``), so the cash reaches the general ledger."""
         if not self.settings.post_after_run:
             return []
-        posted = self.post_date(day)
+        # The date's batch, and today's: applications and refunds made today go in today's batch.
+        posted = [n for d in sorted({day, self.today()}) for n in self.post_date(d)]
         if posted:
             with translated():
                 self.client.create_gl_batch(receipts=True)
