@@ -22,7 +22,7 @@ typed errors, unchanged.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -32,14 +32,13 @@ from paysync_dagster.lib import money
 from paysync_dagster.lib.oracle.adapter import REFUND_MATCH_BY
 from paysync_dagster.lib.oracle.client import OracleFusionClient
 from paysync_dagster.lib.oracle.records import parse_page
-from paysync_dagster.lib.reconciliation.frames import ERP_RECEIPTS, ERP_REFUNDS, empty
+from paysync_dagster.lib.reconciliation.frames import ERP_RECEIPTS, ERP_REFUNDS, erp_frame, window_day
 
 REFUND_SUFFIX = ":RFND"
 RESOURCE = "/standardReceipts"
 CHILD = "remittanceReferences"
 FIELDS = ("StandardReceiptId,ReceiptNumber,ReceiptDate,Amount,Currency,CustomerAccountNumber,UnappliedAmount,"
           f"State,Status;{CHILD}:ReceiptMatchBy,ReferenceNumber,ReferenceAmount")
-_INT_COLUMNS = ("amount_minor", "applied_minor", "unapplied_minor")
 
 Json = dict[str, Any]
 
@@ -69,7 +68,7 @@ class OracleReceiptReader:
         return self._frames(i for i in items if i.get("ReceiptNumber") in chosen)
 
     def receipts_dated(self, start: object, end: object, prefix: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-        first, last = _day(start), _day(end)
+        first, last = window_day(start), window_day(end)
         if last < first:
             raise ValueError(f"the window ends ({last}) before it starts ({first})")
         if self.client.framework_version >= 2:
@@ -126,7 +125,7 @@ class OracleReceiptReader:
             refunds.extend({"receipt_reference": row["reference"], "refund_reference": str(ref["ReferenceNumber"]),
                             "amount_minor": money.to_minor(ref.get("ReferenceAmount") or 0, row["currency"])}
                            for ref in self._references(item) if _is_refund(ref))
-        return _frame(receipts, ERP_RECEIPTS), _frame(refunds, ERP_REFUNDS)
+        return erp_frame(receipts, ERP_RECEIPTS), erp_frame(refunds, ERP_REFUNDS)
 
 
 def _receipt_row(item: Mapping[str, Any]) -> dict[str, Any]:
@@ -145,26 +144,6 @@ def _receipt_row(item: Mapping[str, Any]) -> dict[str, Any]:
 def _is_refund(ref: Mapping[str, Any]) -> bool:
     number = str(ref.get("ReferenceNumber") or "")
     return ref.get("ReceiptMatchBy") == REFUND_MATCH_BY and number.endswith(REFUND_SUFFIX)
-
-
-def _frame(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> pd.DataFrame:
-    if not rows:
-        return empty(columns)
-    frame = pd.DataFrame(rows, columns=list(columns))
-    for column in _INT_COLUMNS:
-        if column in frame:
-            frame[column] = frame[column].astype("int64")
-    if "reversed" in frame:
-        frame["reversed"] = frame["reversed"].astype(bool)
-    return frame
-
-
-def _day(value: object) -> date:
-    if isinstance(value, datetime):
-        return value.date()
-    if isinstance(value, date):
-        return value
-    return date.fromisoformat(str(value))
 
 
 def _literal(value: str) -> str:

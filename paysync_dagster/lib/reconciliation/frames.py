@@ -37,7 +37,8 @@ BANK_LINES: one row per bank statement line, from a CSV or BAI2 file (see ``bank
 
 from __future__ import annotations
 
-from typing import Protocol
+from datetime import date, datetime
+from typing import Any, Protocol
 
 import pandas as pd
 
@@ -62,8 +63,33 @@ def empty(columns: tuple[str, ...]) -> pd.DataFrame:
     return pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
 
 
+_ERP_INT_COLUMNS = ("amount_minor", "applied_minor", "unapplied_minor")
+
+
+def erp_frame(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> pd.DataFrame:
+    """What an ERP reader read, as ERP_RECEIPTS or ERP_REFUNDS: amounts int64, ``reversed`` bool."""
+    if not rows:
+        return empty(columns)
+    frame = pd.DataFrame(rows, columns=list(columns))
+    for column in _ERP_INT_COLUMNS:
+        if column in frame:
+            frame[column] = frame[column].astype("int64")
+    if "reversed" in frame:
+        frame["reversed"] = frame["reversed"].astype(bool)
+    return frame
+
+
+def window_day(value: object) -> date:
+    """A reader's window bound (a date, a datetime or ISO text) as a date."""
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    return date.fromisoformat(str(value))
+
+
 class ErpReader(Protocol):
-    """What reconciliation reads from one ERP (Oracle's adapter now; Sage's later)."""
+    """What reconciliation reads from one ERP (each ERP's reader: ``lib/<erp>/reader.py``)."""
 
     name: str
 

@@ -33,18 +33,16 @@ from the start on. Errors are the client's typed errors, unchanged.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import date, datetime
 from typing import Any
 
 import pandas as pd
 
-from paysync_dagster.lib.reconciliation.frames import ERP_RECEIPTS, ERP_REFUNDS, empty
+from paysync_dagster.lib.reconciliation.frames import ERP_RECEIPTS, ERP_REFUNDS, empty, erp_frame, window_day
 from paysync_dagster.lib.sage.adapter import (CASH_TYPES, EDITABLE, Held, SageReceiptSettings, apply_documents,
                                               by_target, held_entries, refunds_of)
 from paysync_dagster.lib.sage.client import RECEIPT, Sage300Client, and_, eq, ge, le, or_
 from paysync_dagster.lib.sage.records import ReceiptBatch, parse_posted_receipt, parse_receipt_batch
 
-_INT_COLUMNS = ("amount_minor", "applied_minor", "unapplied_minor")
 
 
 class SageReceiptReader:
@@ -74,7 +72,7 @@ class SageReceiptReader:
         return self._frames(batches, posted, lambda h: h.reference in chosen)
 
     def receipts_dated(self, start: object, end: object, prefix: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-        first, last = _day(start), _day(end)
+        first, last = window_day(start), window_day(end)
         if last < first:
             raise ValueError(f"the window ends ({last}) before it starts ({first})")
         unposted = or_(*(eq("BatchStatus", s) for s in EDITABLE))
@@ -120,7 +118,7 @@ class SageReceiptReader:
                        for receipt in sorted(found) for number, amount in sorted(found[receipt].items())]
             for row in rows:  # refunded in full: Sage holds nothing of it any more, as a reversal would leave it
                 row["reversed"] = sum(found.get(row["reference"], {}).values()) >= row["amount_minor"] > 0
-        return _frame(rows, ERP_RECEIPTS), _frame(refunds, ERP_REFUNDS)
+        return erp_frame(rows, ERP_RECEIPTS), erp_frame(refunds, ERP_REFUNDS)
 
     def _row(self, h: Held, drawing: Mapping[tuple[str, str], list[Any]]) -> dict[str, Any]:
         later = drawing.get((h.customer, h.document_number), []) if h.document_number else []
@@ -133,26 +131,6 @@ class SageReceiptReader:
         return {"reference": h.reference, "erp_id": h.erp_id, "amount_minor": h.amount_minor, "currency": h.currency,
                 "customer_account": customer, "receipt_date": h.receipt_date, "applied_minor": applied,
                 "unapplied_minor": h.amount_minor - applied, "reversed": False}
-
-
-def _frame(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> pd.DataFrame:
-    if not rows:
-        return empty(columns)
-    frame = pd.DataFrame(rows, columns=list(columns))
-    for column in _INT_COLUMNS:
-        if column in frame:
-            frame[column] = frame[column].astype("int64")
-    if "reversed" in frame:
-        frame["reversed"] = frame["reversed"].astype(bool)
-    return frame
-
-
-def _day(value: object) -> date:
-    if isinstance(value, datetime):
-        return value.date()
-    if isinstance(value, date):
-        return value
-    return date.fromisoformat(str(value))
 
 
 __all__ = ["SageReceiptReader"]
