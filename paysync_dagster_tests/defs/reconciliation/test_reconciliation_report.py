@@ -1,6 +1,7 @@
 """reconciliation_report materialized after the PayTrace and Oracle path against the composed sandbox,
 with the sandbox's bank statement: one status per transaction, batches tied or itemized, files,
-checks, KPIs; then receipts edited and deleted in Oracle show as drift in the next report."""
+checks, KPIs; then receipts edited and deleted in Oracle show as drift in the next report; and the
+same days reconciled in Sage give the same statuses."""
 
 from collections.abc import Iterator
 from datetime import date, timedelta
@@ -17,6 +18,8 @@ from paysync_dagster.lib.warehouse.tables import (normalized_payments, oracle_ca
 from paysync_dagster.sandbox.paytrace.bank import write_bank_files
 from paysync_dagster.sandbox.server import ServerThread
 from paysync_dagster_tests.conftest import SANDBOX_TZ, SANDBOX_WEEK, start_paytrace_sandbox
+from paysync_dagster_tests.defs.erp.support import ERPS
+from paysync_dagster_tests.defs.erp.support import materialize as erp_materialize
 from paysync_dagster_tests.defs.oracle.support import ORACLE, UPSTREAM, checks, materialize, oracle_state
 from paysync_dagster_tests.defs.oracle.test_assets import read
 from paysync_dagster_tests.lib.posting.oracle_support import oracle_client
@@ -117,3 +120,29 @@ def test_a_posted_day_reconciles_and_edits_in_oracle_show_as_drift(sandbox: Serv
     queue = read(sqlite_url, payment_exceptions, payment_exceptions.c.stage == "reconciliation")
     assert sorted(queue.loc[queue["reason_code"] == "drift", "transaction_id"]) == sorted(touched)
     assert (queue["status"] == "open").all() and queue["suggested_action"].str.len().min() > 20
+
+
+def test_a_posted_day_reconciles_in_sage_as_in_oracle(sandbox: ServerThread, sqlite_url: str,
+                                                      folders: dict[str, Path]) -> None:
+    """The same days posted to both ERPs: Sage's reconciliation gives each transaction the status
+    Oracle's gives it, ties the batch, and writes its own rows, KPIs and files."""
+    oracle, sage = ERPS["oracle"], ERPS["sage"]
+    for day in (DAY1, DAY2):
+        run = erp_materialize(sandbox.url, sqlite_url, day, [*oracle.upstream, sage.assets.customer_accounts,
+                                                             *oracle.posting, *sage.posting])
+        assert run.success
+    day2 = date.fromisoformat(DAY2)
+    for erp in (oracle, sage):
+        run = erp_materialize(sandbox.url, sqlite_url, DAY2, [erp.assets.reconciliation])
+        assert run.success and all(ok for (asset, _), ok in checks(run).items()), checks(run)
+    rows = read(sqlite_url, reconciliation_transactions, reconciliation_transactions.c.business_date == day2)
+    by_erp = {erp: frame.set_index("transaction_id")["status"] for erp, frame in rows.groupby("erp")}
+    assert set(by_erp) == {"oracle", "sage"} and (by_erp["sage"] == by_erp["oracle"].loc[by_erp["sage"].index]).all()
+    assert (by_erp["sage"] == "matched").sum() > len(by_erp["sage"]) / 2
+    batches = read(sqlite_url, reconciliation_batches, reconciliation_batches.c.business_date == day2)
+    assert sorted(batches["erp"]) == ["oracle", "sage"] and (batches["erp_variance_minor"] == 0).all()
+    kpis = read(sqlite_url, reconciliation_kpis, (reconciliation_kpis.c.business_date == day2)
+                & (reconciliation_kpis.c.erp == "sage")).set_index("kpi")
+    assert kpis.loc["batch_tie_out", ["numerator", "denominator"]].tolist() == [1, 1]
+    csv = pd.read_csv(folders["reports"] / DAY2 / f"sage_reconciliation_{DAY2}.csv")
+    assert sorted(csv["transaction_id"]) == sorted(by_erp["sage"].index)
