@@ -30,7 +30,7 @@ NORMALIZED_COLUMNS = [
     "amount_minor", "currency", "base_currency", "fx_rate", "fx_rate_date", "fx_rate_source", "base_amount_minor",
     "occurred_at", "settled_at", "settlement_batch", "invoice_reference_raw", "invoice_reference",
     "paytrace_customer_id", "oracle_customer_account", "sage_customer_account", "customer_email", "customer_name",
-    "gl_account", "card_brand", "card_last_four", "billing_name", "billing_street", "billing_city", "billing_state",
+    "gl_account", "card_brand", "card_last_four", "approval_code", "billing_name", "billing_street", "billing_city", "billing_state",
     "billing_postal_code", "billing_country", "description", "source", "mapping_version",
 ]
 EXCEPTION_COLUMNS = [
@@ -273,6 +273,7 @@ def normalize(
         "gl_account": _gl_accounts(work, mapping),
         "card_brand": work["card_brand"],
         "card_last_four": text(df["card_last_four"]),
+        "approval_code": text(df["approval_code"]) if "approval_code" in df else "",
         "billing_name": per_unique(df["billing_name"], lambda s: s.astype(str).str.strip()),
         "billing_street": per_unique(df["billing_street"], lambda s: s.astype(str).str.strip()),
         "billing_city": per_unique(df["billing_city"], lambda s: s.astype(str).str.strip().str.title()),

@@ -108,7 +108,7 @@ class BatchTransactionsSchema(pa.DataFrameModel):
         coerce = True
 
 
-_NORMALIZED_TEXT = ['kind', 'paytrace_state', 'status', 'oracle_status', 'sage_status', 'currency', 'base_currency', 'fx_rate', 'fx_rate_date', 'fx_rate_source', 'invoice_reference_raw', 'invoice_reference', 'paytrace_customer_id', 'oracle_customer_account', 'sage_customer_account', 'customer_email', 'customer_name', 'gl_account', 'card_brand', 'card_last_four', 'billing_name', 'billing_street', 'billing_city', 'billing_state', 'billing_postal_code', 'billing_country', 'description', 'source', 'mapping_version']
+_NORMALIZED_TEXT = ['kind', 'paytrace_state', 'status', 'oracle_status', 'sage_status', 'currency', 'base_currency', 'fx_rate', 'fx_rate_date', 'fx_rate_source', 'invoice_reference_raw', 'invoice_reference', 'paytrace_customer_id', 'oracle_customer_account', 'sage_customer_account', 'customer_email', 'customer_name', 'gl_account', 'card_brand', 'card_last_four', 'approval_code', 'billing_name', 'billing_street', 'billing_city', 'billing_state', 'billing_postal_code', 'billing_country', 'description', 'source', 'mapping_version']
 _KINDS = ["sale", "authorization", "capture", "refund", "void", "decline", "chargeback"]
 
 
@@ -143,6 +143,7 @@ class NormalizedPaymentsSchema(pa.DataFrameModel):
     gl_account: Series[object] = pa.Field(str_length={"min_value": 1}, description="first matching GL rule, else the default")
     card_brand: Series[object] = pa.Field(isin=["VISA", "MASTERCARD", "AMEX", "DISCOVER", "DINERS", "JCB", "UNKNOWN"])
     card_last_four: Series[object] = pa.Field(description="never more than four digits")
+    approval_code: Series[object] = pa.Field(description="the issuer's approval code, as PayTrace gives it (empty when none)")
     billing_name: Series[object]
     billing_street: Series[object]
     billing_city: Series[object]

@@ -38,7 +38,8 @@ API_RETRY = dg.RetryPolicy(max_retries=3, delay=10, backoff=dg.Backoff.EXPONENTI
 #: the live job runs every asset that carries this tag (those of the ERPs that are on)
 POSTING_PATH_TAG = "paysync/posting_path"
 PAYMENT_COLUMNS = ("business_date", "transaction_id", "kind", "status", "paytrace_state", "amount_minor", "currency",
-                   "invoice_reference_raw", "invoice_reference", "description", "customer_name")
+                   "invoice_reference_raw", "invoice_reference", "description", "customer_name", "card_brand",
+                   "card_last_four", "approval_code")
 
 
 def asset_options(c: ErpConnector) -> dict[str, Any]:

@@ -94,6 +94,21 @@ def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
         yield items[i:i + max(1, size)]
 
 
+
+def receipt_comments(p: Mapping[str, Any]) -> str:
+    """What a receipt says of its payment, in the ERP's free-text field: the PayTrace transaction, the
+    card's brand and last four, the approval code and the payer's reference (never more of the card;
+    words between the numbers so no run of digits looks like a card number)."""
+    parts = [f"PayTrace {int(p['transaction_id'])}"]
+    last_four = str(p.get("card_last_four") or "")
+    if last_four:
+        parts.append(f"{str(p.get('card_brand') or 'card').title()} ending {last_four[-4:]}")
+    if p.get("approval_code"):
+        parts.append(f"approval {p['approval_code']}")
+    if p.get("invoice_reference_raw"):
+        parts.append(str(p["invoice_reference_raw"]))
+    return ", ".join(parts)
+
 class Poster:
     """Posts payments to one ERP. ``invoices`` are the ERP's open invoices (balance > 0) as of now, by
     number, or a function that reads them: it is called only when a payment needs a new plan, so a
@@ -210,7 +225,7 @@ class Poster:
         allocations, unapplied = allocate(amount, match.invoices, self.rules.references.split)
         for a in allocations:
             self.consume(a.invoice.number, a.target_id, a.amount_minor)
-        comments, _ = mask_card_numbers(f"PayTrace {txn} {p.get('invoice_reference_raw') or ''}".strip())
+        comments, _ = mask_card_numbers(receipt_comments(p))
         detail = {"rule": match.rule, "score": match.score, "customer_account": account, "comments": comments[:200],
                   "customer_source": match.customer_source, "tokens": list(match.tokens),
                   "rejected": [list(r) for r in match.rejected],

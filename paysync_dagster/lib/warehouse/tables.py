@@ -164,6 +164,7 @@ normalized_payments = Table(
     Column("gl_account", String(100), nullable=False),
     Column("card_brand", String(20), nullable=False),
     Column("card_last_four", String(4), nullable=False),
+    Column("approval_code", String(20), nullable=False, server_default=""),  # the issuer's, as PayTrace gives it
     Column("billing_name", String(200), nullable=False),
     Column("billing_street", String(200), nullable=False),
     Column("billing_city", String(100), nullable=False),

@@ -303,3 +303,18 @@ def test_a_refund_of_invoiced_cash_draws_on_one_credit_note_whatever_is_lost(url
     post_date(url)
     held = documents(url)
     assert held["PT-61-CN"][1] == 0 and held["INV-000190"][1:] == (0, True)  # the invoice stays paid
+
+
+def test_a_receipt_names_the_card_by_brand_and_last_four_and_its_approval_code_never_more(url: str,
+                                                                                      sqlite_engine: Engine) -> None:
+    card = {"card_brand": "VISA", "card_last_four": "4242", "approval_code": "TAS042"}
+    typed = "INV-000101 paid with 4111 1111 1111 1111"  # a payer who typed the card number in the reference
+    post(url, sqlite_engine, [{**payment(70, 10_000, ref=typed, normalized="INV-000101", account="C1"), **card}])
+    with sage_client(url) as client:
+        [entry] = [e for b in client.receipt_batches() for e in b["ReceiptsAdjustments"]
+                   if e["CheckReceiptNumber"] == "PT-70"]
+    assert entry["EntryDescription"].startswith("PayTrace 70, Visa ending 4242, approval TAS042")
+    # Sage keeps 60 characters; the ledger keeps the whole text, the typed card number masked.
+    comments = Ledger(sqlite_engine, "sage").get("PT-70").detail["comments"]
+    assert comments.startswith(entry["EntryDescription"]) and "INV-000101 paid with" in comments
+    assert "4111 1111 1111 1111" not in comments and "411111111111" not in comments.replace(" ", "")

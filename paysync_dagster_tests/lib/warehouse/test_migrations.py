@@ -39,7 +39,8 @@ LEDGER = {"erp": "oracle", "reference": "PT-7", "transaction_id": 7, "action": "
 # What revisions after the release before migrations added: whole tables, and columns of older ones.
 LATER_TABLES = {"sage_cash_receipts", "sage_open_invoices", "sage_late_applications", "payment_customer_accounts"}
 LATER_COLUMNS = {"reconciliation_transactions": {"erp"}, "reconciliation_batches": {"erp"},
-                 "reconciliation_variances": {"erp"}, "reconciliation_kpis": {"erp"}}
+                 "reconciliation_variances": {"erp"}, "reconciliation_kpis": {"erp"},
+                 "normalized_payments": {"approval_code"}}
 # ... and what they took away: normalized_payments' account per ERP (rows of payment_customer_accounts now),
 # after the column named.
 EARLIER_COLUMNS = {"normalized_payments": ("paytrace_customer_id", ("oracle_customer_account", "sage_customer_account"))}
