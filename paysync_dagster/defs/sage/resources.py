@@ -78,6 +78,4 @@ def refund_account(mapping: Mapping) -> str:
     the revenue account of the credit note a card refund of invoiced cash draws on."""
     rules = mapping.gl_accounts
     rule = next((r for r in rules.rules if r.when.kind == "refund"), None)
-    if rule is not None:
-        return rule.accounts.get("sage") or gl_account_for(mapping, "sage", rule.account)
-    return rules.default_accounts.get("sage") or rules.default
+    return gl_account_for(mapping, "sage", rule.account if rule is not None else rules.default)
