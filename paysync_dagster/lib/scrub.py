@@ -51,11 +51,14 @@ from __future__ import annotations
 
 import decimal
 import functools
+import itertools
 import json
 import math
 import re
 import unicodedata
 from typing import Any
+
+import orjson
 
 # Field names that carry a full card number (or its raw track or swipe data) in PayTrace,
 # storefront and gateway payloads.
@@ -331,26 +334,109 @@ def _keys_kept(d: dict[Any, Any]) -> bool:
     return True
 
 
+# The values ``untouched_json`` writes with orjson, in a dict or in a dict in it: exactly these types
+# (no subclass, no list), which orjson writes as the standard encoder does once the text is plain ASCII
+# and every float is one ``float_written_alike`` passes.
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+_SCALARS_OR_DICT = _SCALARS | {dict}
+# Sorted keys; a subclass of str, int or dict (keys included), a datetime or a dataclass is refused
+# rather than written in orjson's own way.
+_ORJSON_SORTED = (orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_SUBCLASS | orjson.OPT_PASSTHROUGH_DATETIME
+                  | orjson.OPT_PASSTHROUGH_DATACLASS)
+# As ``_DIGITS_ONLY``, and a backslash, DEL or any byte beyond ASCII becomes a backslash; deleted with
+# ``_ASCII_SEPARATORS_KEEPING_BACKSLASH``, which keeps the backslash (a separator, but in JSON text
+# always the start of an escape, which sends the document the long way).
+_DIGITS_AND_ESCAPES = bytes(ord("0") if 48 <= b <= 57 else ord("\\") if b == 92 or b >= 127 else ord("x") for b in range(256))
+_ASCII_SEPARATORS_KEEPING_BACKSLASH = _ASCII_SEPARATORS.replace(b"\\", b"")
+_is_dict = dict.__instancecheck__
+_is_float = float.__instancecheck__
+_values_of = dict.values
+_chain = itertools.chain.from_iterable
+
+
+def float_written_alike(number: float) -> bool:
+    """Whether orjson writes this float as ``repr`` does (and so ``json``): zero, and every finite
+    float from 10^-4 up to 10^16 in size, which both write in plain decimals, shortest round-trip
+    digits. Outside, ``repr`` switches to an exponent (``1e-05``) where orjson may not (``0.00001``),
+    and orjson writes NaN and infinities as ``null`` where the standard encoder refuses them."""
+    return 1e-4 <= abs(number) < 1e16 or number == 0.0
+
+
+def _plain_document(value: dict[Any, Any], kinds: set[type]) -> bool:
+    """For a dict whose values are all of ``_SCALARS_OR_DICT`` (``kinds``, their types): whether it is
+    what ``plain_json`` asks for: its dict values hold ``_SCALARS`` only, every key of both is one
+    ``scrub`` keeps, and every float is one ``float_written_alike`` passes."""
+    values = value.values()
+    nested = list(filter(_is_dict, values)) if dict in kinds else []
+    inner = set(map(type, _chain(map(_values_of, nested))))
+    if not inner <= _SCALARS:
+        return False
+    if not (value.keys() <= _KEPT_KEYS and all(map(_KEPT_KEYS.issuperset, nested))):
+        if not _keys_kept(value) or not all(map(_keys_kept, nested)):
+            return False
+    if float in kinds and not all(map(float_written_alike, filter(_is_float, values))):
+        return False
+    return float not in inner or all(map(float_written_alike, filter(_is_float, _chain(map(_values_of, nested)))))
+
+
+def keeps_as_is(name: str) -> bool:
+    """Whether ``scrub`` keeps a key of this name as it is (neither dropped nor masked)."""
+    return type(name) is str and _key_kind(name) is _KEEP
+
+
+def plain_json(value: dict[Any, Any]) -> str | None:
+    """``untouched_json(value)`` for a document the caller has looked at already, when it answers for
+    all of this: ``value`` is a dict whose values are exactly str, int, float, bool, None, or dicts
+    whose values are exactly str, int, float, bool or None (no subclass, no list, nothing deeper),
+    every key is one ``keeps_as_is`` passes, and every float is one ``float_written_alike`` passes.
+    Then orjson writes the standard encoder's text (see ``untouched_json``), checked here as there;
+    None sends the document the long way, as there. (The export path looks at its records in one
+    pass with the contract's reading; ``untouched_json`` looks at any other document itself.)"""
+    try:
+        raw = orjson.dumps(value, option=_ORJSON_SORTED)
+    except TypeError:  # orjson.JSONEncodeError: a key not exactly str, an integer beyond 64 bits
+        return None
+    # One translation shows a backslash (any escape), DEL or non-ASCII byte as a backslash and joins
+    # digit groups. No "e+" to look for: every float here is written in plain decimals.
+    shown = raw.translate(_DIGITS_AND_ESCAPES, _ASCII_SEPARATORS_KEEPING_BACKSLASH)
+    if b"\\" in shown or _THIRTEEN_DIGITS in shown:
+        return None
+    return raw.decode("ascii")
+
+
 def untouched_json(value: dict[Any, Any]) -> str | None:
     """``json.dumps(value, separators=(",", ":"), sort_keys=True)`` when ``scrub(value)`` would return
     an equal document (nothing to drop, nothing to mask); None when it might not, or cannot be told
     cheaply. A shortcut for the common case only: it never decides what is masked, ``scrub`` does.
 
-    The text is written once, by the C encoder, and read once instead of walking every value: in
+    The text is written once, by a C encoder, and read once instead of walking every value: in
     text with no backslash every string, key and number is plain ASCII as it stands (any other
     character, and every control character, would be escaped), so a card number ``scrub`` would
     find shows as 13 ASCII digits or more joined by ASCII separators, which one translation and
     one substring test rule out. A float from 10^12 up in exponent form (``1e+16``) is read by
     ``scrub`` through its integer digits, so any ``e+`` in the text takes the long way too. Keys
     to drop are looked up per dict, and the dicts are counted: a dict the lookup did not reach
-    (deeper, or in a list) sends the document the long way. So do non-finite numbers (refused by
-    the encoder here), keys that are not exactly str, and anything the encoder cannot write.
+    (deeper, or in a list) sends the document the long way. So do non-finite numbers, keys that
+    are not exactly str, and anything the encoder cannot write.
+
+    A document of plain values (exactly str, int, float, bool, None, and dicts of them, no deeper:
+    the shape of a PayTrace record) is written by orjson, several times faster, and its text is
+    returned only when it is the standard encoder's to the byte: plain ASCII with no backslash and
+    no DEL (the standard encoder escapes DEL and everything beyond ASCII, orjson does not), every
+    float one ``float_written_alike`` passes, keys sorted (orjson sorts by UTF-8 bytes, the same
+    order as code points), integers within 64 bits (orjson refuses the others). Any other
+    document (a list in it, say) is written by the standard encoder, as it always was.
 
     So a document this returns text for also holds no NUL and no lone surrogate (both would be
     escaped), no non-finite number and no integer of 13 digits or more: nothing
     ``contract.problem_in_values`` refuses, which the landing path relies on.
     """
-    if type(value) is not dict or not _keys_kept(value):
+    if type(value) is not dict:
+        return None
+    kinds = set(map(type, value.values()))
+    if kinds <= _SCALARS_OR_DICT and _plain_document(value, kinds):
+        return plain_json(value)
+    if not _keys_kept(value):
         return None
     nested = [v for v in value.values() if type(v) is dict]
     for d in nested:

@@ -1,20 +1,29 @@
+import enum
 import json
+import math
+import uuid
 from decimal import Decimal
 from datetime import datetime, timedelta
 
+import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from paysync_dagster.lib.paytrace.contract import problem_in_values
 from paysync_dagster.lib.scrub import (
     CARD_SEPARATORS,
     CARD_NUMBER_FIELD_NAMES,
     CSC_FIELD_NAMES,
+    float_written_alike,
     is_card_field,
+    keeps_as_is,
     luhn_valid,
     mask_card_numbers,
     mask_then_cut,
+    plain_json,
     scrub,
+    untouched_json,
 )
 from paysync_dagster.lib.timeutil import format_paytrace_timestamp
 from paysync_dagster_tests.lib.test_scrub_property import SEPARATORS, WHITESPACE, luhn_windows
@@ -265,3 +274,169 @@ def test_cutting_first_would_have_kept_the_card() -> None:
     text = f"id {TEST_CARD}"
     assert mask_card_numbers(text[:18])[0] == text[:18]  # 15 digits, not Luhn-valid: cutting first leaks them
     assert mask_then_cut(text, 18) == "id ************111"
+
+
+# -- the clean-document shortcut (``untouched_json``, ``plain_json``) ------------------------------------
+
+
+def _standard_text(value: object) -> str:
+    return json.dumps(value, separators=(",", ":"), sort_keys=True, allow_nan=False)
+
+
+_TRICKY_FLOATS = [0.0, -0.0, 1e-4, 9.999999999999999e-05, 1e-05, 1e-07, 5e-324, 1e16, 9999999999999998.0, 1e22, -1e16,
+                  123456789012.5, 4111111111111111.0, 0.30000000000000004, float("nan"), float("inf"), -float("inf")]
+_TRICKY_TEXT = ["", "plain", "caf\u00e9", "\x7f", "tab\there", "quote\"d", "back\\slash", "nul\x00", "lone\ud800",
+                "e+16", "1e+16", "{brace}", "4111 1111 1111 1111", "4111-1111-1111-1111", "12/10/2015 12:06:30",
+                "\uff14\uff11\uff11\uff11", "order 1234567890123", "\u2028", "**** 1111"]
+# Mostly printable ASCII (what a clean document is made of, so that the shortcut is taken often),
+# with any text, the tricky values and card-like keys mixed in.
+_ASCII = st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=20)
+_KEYS = st.one_of(st.text(alphabet="abcdefghij_.[]-", min_size=1, max_size=8), st.text(max_size=8),
+                  st.sampled_from(["masked_number", "number", "cvv", "card_number", "amount", f"card {TEST_CARD}", "a.b", "zip"]))
+_SCALARS = st.one_of(
+    st.none(), st.booleans(), st.integers(min_value=-(2**70), max_value=2**70), st.floats(),
+    st.sampled_from(_TRICKY_FLOATS), _ASCII, _ASCII, st.text(max_size=20), st.sampled_from(_TRICKY_TEXT),
+)
+_DOCUMENTS = st.dictionaries(_KEYS, st.recursive(
+    _SCALARS, lambda children: st.lists(children, max_size=3) | st.dictionaries(_KEYS, children, max_size=4), max_leaves=8,
+), max_size=6)
+
+
+# Documents that are mostly clean (a record's shape: values and dicts of values, keys no card field
+# can be spelt from), so that the property below meets the shortcut's own text most times.
+_CLEAN_KEYS = st.text(alphabet="abefghjklmo_", min_size=1, max_size=6)
+_CLEAN_VALUES = st.one_of(
+    st.none(), st.booleans(), st.integers(min_value=-(10**13), max_value=10**13), st.integers(-999, 10**9),
+    st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126, exclude_characters='"\\{'), max_size=12),
+    st.integers(-(10**9), 10**11).map(lambda cents: cents / 100), st.floats(min_value=-1e17, max_value=1e17),
+    st.sampled_from(_TRICKY_FLOATS), st.sampled_from(_TRICKY_TEXT),
+)
+_MOSTLY_CLEAN = st.dictionaries(_CLEAN_KEYS, _CLEAN_VALUES | st.dictionaries(_CLEAN_KEYS, _CLEAN_VALUES, max_size=5), max_size=8)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.one_of(_DOCUMENTS, _MOSTLY_CLEAN))
+def test_a_document_the_shortcut_writes_is_clean_and_written_as_the_standard_encoder_writes_it(doc: dict) -> None:
+    text = untouched_json(doc)
+    if text is None:
+        return
+    assert text == _standard_text(doc)  # byte for byte: readers and older rows see no difference
+    clean, n = scrub(doc)
+    assert n == 0 and clean == doc
+    assert problem_in_values(doc) is None
+
+
+_ENCODER_BEFORE = json.JSONEncoder(separators=(",", ":"), sort_keys=True, allow_nan=False)
+
+
+def _untouched_json_before(value: object) -> str | None:
+    """``untouched_json`` as it was before orjson wrote plain documents: the reference it must agree with."""
+    from paysync_dagster.lib.scrub import _ASCII_SEPARATORS, _DIGITS_ONLY, _THIRTEEN_DIGITS, _keys_kept
+
+    if type(value) is not dict or not _keys_kept(value):
+        return None
+    nested = [v for v in value.values() if type(v) is dict]
+    for d in nested:
+        if not _keys_kept(d):
+            return None
+    try:
+        text = _ENCODER_BEFORE.encode(value)
+    except (TypeError, ValueError, RecursionError):
+        return None
+    if "\\" in text or "e+" in text or text.count("{") != 1 + len(nested):
+        return None
+    if _THIRTEEN_DIGITS in text.encode("ascii").translate(_DIGITS_ONLY, _ASCII_SEPARATORS):
+        return None
+    return text
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.one_of(_DOCUMENTS, _MOSTLY_CLEAN))
+def test_the_shortcut_takes_every_document_it_took_before_orjson_wrote_for_it_with_the_same_text(doc: dict) -> None:
+    before = _untouched_json_before(doc)
+    if before is not None:  # (it may take more now, e.g. "e+" in a string: the property above holds it to json and scrub)
+        assert untouched_json(doc) == before
+
+
+@pytest.mark.parametrize("value", [*_TRICKY_FLOATS, *_TRICKY_TEXT, 2**63, 2**64, -(2**63) - 1, 10**13, 123456789012])
+def test_the_shortcut_on_each_tricky_value_agrees_with_the_standard_encoder_or_declines(value: object) -> None:
+    doc = {"amount": 110, "value": value, "nested": {"value": value, "city": "Spokane"}}
+    text = untouched_json(doc)
+    if text is not None:
+        assert text == _standard_text(doc) and scrub(doc) == (doc, 0)
+    if isinstance(value, float) and not math.isfinite(value):
+        assert text is None
+    if isinstance(value, str) and not value.isascii():
+        assert text is None
+
+
+class _Colour(enum.Enum):
+    RED = 1
+
+
+class _Level(enum.IntEnum):
+    HIGH = 3
+
+
+class _Text(str):
+    pass
+
+
+@pytest.mark.parametrize("value", [_Colour.RED, uuid.UUID(int=5), datetime(2026, 1, 1), _Text("x"), (1, 2), {1, 2}, b"x", Decimal("1.5")])
+def test_values_the_standard_encoder_cannot_write_or_writes_otherwise_are_not_taken_by_the_shortcut(value: object) -> None:
+    doc = {"value": value, "nested": {"value": value}}
+    try:
+        expected: str | None = _standard_text(doc)
+    except (TypeError, ValueError):
+        expected = None
+    text = untouched_json(doc)
+    assert text is None or text == expected
+
+
+def test_an_int_enum_and_a_key_that_is_a_str_subclass_are_handled_as_the_standard_encoder_does() -> None:
+    doc = {"level": _Level.HIGH, "nested": {"level": _Level.HIGH}}
+    assert untouched_json(doc) in (None, _standard_text(doc))
+    keyed = {_Text("amount"): 1}
+    assert untouched_json(keyed) is None  # scrub reads a key that is not exactly str through str(): the long way
+
+
+def test_a_paytrace_record_takes_the_orjson_path_and_matches_the_standard_encoder() -> None:
+    from paysync_dagster_tests.lib.paytrace.records_fixtures import record
+
+    for rec in (record(), record(amount=956.3), record(amount=0.1, tax_amount=""), record(credit_card=None)):
+        text = untouched_json(rec)
+        assert text is not None and text == _standard_text(rec)
+        assert plain_json(rec) == text
+    assert untouched_json(record(description=f"paid with {VISA}")) is None
+    assert untouched_json(record(billing_address__name="Jos\u00e9")) is None  # escaped by the standard encoder: the long way
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.floats(allow_nan=True, allow_infinity=True))
+def test_floats_written_alike_are_written_alike(number: float) -> None:
+    if float_written_alike(number):
+        assert orjson.dumps(number) == json.dumps(number).encode()
+
+
+def test_keeps_as_is_names_kept_keys_only() -> None:
+    assert keeps_as_is("masked_number") and keeps_as_is("amount")
+    assert not keeps_as_is("number") and not keeps_as_is("cvv") and not keeps_as_is(f"card {TEST_CARD}")
+    assert not keeps_as_is(_Text("amount")) and not keeps_as_is(5)  # type: ignore[arg-type]
+
+
+def test_plain_json_declines_what_the_scrub_would_touch() -> None:
+    assert plain_json({"a": {"b": 1}, "c": "{x}"}) == '{"a":{"b":1},"c":"{x}"}'
+    assert plain_json({"note": f"card {VISA}"}) is None
+    assert plain_json({"note": "4012 0000 9876 5439"}) is None
+    assert plain_json({"note": "4012\\0000\\9876\\5439"}) is None
+    assert plain_json({"note": "caf\u00e9"}) is None
+    assert plain_json({"note": "\x7f"}) is None
+    assert plain_json({"note": "nul\x00"}) is None
+    assert plain_json({"n": 2**64}) is None
+    assert plain_json({_Text("a"): 1}) is None
+
+
+def test_a_dict_deeper_than_a_record_goes_the_long_way() -> None:
+    assert untouched_json({"a": {"b": {"c": 1}}}) is None
+    assert untouched_json({"a": [{"b": 1}]}) is None
+    assert untouched_json({"a": {"b": 1}, "l": [1, "x"]}) == '{"a":{"b":1},"l":[1,"x"]}'

@@ -32,6 +32,7 @@ from paysync_dagster.lib.http import (
     RetryPolicy,
     build_client,
 )
+from paysync_dagster.lib.paytrace.bulk import collector_paused
 from paysync_dagster.lib.paytrace.errors import (
     PayTraceApiError,
     PayTraceAuthError,
@@ -189,12 +190,16 @@ class PayTraceClient:
             text = format_paytrace_date(day)
             answer = self._post(path, {"start_date": text, "end_date": text, **extra}, retry_uncertain=True)
             records = _list_of_objects(answer, key, path)
-            for i, record in enumerate(records):
-                # A record on a day boundary can come back twice; the later copy is the fresher one.
-                rid = record.get(id_key)
-                ident = ("id", rid) if rid not in (None, "") else ("anonymous", day, i)
-                merged.pop(ident, None)
-                merged[ident] = record
+            if start == end and _distinct_ids(records, id_key):
+                merged = dict(enumerate(records))  # one answer, every id there once: nothing to merge
+            else:
+                with collector_paused():  # a key per record, after the decode's half a million dicts: see bulk.py
+                    for i, record in enumerate(records):
+                        # A record on a day boundary can come back twice; the later copy is the fresher one.
+                        rid = record.get(id_key)
+                        ident = ("id", rid) if rid not in (None, "") and _hashable(rid) else ("anonymous", day, i)
+                        merged.pop(ident, None)
+                        merged[ident] = record
             if progress is not None:
                 progress(day, len(records))
         return list(merged.values())
@@ -353,7 +358,8 @@ class PayTraceClient:
 def _json_object(response: httpx.Response, path: str) -> Json:
     """The body as a JSON object, or a typed error naming the path (never quoting the body)."""
     try:
-        body = json.loads(response.content)
+        with collector_paused():  # an export's answer is half a million dicts: see bulk.py
+            body = json.loads(response.content)
     except (ValueError, UnicodeDecodeError):
         kind = response.headers.get("Content-Type", "no content type")
         raise PayTraceResponseError(f"body is not JSON ({kind}, {len(response.content)} bytes)", path=path,
@@ -385,14 +391,39 @@ def _checked(answer: Json, http_status: int, path: str, *, decline_ok: bool, sec
 
 def _list_of_objects(answer: Json, key: str, path: str) -> list[Json]:
     records = answer.get(key)
-    if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+    if not isinstance(records, list) or not all(map(_is_dict, records)):
         raise PayTraceResponseError(f"answer has no list of objects under {key!r}", path=path, field=key)
     return records
+
+
+_is_dict = dict.__instancecheck__  # isinstance(value, dict)
 
 
 def _card(number: str, exp_month: int | str, exp_year: int | str) -> Json:
     # PayTrace's own samples send strings ("12", "2020"); months are zero-padded as on the card.
     return {"number": str(number), "expiration_month": f"{int(exp_month):02d}", "expiration_year": str(exp_year)}
+
+
+def _distinct_ids(records: list[Json], id_key: str) -> bool:
+    """Whether every record has an id, none empty, no two equal (the usual answer, merged as it is)."""
+    ids = [record.get(id_key) for record in records]
+    try:
+        distinct = set(ids)
+    except TypeError:  # an id that is a list or an object
+        return False
+    return len(distinct) == len(ids) and None not in distinct and "" not in distinct
+
+
+def _hashable(value: object) -> bool:
+    """Whether an id can key the merge: a list or an object cannot (the record is kept as it is, and
+    refused when it is read, rather than stopping the whole export)."""
+    if type(value) is int or type(value) is str:
+        return True
+    try:
+        hash(value)
+    except TypeError:
+        return False
+    return True
 
 
 def _int_or_none(value: object) -> int | None:

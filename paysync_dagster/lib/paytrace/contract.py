@@ -99,9 +99,14 @@ def read_amount(value: Any) -> int:
         # reads) is plain digits with at most the currency's decimals; anything else, the long way.
         if kind is int:
             return value * _SCALE
-        whole, _, fraction = repr(value).partition(".")
-        if len(fraction) <= _DECIMALS and whole.isdigit() and fraction.isdigit():
-            return int(whole) * _SCALE + int(fraction.ljust(_DECIMALS, "0"))
+        # A float's shortest repr (what ``to_minor`` reads) has at most the currency's decimals exactly
+        # when the float is the double nearest to a whole number of cents, ``minor``: then that number
+        # written with two decimals round-trips, and no longer repr is the shortest. ``value * _SCALE``
+        # is within a rounding error of ``minor`` (below 10^11), so ``round`` finds it, and the
+        # division, correctly rounded, gives ``value`` back exactly when ``value`` is that double.
+        minor = round(value * _SCALE)
+        if minor / _SCALE == value:
+            return minor
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
         raise ValueError(f"not an amount: {_quoted(value)}")
     if isinstance(value, str) and not _AMOUNT_TEXT.match(value):

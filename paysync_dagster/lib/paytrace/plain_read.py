@@ -15,6 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, PlainValidator
 
+from paysync_dagster.lib.scrub import float_written_alike
 from paysync_dagster.lib.paytrace.contract import (
     PayTraceExportRecord,
     RecordPart,
@@ -64,6 +65,7 @@ class _Plan:
                 nested = _Plan(models[0])
             read = readers[0] if readers else None
             steps.append((name, read, nested, optional, field.is_required(), None if field.is_required() else field.default))
+        self.model = model
         self.steps = tuple(steps)
         self.names = frozenset(s[0] for s in steps)
         self.text_names = tuple(s[0] for s in steps if s[1] is read_text)
@@ -166,7 +168,154 @@ def _read_plain(plan: _Plan, data: dict[str, Any]) -> dict[str, Any] | None:
     return out
 
 
+def _compiled(plan: _Plan, nested_readers: dict[str, Any]) -> Any:
+    """``_read_plain(plan, data)`` as one straight-line function for the usual case, written out from
+    the plan (no loop over steps, no tuple unpacking, no lookups of the plan's attributes): every
+    field there and nothing else, text fields holding str; or, for a record of text fields only (an
+    address), some optional fields left out. Anything else goes to ``_read_plain`` itself, which
+    stays the reference: the two give the same answer for every input (a test holds them to it)."""
+    env: dict[str, Any] = {"NAMES": plan.names, "ONLY_STR": _ONLY_STR, "TEXT": plan.text_values,
+                           "FALLBACK": functools.partial(_read_plain, plan)}
+    if plan.all_text:
+        required = frozenset(s[0] for s in plan.steps if s[4])
+        env.update(REQUIRED=required, DEFAULTS={s[0]: s[5] for s in plan.steps})
+        lines = [
+            "def read(data):",
+            "    keys = data.keys()",
+            "    if keys == NAMES:",
+            "        if set(map(type, data.values())) <= ONLY_STR:",
+            "            return data",
+            "    elif keys < NAMES and keys >= REQUIRED and set(map(type, data.values())) <= ONLY_STR:",
+            "        out = DEFAULTS.copy()",  # the fields' defaults, in the plan's order, as _read_plain writes them
+            "        out.update(data)",
+            "        return out",
+            "    return FALLBACK(data)",
+        ]
+    else:
+        lines = ["def read(data):",
+                 "    if data.keys() == NAMES and set(map(type, TEXT(data))) <= ONLY_STR:",
+                 "        out = data.copy()"]
+        if plan.read_names:
+            lines.append("        try:")
+            for i, (name, read, remembering) in enumerate(plan.read_names):
+                env[f"READ_{i}"], env[f"MEMO_{i}"] = read, remembering
+                call = f"MEMO_{i}(v) if k is str or k is int else READ_{i}(v)" if remembering is not read else f"READ_{i}(v)"
+                lines += [f"            v = data[{name!r}]", "            k = type(v)", f"            out[{name!r}] = {call}"]
+            lines += ["        except Exception:  # noqa: BLE001 - the model, run on the record, reports it", "            return None"]
+        for i, (name, _nested, optional) in enumerate(plan.nested_names):
+            env[f"NESTED_{i}"] = nested_readers[name]
+            lines.append(f"        v = data[{name!r}]")
+            if optional:
+                lines += ["        if v is None:", f"            out[{name!r}] = None",
+                          f"        elif type(v) is dict and (inner := NESTED_{i}(v)) is not None:"]
+            else:
+                lines.append(f"        if type(v) is dict and (inner := NESTED_{i}(v)) is not None:")
+            lines += [f"            out[{name!r}] = inner", "        else:", "            return None"]
+        lines += ["        return out", "    return FALLBACK(data)"]
+    exec(compile("\n".join(lines), f"<plain_read {plan.model.__name__}>", "exec"), env)  # noqa: S102 - our own text
+    return env["read"]
+
+
+def _compile_all(plan: _Plan) -> Any:
+    return _compiled(plan, {name: _compile_all(nested) for name, nested, _ in plan.nested_names})
+
+
+def _read_paths(plan: _Plan) -> tuple[str, ...]:
+    """The dotted paths of the fields with a reader of their own (not text), in the order
+    ``exact_record`` gives their values: the record's own, then each nested record's."""
+    return (*(name for name, _read, _memo in plan.read_names),
+            *(f"{name}.{path}" for name, nested, _ in plan.nested_names for path in _read_paths(nested)))
+
+
+class _ExactWriter:
+    """Writes ``exact_record`` out as one function: the record's checks, then each nested record's
+    inline (no call per nested record), the values kept in local variables ``r0``, ``r1`` ... in the
+    order of ``_read_paths``. See ``exact_record``."""
+
+    def __init__(self) -> None:
+        self.env: dict[str, Any] = {"ONLY_STR": _ONLY_STR, "FLOAT_OK": float_written_alike}
+        self.lines: list[str] = []
+        self.values = 0
+        self.names = 0
+
+    def constant(self, value: Any) -> str:
+        name = f"C{self.names}"
+        self.names += 1
+        self.env[name] = value
+        return name
+
+    def emit(self, depth: int, *lines: str) -> None:
+        self.lines.extend("    " * depth + line for line in lines)
+
+    def plan(self, plan: _Plan, data: str, depth: int) -> None:
+        """The checks of ``plan`` on the dict in variable ``data`` (known to be exactly a dict), at ``depth``."""
+        names = self.constant(plan.names)
+        if plan.all_text:
+            required = self.constant(frozenset(s[0] for s in plan.steps if s[4]))
+            self.emit(depth, f"keys = {data}.keys()",
+                      f"if not ((keys == {names} or (keys < {names} and keys >= {required}))"
+                      f" and set(map(type, {data}.values())) <= ONLY_STR):", "    return None")
+            return
+        self.emit(depth, f"if {data}.keys() != {names}:", "    return None")
+        if plan.text_names:
+            self.emit(depth, f"if not set(map(type, {self.constant(plan.text_values)}({data}))) <= ONLY_STR:", "    return None")
+        if plan.read_names:
+            self.emit(depth, "try:")
+            for name, read, remembering in plan.read_names:
+                value = f"r{self.values}"
+                self.values += 1
+                self.emit(depth + 1, f"v = {data}[{name!r}]", "k = type(v)",
+                          "if k is str or k is int:", f"    {value} = {self.constant(remembering)}(v)",
+                          "elif v is None or (k is float and FLOAT_OK(v)):", f"    {value} = {self.constant(read)}(v)",
+                          "else:", "    return None")
+            self.emit(depth, "except Exception:  # noqa: BLE001 - refused: the long way says why", "    return None")
+        for name, nested, optional in plan.nested_names:
+            inner = f"d{self.names}"
+            self.names += 1
+            first = self.values
+            self.emit(depth, f"{inner} = {data}[{name!r}]", f"if type({inner}) is dict:")
+            self.plan(nested, inner, depth + 1)
+            if optional:
+                absent = [f"r{i}" for i in range(first, self.values)]
+                self.emit(depth, f"elif {inner} is None:", f"    {' = '.join([*absent, 'None']) if absent else 'pass'}")
+            self.emit(depth, "else:", "    return None")
+
+    def function(self, plan: _Plan) -> Any:
+        self.emit(0, "def exact(data):", "    if type(data) is not dict:", "        return None")
+        self.plan(plan, "data", 1)
+        self.emit(1, f"return ({''.join(f'r{i}, ' for i in range(self.values))})")
+        exec(compile("\n".join(self.lines), f"<plain_read exact {plan.model.__name__}>", "exec"), self.env)  # noqa: S102 - our own text
+        return self.env["exact"]
+
+
 _RECORD_PLAN = _Plan(PayTraceExportRecord)
+_read_record = _compile_all(_RECORD_PLAN)
+
+#: The fields ``exact_record`` gives the values of, in that order, as dotted paths.
+READ_PATHS: tuple[str, ...] = _read_paths(_RECORD_PLAN)
+
+
+def _field_names(plan: _Plan) -> frozenset[str]:
+    return plan.names.union(*(_field_names(nested) for _, nested, _ in plan.nested_names))
+
+
+#: Every key an exact record may hold, at any depth (the model's field names).
+FIELD_NAMES: frozenset[str] = _field_names(_RECORD_PLAN)
+
+exact_record = _ExactWriter().function(_RECORD_PLAN)
+exact_record.__doc__ = """``exact_record(record) -> tuple | None``: for a record of the usual shape, read the way
+``read_plain`` reads it, the values of the fields that have a reader of their own, in the order of
+``READ_PATHS`` (None under a nested record that is None). None for anything else, whether the model
+accepts it or not: take ``read_plain`` then.
+
+The usual shape: a plain dict with every field of the model and no other key (an address may leave
+optional fields out), nested records plain dicts of that shape too or None where the model allows,
+text fields str, every other field a str, an int, None or a float ``scrub.float_written_alike``
+passes, which its reader accepts. So every key equals one of ``FIELD_NAMES``, every value is
+exactly a str, int, float, None or a dict of such values (nothing deeper), and every float is one
+``scrub.float_written_alike`` passes: what ``scrub.plain_json`` asks of a document (a key that is a
+subclass of str, which the model reads as its text, ``plain_json`` turns away itself). A test holds
+this to ``read_plain`` and to the model."""
 
 
 def read_plain(record: Any) -> dict[str, Any] | None:
@@ -174,4 +323,4 @@ def read_plain(record: Any) -> dict[str, Any] | None:
     as dicts; extra keys may be there too, as they are), or None when the model would refuse the
     record, or when the record is not a plain dict. The result may share dicts with ``record``: read
     it, do not change it. It does not check ``problem_in_values``: that comes first, as ever."""
-    return _read_plain(_RECORD_PLAN, record) if type(record) is dict else None
+    return _read_record(record) if type(record) is dict else None

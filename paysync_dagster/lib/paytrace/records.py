@@ -32,11 +32,11 @@ from paysync_dagster.lib.paytrace.contract import (
 )
 from paysync_dagster.lib.paytrace.errors import PayTraceDataError
 from paysync_dagster.lib.paytrace.plain_read import read_plain
-from paysync_dagster.lib.timeutil import TimeFormatError, business_date, expand_two_digit_year, local_to_utc
+from paysync_dagster.lib.timeutil import TimeFormatError, business_date, expand_two_digit_year, local_to_utc, zone
 
 __all__ = ["CURRENCY", "TRANSACTION_TYPES", "STATE_RANK", "parse_record", "state_of", "created_at_of", "dedup_key",
            "latest_states", "state_order", "payload_json", "transaction_id_of", "checked_record",
-           "parse_checked_values", "landing_fields"]
+           "parse_checked_values", "landing_fields", "landing_values"]
 
 # Types whose approval is the payment itself; an empty approval code on them is a decline.
 _APPROVABLE = frozenset({"SALE", "AUTHORIZATION", "STR/FWD", "FORCE"})
@@ -152,10 +152,16 @@ def landing_fields(record: Mapping[str, Any], tz_name: str) -> tuple[int, str, d
     if plain is None:  # the model refuses it (and says why), or the record is not a plain dict
         row = parse_checked_values(record, tz_name)
         return row["transaction_id"], row["state"], row["business_date"], row["settled_at"] or row["created_at"]
-    created, day = _utc_and_day(plain["created"]["at"], tz_name)
-    settled_local = plain["settled"]
+    return landing_values(plain["transaction_id"], plain["transaction_type"], plain["approval_code"], plain["created"]["at"],
+                          plain["settled"], tz_name)
+
+
+def landing_values(transaction_id: int, kind: str, approval_code: str, created_local: datetime, settled_local: datetime | None,
+                   tz_name: str) -> tuple[int, str, date, datetime]:
+    """``landing_fields`` from a record's values as the contract reads them (``read_plain``)."""
+    created, day = _utc_and_day(created_local, tz_name)
     settled = _utc_and_day(settled_local, tz_name)[0] if settled_local is not None else None
-    return plain["transaction_id"], _state(plain["transaction_type"], plain["approval_code"], settled_local), day, settled or created
+    return transaction_id, _state(kind, approval_code, settled_local), day, settled or created
 
 
 def _plain_of(model: BaseModel) -> dict[str, Any]:
@@ -172,6 +178,16 @@ def _utc_and_day(local: datetime, tz_name: str) -> tuple[datetime, date]:
 
 @functools.lru_cache(maxsize=8192)
 def _utc_and_day_of(local: datetime, _fold: int, tz_name: str) -> tuple[datetime, date]:
+    # A wall-clock time that is neither skipped nor repeated (its offset the same whichever ``fold``)
+    # names one instant, ``local`` minus that offset, whose wall-clock date is its own: what the two
+    # conversions below give, at half the cost. In a skipped or repeated hour, the conversions.
+    tz = zone(tz_name)
+    offset = tz.utcoffset(local.replace(tzinfo=tz, fold=0))
+    if offset is not None and offset == tz.utcoffset(local.replace(tzinfo=tz, fold=1)):
+        try:
+            return local - offset, local.date()
+        except OverflowError:
+            pass
     utc = local_to_utc(local, tz_name)
     return utc, business_date(utc, tz_name)
 
