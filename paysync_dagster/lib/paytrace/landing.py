@@ -78,9 +78,14 @@ def landing_row_for_record(
     # A record of the usual shape with nothing to scrub: see ``_usual_row``. Another record that is
     # clean (nothing to drop or mask, no value the warehouse cannot hold) is found so by
     # ``untouched_json``, which writes its text, and is read after. Any other takes the full walk.
-    row = _usual_row(record, source, tz_name, state, event_id, event_type, occurred_at)
-    if row is not None:
-        return row
+    return (_usual_row(record, source, tz_name, state, event_id, event_type, occurred_at)
+            or _other_row(record, source, tz_name, state, event_id, event_type, occurred_at))
+
+
+def _other_row(record: Mapping[str, Any], source: str, tz_name: str, state: str | None = None,
+               event_id: str | None = None, event_type: str | None = None,
+               occurred_at: datetime | None = None) -> LandingRow:
+    """``landing_row_for_record`` for a record ``_usual_row`` did not take."""
     if (payload := untouched_json(record) if type(record) is dict else None) is not None:
         transaction_id, shown, day, moment = landing_fields(record, tz_name)
     else:
@@ -156,8 +161,7 @@ def landing_rows_for_records(records: Sequence[Mapping[str, Any]], *, source: st
     with collector_paused():  # a row and its payload per record, none of them in a cycle: see bulk.py
         for record in records:
             try:
-                row = _usual_row(record, source, tz_name)  # most records: see there
-                rows.append(row if row is not None else landing_row_for_record(record, source=source, tz_name=tz_name))
+                rows.append(_usual_row(record, source, tz_name) or _other_row(record, source, tz_name))
             except PayTraceDataError as exc:
                 tid = exc.transaction_id if isinstance(exc.transaction_id, int) else 0
                 refused.append(RefusedRecord(tid, str(exc)))
