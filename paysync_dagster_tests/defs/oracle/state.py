@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 from sqlalchemy import Engine
 
-from paysync_dagster.lib.posting.ledger import ADJUSTMENT, APPLICATION, RECEIPT, REVERSAL, Ledger
+from paysync_dagster_tests.defs.erp.ledger_view import ledger_view
 
 
 def oracle_state(url: str) -> dict[str, Any]:
@@ -32,23 +32,8 @@ def final_state(url: str) -> dict[str, Any]:
             "balances": {i["TransactionNumber"]: i["balance_minor"] for i in state["invoices"]}}
 
 
-def ledger_view(engine: Engine) -> dict[str, Any]:
-    """What the ledger says Oracle holds: receipts (number -> id) and active applications per receipt."""
-    ledger = Ledger(engine, "oracle")
-    entries = [e for e in ledger.entries() if e.posted]
-    receipts = {e.reference: e.erp_id for e in entries if e.action == RECEIPT}
-    reversed_ = {e.parent_reference for e in entries if e.action == REVERSAL}
-    applied: dict[str, dict[str, int]] = {}
-    for e in entries:  # in ledger order: an adjustment replaces the amount an application put there
-        if e.action in (APPLICATION, ADJUSTMENT) and e.parent_reference not in reversed_:
-            per = applied.setdefault(e.parent_reference or "", {})
-            per[e.detail["invoice"]] = e.amount_minor
-    return {"receipts": receipts, "reversed": reversed_,
-            "applied": {r: sorted((i, a) for i, a in per.items() if a) for r, per in applied.items()}}
-
-
 def assert_ledger_equals_sandbox(engine: Engine, url: str) -> None:
-    view, state = ledger_view(engine), oracle_state(url)
+    view, state = ledger_view(engine, "oracle"), oracle_state(url)
     in_oracle = {r["ReceiptNumber"]: str(r["StandardReceiptId"]) for r in state["receipts"]}
     assert view["receipts"] == in_oracle  # every posted receipt is in Oracle under its id, and vice versa
     assert view["reversed"] == {r["ReceiptNumber"] for r in state["receipts"] if r["Status"] == "Reversed"}
