@@ -18,8 +18,10 @@ venv: $(STAMP)
 
 ## make demo            the Dagster UI on http://127.0.0.1:3000 with the sandboxes; Ctrl-C stops everything
 ## make demo HEADLESS=1 the main job once over the demo week, a summary, exit
+## make demo DB=postgres  the same on a throw-away PostgreSQL (initdb/pg_ctl) for the instance and the warehouse
+DB ?= sqlite
 demo: $(STAMP)
-	$(VENV)/bin/paysync demo $(if $(HEADLESS),--headless,)
+	$(VENV)/bin/paysync demo --db $(DB) $(if $(HEADLESS),--headless,)
 
 ## make test            the whole suite, PostgreSQL tests included (pytest exits non-zero when it collects nothing)
 test: $(STAMP)

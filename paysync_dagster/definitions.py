@@ -7,12 +7,13 @@ from pathlib import Path
 
 import dagster as dg
 
+from paysync_dagster.defs.alerts.resources import alerts_resource
 from paysync_dagster.defs.erp.connectors import erps_on
-from paysync_dagster.defs.erp.factory import customer_account_keys
 from paysync_dagster.defs.oracle.resources import OracleFusionResource
 from paysync_dagster.defs.paytrace.resources import PayTraceResource
 from paysync_dagster.defs.sage.resources import Sage300Resource
 from paysync_dagster.defs.shared.resources import WarehouseResource
+from paysync_dagster.lib.settings import load_environment
 from paysync_dagster.lib.warehouse import default_database_url
 
 # Where no PayTrace or ERP URL is configured, the local sandbox (`paysync sandbox`) is used.
@@ -71,6 +72,8 @@ def resources() -> dict[str, dg.ConfigurableResource]:
             password=dg.EnvVar("PAYTRACE_PASSWORD"),
             integrator_id=dg.EnvVar("PAYTRACE_INTEGRATOR_ID"),
         ),
+        # Slack-compatible webhook and SMTP from PAYSYNC_ALERT_* (defs/alerts/resources.py).
+        "alerts": alerts_resource(),
     }
     for c in erps_on():
         out[c.resource_key] = ERP_RESOURCES[c.name]()
@@ -79,11 +82,21 @@ def resources() -> dict[str, dg.ConfigurableResource]:
 
 @dg.definitions
 def defs() -> dg.Definitions:
+    # The env file of PAYSYNC_ENV first, so every setting read below (partitions, time zone, ERPs,
+    # resources) sees it; the defs modules read theirs when first imported, which is here.
+    load_environment()
+    from paysync_dagster.defs.erp.factory import customer_account_keys
+    from paysync_dagster.defs.shared.provenance import provenance
+
     loaded = dg.Definitions.merge(
         dg.load_from_defs_folder(path_within_project=Path(__file__).parent),
         dg.Definitions(resources=resources()),
     )
     # Normalization reads the customer accounts of every ERP that is on: declared here, where it is known.
     customers = customer_account_keys()
-    return loaded.map_resolved_asset_specs(func=lambda spec: spec.merge_attributes(deps=customers),
-                                           selection=dg.AssetSelection.assets("normalized_payments"))
+    loaded = loaded.map_resolved_asset_specs(func=lambda spec: spec.merge_attributes(deps=customers),
+                                             selection=dg.AssetSelection.assets("normalized_payments"))
+    # The UI shows on every asset, and on the code location, which environment and mapping version it runs.
+    shown = provenance()
+    loaded = loaded.map_resolved_asset_specs(func=lambda spec: spec.merge_attributes(metadata=shown))
+    return dg.Definitions.merge(loaded, dg.Definitions(metadata=shown))

@@ -17,7 +17,7 @@ SAMPLES = SHARED / "samples"
 
 # Tests never read the developer's own settings.
 for _name in list(os.environ):
-    if _name.startswith(("PAYSYNC_", "PAYTRACE_", "ORACLE_FUSION_", "SAGE300_")):
+    if _name.startswith(("PAYSYNC_", "PAYTRACE_", "ORACLE_FUSION_", "SAGE300_")) and _name != "PAYSYNC_TEST_ARTIFACTS":
         del os.environ[_name]
 
 _db_counter = itertools.count()

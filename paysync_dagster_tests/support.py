@@ -8,6 +8,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 
@@ -71,3 +72,11 @@ def rsa_pem_pair() -> tuple[str, str]:
     private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
     public = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
     return private, public
+
+
+def demo_env(home: Path) -> dict[str, str]:
+    """The environment a person starts ``paysync demo`` from: none of the developer's PaySync, PayTrace or
+    Dagster settings, the demo's home in ``home``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PAYSYNC_", "PAYTRACE_", "DAGSTER_"))}
+    env["PAYSYNC_HOME"] = str(home)
+    return env

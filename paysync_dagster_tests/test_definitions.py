@@ -29,7 +29,8 @@ EXPECTED_CHECKS = {
 }
 EXPECTED_JOBS = {"paysync_daily_job", "paysync_live_job", "paytrace_export_pull_job"}
 EXPECTED_SCHEDULES = {"paysync_nightly_schedule"}
-EXPECTED_SENSORS = {"paytrace_landing_sensor", "paytrace_export_poller"}
+EXPECTED_SENSORS = {"paytrace_landing_sensor", "paytrace_export_poller", "paysync_run_failure_alerts",
+                    "paysync_check_failure_alerts", "paysync_queue_and_batch_alerts"}
 
 
 def test_definitions_hold_the_expected_objects() -> None:

@@ -1,6 +1,5 @@
 """`paysync demo` as a person runs it: real processes, free ports, everything stopped at the end."""
 
-import os
 import re
 import signal
 import subprocess
@@ -12,22 +11,16 @@ import httpx
 import pytest
 
 from paysync_dagster_tests.lib.sage.sage_support import entries as sage_entries
-from paysync_dagster_tests.support import free_port, port_open, start_process, stop_process, wait_for
+from paysync_dagster_tests.support import demo_env, free_port, port_open, start_process, stop_process, wait_for
 
 REPO = Path(__file__).resolve().parents[1]
 PAYSYNC = [sys.executable, "-m", "paysync_dagster.cli"]
 
 
-def _env(home: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PAYSYNC_", "PAYTRACE_", "DAGSTER_"))}
-    env["PAYSYNC_HOME"] = str(home)
-    return env
-
-
 def test_headless_demo_runs_the_main_job_and_prints_a_summary(tmp_path: Path) -> None:
     result = subprocess.run(
         [*PAYSYNC, "demo", "--headless", "--days", "2", "--per-day", "40", "--sandbox-port", str(free_port()), "--home", str(tmp_path)],
-        cwd=REPO, env=_env(tmp_path), capture_output=True, text=True, timeout=600,
+        cwd=REPO, env=demo_env(tmp_path), capture_output=True, text=True, timeout=600,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     out = result.stdout
@@ -65,7 +58,7 @@ def test_interactive_demo_posts_live_payments_runs_the_backfill_green_and_stops_
     log = tmp_path / "demo.out"
     proc = start_process([*PAYSYNC, "demo", "--days", "2", "--per-day", "30", "--ui-port", str(ui_port),
                           "--sandbox-port", str(sandbox_port), "--event-interval", "1", "--home", str(home)],
-                         env=_env(home), cwd=str(REPO), log_path=str(log))
+                         env=demo_env(home), cwd=str(REPO), log_path=str(log))
     ui = f"http://127.0.0.1:{ui_port}"
     peak_waiting: Counter = Counter()
     try:

@@ -15,7 +15,7 @@ from paysync_dagster.defs.normalize.assets import normalized_payments
 from paysync_dagster.defs.erp.factory import erp_assets
 from paysync_dagster.defs.paytrace.assets import paytrace_settlement_batches, paytrace_transactions
 from paysync_dagster.defs.shared.resources import WarehouseResource
-from paysync_dagster.demo_o2c import OrderToCash, SageSide, run_order_to_cash
+from paysync_dagster.demo.o2c import OrderToCash, SageSide, run_order_to_cash
 from paysync_dagster.lib.oracle.client import OracleFusionClient
 from paysync_dagster.lib.paytrace.client import PayTraceClient
 from paysync_dagster.lib.posting import Ledger

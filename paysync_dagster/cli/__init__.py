@@ -11,9 +11,11 @@ import click
 
 from paysync_dagster.cli.db import db
 from paysync_dagster.cli.demo import demo
+from paysync_dagster.cli.doctor import doctor
 from paysync_dagster.cli.errors import Root
 from paysync_dagster.cli.exceptions import exceptions
 from paysync_dagster.cli.kpis import kpis
+from paysync_dagster.cli.mapping import load_environment_or_fail, mapping
 from paysync_dagster.cli.sandbox import sandbox
 from paysync_dagster.cli.webhooks import webhooks
 
@@ -25,11 +27,13 @@ def main() -> None:
     """PayTrace payments into your ERP, reconciled to the cent.
 
     Errors are one line on stderr; exit code 2 means the command line needs fixing, 1 that the work
-    failed. Set PAYSYNC_DEBUG=1 to see the traceback of an unexpected error.
+    failed. Set PAYSYNC_DEBUG=1 to see the traceback of an unexpected error. PAYSYNC_ENV (dev, qa,
+    prod) picks the env file read before any command, without overriding what is already set.
     """
+    load_environment_or_fail()
 
 
-for command in (exceptions, kpis, webhooks, sandbox, demo, db):
+for command in (exceptions, kpis, webhooks, sandbox, demo, db, mapping, doctor):
     main.add_command(command)
 
 __all__ = ["main"]

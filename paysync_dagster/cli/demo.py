@@ -1,4 +1,4 @@
-"""``paysync demo``: PaySync end to end on the embedded default (SQLite + the local sandboxes)."""
+"""``paysync demo``: PaySync end to end on the local sandboxes, on SQLite or a throw-away PostgreSQL."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from paysync_dagster.cli.sandbox import DEFAULT_PORT as SANDBOX_PORT
 from paysync_dagster.cli.webhooks import DEFAULT_PORT as RECEIVER_PORT
 
 
-@click.command(cls=Command, short_help="run PaySync end to end on the embedded default (SQLite + sandboxes)")
+@click.command(cls=Command, short_help="run PaySync end to end on the sandboxes (SQLite, or --db postgres)")
 @click.option("--headless", is_flag=True, help="run the main job over the demo week, print a summary, exit")
 @click.option("--days", type=DAYS, default=7, help="business dates in the demo week (the days before today)")
 @per_day_option
@@ -24,8 +24,12 @@ from paysync_dagster.cli.webhooks import DEFAULT_PORT as RECEIVER_PORT
 @click.option("--event-interval", type=Seconds(), default=3.0, help="seconds between live demo payments")
 @click.option("--home", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="where the demo keeps its state  [default: $PAYSYNC_HOME, else .paysync in the repository]")
+@click.option("--db", type=click.Choice(["sqlite", "postgres"]), default="sqlite",
+              help="sqlite: the embedded default; postgres: a throw-away PostgreSQL (initdb/pg_ctl) under --home "
+                   "for the Dagster instance and the warehouse, stopped at the end")
 def demo(**options: object) -> int:
-    """PaySync end to end on the embedded default (SQLite + the local sandboxes).
+    """PaySync end to end on the local sandboxes, on the embedded default (SQLite) or, with --db postgres,
+    on a throw-away PostgreSQL holding the Dagster instance and the warehouse, as in production.
 
     Interactive: starts the sandboxes and `dagster dev` (UI on http://127.0.0.1:3000), backfills the
     demo week, prints the URLs, and stops every process it started on Ctrl-C.

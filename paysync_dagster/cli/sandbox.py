@@ -115,10 +115,16 @@ def sandbox(ctx: click.Context, host: str, port: int, history: History, faults: 
     from paysync_dagster.sandbox.paytrace.state import HistorySpec
     from paysync_dagster.sandbox.server import ServerThread, build_app, run_until_stopped
 
+    from paysync_dagster.cli.progress import run_with_progress
+
     faults = fault_config(faults)
     spec = HistorySpec(history.seed, history.start, history.end, history.per_day)
     began = time.perf_counter()
-    app = build_app(history=spec, faults=faults, tz_name=history.tz_name)
+    # A long history (many days, thousands a day) takes minutes to generate and seed the ERPs with.
+    days = (history.end - history.start).days + 1
+    app = run_with_progress(f"generating {days} days of history, {history.per_day} transactions a day, and the "
+                            "ERPs' customers and invoices",
+                            lambda: build_app(history=spec, faults=faults, tz_name=history.tz_name))
     counts = app.paytrace.counts()
     try:
         server = ServerThread(app, host, port, log_level="warning").start()

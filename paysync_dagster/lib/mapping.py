@@ -197,6 +197,20 @@ class Tolerances(_Strict):
     bank_date_window_days: int = Field(default=3, ge=0, description="business days a deposit may land after its batch closes")
 
 
+class Alerts(_Strict):
+    """When PaySync calls a person (docs/alerts-and-metrics.md): each threshold crossed is one incident,
+    notified once, until it clears."""
+
+    max_open_exceptions: int = Field(default=50, ge=1, description="more open exceptions than this is an incident")
+    max_exception_age_hours: int = Field(default=48, ge=1, description="an open exception older than this is an incident")
+    max_open_amount_minor: int = Field(default=500_000, ge=1,
+                                       description="open exceptions above this amount in one currency (minor units) "
+                                                   "is an incident")
+    batch_untied_business_days: int = Field(default=3, ge=1,
+                                            description="a settlement batch still not tied out this many business "
+                                                        "days after its date is an incident")
+
+
 class Mapping(_Strict):
     version: str = Field(min_length=1)
     merchant_time_zone: str = "America/Los_Angeles"
@@ -208,11 +222,20 @@ class Mapping(_Strict):
     receipts: Receipts
     invoice_reference: InvoiceReference = Field(default_factory=InvoiceReference)
     tolerances: Tolerances = Field(default_factory=Tolerances)
+    alerts: Alerts = Field(default_factory=Alerts)
 
     # Where the rules came from, so checks made later (against an ERP's chart of accounts) still
     # name the file and the line.
     _source: str = PrivateAttr(default="<mapping>")
     _lines: dict[tuple, int] = PrivateAttr(default_factory=dict)
+    # sha256 of the file's text: an edit made without a new `version` still shows (see version_label).
+    _sha256: str = PrivateAttr(default="")
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _version_text(cls, v: Any) -> Any:
+        # `version: 7` and `version: "2026.11"` both name a version; it is kept as text.
+        return str(v) if isinstance(v, int) and not isinstance(v, bool) else v
 
     @field_validator("merchant_time_zone")
     @classmethod
@@ -552,6 +575,7 @@ def parse_mapping(text: str, source: str = "<mapping>") -> Mapping:
     if found:
         raise MappingError("; ".join(_located(loc, msg, source, lines) for loc, msg in found))
     mapping._source, mapping._lines = source, lines
+    mapping._sha256 = hashlib.sha256(text.encode("utf-8")).hexdigest()
     return mapping
 
 
@@ -595,7 +619,23 @@ def check_gl_accounts(mapping: Mapping, erp: str, known_accounts: set[str] | Non
 
 
 def mapping_path() -> Path:
-    return Path(os.environ.get("PAYSYNC_MAPPING_FILE") or SAMPLE_MAPPING)
+    """The mapping file in force: ``PAYSYNC_MAPPING_FILE`` when set, else the file of the environment
+    ``PAYSYNC_ENV`` picks (``<deploy>/mappings/<env>.yaml``). Dev without a file of its own uses the
+    packaged sample, which fits the local sandboxes."""
+    from paysync_dagster.lib.settings import environment
+
+    if os.environ.get("PAYSYNC_MAPPING_FILE"):
+        return Path(os.environ["PAYSYNC_MAPPING_FILE"])
+    return mapping_file_for(environment())
+
+
+def mapping_file_for(env: str) -> Path:
+    """The mapping file of one environment (``PAYSYNC_MAPPING_FILE`` aside): ``<deploy>/mappings/<env>.yaml``,
+    or for Dev without one, the packaged sample."""
+    from paysync_dagster.lib.settings import DEFAULT_ENVIRONMENT, environment_mapping_file
+
+    path = environment_mapping_file(env)
+    return SAMPLE_MAPPING if env == DEFAULT_ENVIRONMENT and not path.is_file() else path
 
 
 def load_mapping(path: Path | None = None) -> Mapping:
@@ -605,6 +645,18 @@ def load_mapping(path: Path | None = None) -> Mapping:
     except OSError as exc:
         raise MappingError(f"{path}: cannot read the mapping file ({exc.strerror})") from None
     return parse_mapping(text, str(path))
+
+
+def mapping_content_hash(mapping: Mapping) -> str:
+    """The first 12 hex digits of the sha256 of the mapping file's text ('' for rules not read from text)."""
+    return mapping._sha256[:12]
+
+
+def version_label(mapping: Mapping) -> str:
+    """The version as people see it on every materialization: ``<version> (sha256 <12 hex>)``, so two
+    files with one version number but different content are told apart."""
+    digest = mapping_content_hash(mapping)
+    return f"{mapping.version} (sha256 {digest})" if digest else mapping.version
 
 
 def mapping_fingerprint(mapping: Mapping) -> str:

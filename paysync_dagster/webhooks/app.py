@@ -13,6 +13,9 @@ than the sender is entitled to:
     200  {"accepted": true, "duplicate": false, "landing_id": N}   the row is committed
     200  {"accepted": true, "duplicate": true}                      the event or state was already landed
 
+``GET /metrics`` serves the counts of those answers, the commit latency and the pipeline's figures in
+Prometheus' text format (webhooks/metrics.py).
+
 Card data is scrubbed before anything is stored. Logs carry ids, statuses and timings, never bodies
 or signatures. Each event is judged alone: a row the warehouse refuses fails only its own request,
 whatever else was committed with it.
@@ -26,8 +29,8 @@ import logging
 import threading
 import time
 import traceback
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,7 +39,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from paysync_dagster.lib.paytrace.landing import LandingRow, land
@@ -45,11 +48,13 @@ from paysync_dagster.lib.timeutil import zone
 from paysync_dagster.lib.warehouse import make_engine, migrate, redact_url
 from paysync_dagster.lib.warehouse.tables import paytrace_landing
 from paysync_dagster.webhooks.envelope import EnvelopeError, parse_body
+from paysync_dagster.webhooks.metrics import ReceiverMetrics
 from paysync_dagster.webhooks.signing import HEADER, SignatureError, verify
 
 log = logging.getLogger("paysync.webhooks")
 
 PATH = "/webhooks/paytrace"
+METRICS_PATH = "/metrics"
 DEFAULT_MAX_BODY_BYTES = 256 * 1024
 DEFAULT_BODY_TIMEOUT_SECONDS = 10.0
 DEFAULT_MAX_HEADERS = 64
@@ -87,6 +92,7 @@ class Warehouse:
     def __init__(self, database_url: str):
         self.url = redact_url(database_url)
         self.engine: Engine = make_engine(database_url)
+        self.metrics: ReceiverMetrics | None = None  # set by the app: each commit's time and rows
         self.group_commit = self.engine.dialect.name == "sqlite"
         self._ready = False
         self._schema_lock = threading.Lock()
@@ -114,7 +120,8 @@ class Warehouse:
         if not self.group_commit:
             self.ensure_schema()
             mine = _Pending(row)
-            self._land_alone(mine)
+            with self._timed(1):
+                self._land_alone(mine)
             if mine.error is not None:
                 raise mine.error
             return mine.result
@@ -125,10 +132,21 @@ class Warehouse:
             if not mine.done:  # else an earlier holder of the lock landed it with its own
                 with self._queue_lock:
                     batch, self._queue = self._queue, []
-                self._land_batch(batch)
+                with self._timed(len(batch)):
+                    self._land_batch(batch)
         if mine.error is not None:
             raise mine.error
         return mine.result
+
+    @contextmanager
+    def _timed(self, rows: int) -> Iterator[None]:
+        """Each commit attempt's time, and how many requests' rows it carried."""
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            if self.metrics is not None:
+                self.metrics.observe_commit(time.perf_counter() - started, rows)
 
     def _land_one(self, row: LandingRow) -> int | None:
         if land(self.engine, [row]).landed == 0:
@@ -193,6 +211,7 @@ class Answer:
     status: int
     body: dict[str, Any]
     log: dict[str, Any] = field(default_factory=dict)
+    reason: str | None = None  # a refusal's label in /metrics (metrics.REJECT_REASONS)
 
     def response(self) -> JSONResponse:
         return JSONResponse(self.body, status_code=self.status)
@@ -245,6 +264,8 @@ class ReceiverLimits:
 class Receiver:
     def __init__(self, warehouse: Warehouse, secrets: list[str], tz_name: str, limits: ReceiverLimits):
         self.warehouse = warehouse
+        self.metrics = ReceiverMetrics(warehouse.engine, tz_name)
+        warehouse.metrics = self.metrics
         self.secrets = secrets
         self.tz_name = tz_name
         self.limits = limits
@@ -257,8 +278,9 @@ class Receiver:
         try:
             answer = await self._handle(request)
         except Exception as exc:  # noqa: BLE001 - the sender gets a 5xx and retries; the log gets no body
-            answer = Answer(500, {"error": "internal error"}, {"reason": type(exc).__name__})
+            answer = Answer(500, {"error": "internal error"}, {"reason": type(exc).__name__}, "internal_error")
             error = exc
+        self.metrics.count_answer(answer.status, answer.reason, answer.body.get("duplicate"))
         log.log(
             logging.ERROR if error else logging.INFO, "webhook %s", answer.status, exc_info=error,
             extra={"status": answer.status, "duration_ms": round((time.perf_counter() - started) * 1000, 2), **answer.log},
@@ -269,24 +291,27 @@ class Receiver:
         limits = self.limits
         raw = request.headers.raw
         if len(raw) > limits.max_headers:
-            return Answer(431, {"error": f"more than {limits.max_headers} request headers"}, {"reason": "headers"})
+            return Answer(431, {"error": f"more than {limits.max_headers} request headers"}, {"reason": "headers"}, "headers")
         # uvicorn's cap (server_config) holds a head that trickles in; one that arrives whole is measured here.
         if sum(len(k) + len(v) for k, v in raw) > limits.max_header_bytes:
-            return Answer(431, {"error": f"request headers larger than {limits.max_header_bytes} bytes"}, {"reason": "headers"})
+            return Answer(431, {"error": f"request headers larger than {limits.max_header_bytes} bytes"}, {"reason": "headers"},
+                          "headers")
         if not _is_json(request.headers.get("content-type", "")):
-            return Answer(415, {"error": "Content-Type must be application/json"})
+            return Answer(415, {"error": "Content-Type must be application/json"}, reason="content_type")
         try:
             body = await _read_limited(request, limits.max_body_bytes, limits.body_timeout)
         except _TooLarge:
-            return Answer(413, {"error": f"body larger than {limits.max_body_bytes} bytes"})
+            return Answer(413, {"error": f"body larger than {limits.max_body_bytes} bytes"}, reason="body_too_large")
         except TimeoutError:
-            return Answer(408, {"error": f"the body did not arrive within {limits.body_timeout:g} s"}, {"reason": "body_timeout"})
+            return Answer(408, {"error": f"the body did not arrive within {limits.body_timeout:g} s"}, {"reason": "body_timeout"},
+                          "body_timeout")
         except ClientDisconnect:
-            return Answer(400, {"error": "the client went away before the body was complete"}, {"reason": "disconnected"})
+            return Answer(400, {"error": "the client went away before the body was complete"}, {"reason": "disconnected"},
+                          "disconnected")
         try:
             verify(request.headers.get(HEADER), body, self.secrets)
         except SignatureError as exc:
-            return Answer(401, {"error": str(exc), "part": exc.part}, {"reason": f"signature.{exc.part}"})
+            return Answer(401, {"error": str(exc), "part": exc.part}, {"reason": f"signature.{exc.part}"}, f"signature.{exc.part}")
         # Parsing and scrubbing are CPU work: off the event loop, a large body does not stall other
         # requests, and concurrent requests reach the group commit together.
         return await run_in_threadpool(self._accept, body)
@@ -295,15 +320,16 @@ class Receiver:
         try:
             event = parse_body(body, self.tz_name, self.id_key)
         except EnvelopeError as exc:
-            return Answer(400, exc.as_json(), {"reason": "envelope", "field": exc.field, **self._logged_ids(body)})
+            return Answer(400, exc.as_json(), {"reason": "envelope", "field": exc.field, **self._logged_ids(body)}, "envelope")
         ids = {"event_id": event.event_id, "event_type": event.event_type}
         try:
             landing_id = self.warehouse.land(event.row)
         except RowRefused as exc:
             return Answer(400, {"error": "the warehouse cannot store this event's values; nothing was stored", "field": "transaction"},
-                          {"reason": f"refused.{exc}", **ids})
+                          {"reason": f"refused.{exc}", **ids}, "refused")
         except SQLAlchemyError as exc:
-            return Answer(503, {"error": "warehouse unavailable; nothing was stored, retry later"}, {"reason": _db_reason(exc), **ids})
+            return Answer(503, {"error": "warehouse unavailable; nothing was stored, retry later"}, {"reason": _db_reason(exc), **ids},
+                          "warehouse_unavailable")
         if landing_id is None:
             return Answer(200, {"accepted": True, "duplicate": True}, {"duplicate": True, **ids})
         return Answer(200, {"accepted": True, "duplicate": False, "landing_id": landing_id}, {"duplicate": False, "landing_id": landing_id, **ids})
@@ -317,6 +343,12 @@ class Receiver:
         if not isinstance(data, dict):
             return {}
         return {"event_id": _loggable_id(data.get("event_id")), "event_type": _loggable_id(data.get("event_type"))}
+
+    async def metrics_page(self, request: Request) -> Response:
+        """Prometheus' text format; the pipeline figures are read from the warehouse now (off the event loop)."""
+        from prometheus_client import CONTENT_TYPE_LATEST
+
+        return Response(await run_in_threadpool(self.metrics.render), media_type=CONTENT_TYPE_LATEST)
 
     async def healthz(self, request: Request) -> JSONResponse:
         try:
@@ -352,7 +384,8 @@ def create_app(database_url: str, secrets: list[str], tz_name: str, limits: Rece
     zone(tz_name)  # an unknown zone fails here, not on the first event
     receiver = Receiver(Warehouse(database_url), usable, tz_name, limits or ReceiverLimits())
     app = Starlette(
-        routes=[Route(PATH, receiver.post, methods=["POST"]), Route("/healthz", receiver.healthz, methods=["GET"])],
+        routes=[Route(PATH, receiver.post, methods=["POST"]), Route("/healthz", receiver.healthz, methods=["GET"]),
+                Route(METRICS_PATH, receiver.metrics_page, methods=["GET"])],
         lifespan=receiver.lifespan,
     )
     app.state.receiver = receiver

@@ -11,6 +11,7 @@ from sqlalchemy import Connection, delete, select, update
 from paysync_dagster.defs.erp.connectors import ErpConnector
 from paysync_dagster.defs.erp.posting import asset_options, erp_resource, finish_run, posting_rules
 from paysync_dagster.defs.normalize.rules import MAPPING
+from paysync_dagster.defs.shared.provenance import provenance
 from paysync_dagster.defs.shared.resources import WarehouseResource
 from paysync_dagster.lib.exceptions.audit import record
 from paysync_dagster.lib.exceptions.queue import CLEARED, OPEN, SYSTEM_ACTOR, state, subject
@@ -69,6 +70,7 @@ def on_account_applications_asset(c: ErpConnector, open_invoices: dg.AssetsDefin
         total = sum(a.amount_minor for a in applied)
         base = MAPPING.currency.base
         return dg.MaterializeResult(metadata={
+            **provenance(),
             "business_date": str(day),
             "window_days": config.window_days,
             "receipts_on_account": run.candidates,

@@ -16,6 +16,7 @@ from paysync_dagster.defs.erp.connectors import ErpConnector, ErpResource
 from paysync_dagster.defs.normalize.rules import MAPPING, MAPPING_FINGERPRINT
 from paysync_dagster.defs.paytrace.partitions import daily_partitions
 from paysync_dagster.defs.shared.live import is_live
+from paysync_dagster.defs.shared.provenance import provenance
 from paysync_dagster.defs.shared.resources import WarehouseResource
 from paysync_dagster.lib.exceptions import stage_writer
 from paysync_dagster.lib.mapping import check_gl_accounts
@@ -106,7 +107,7 @@ def customer_accounts_asset(c: ErpConnector) -> dg.AssetsDefinition:
             held = conn.execute(select(func.count()).select_from(erp_customers)
                                 .where(erp_customers.c.erp == c.name)).scalar_one()
         if is_live(context) and held:
-            return dg.MaterializeResult(metadata={"customer_accounts": held, "read_from_erp": False})
+            return dg.MaterializeResult(metadata={**provenance(), "customer_accounts": held, "read_from_erp": False})
         erp = erp_resource(context, c)
         with erp.client() as client:
             customers = erp.adapter(client, MAPPING).customer_accounts()
@@ -117,6 +118,7 @@ def customer_accounts_asset(c: ErpConnector) -> dg.AssetsDefinition:
                                                        "name": a["name"], "email": a.get("email") or ""}
                                                       for a in customers])
         return dg.MaterializeResult(metadata={
+            **provenance(),
             "customer_accounts": len(customers), "read_from_erp": True,
             "preview": dg.MetadataValue.md(md_table(customers[:20], ["account_number", "name"]))})
 
@@ -155,6 +157,7 @@ def open_invoices_asset(c: ErpConnector) -> dg.AssetsDefinition:
             row["balance_minor"] += r["balance_minor"]
         top = sorted(by_customer.values(), key=lambda r: -r["balance_minor"])
         return dg.MaterializeResult(metadata={
+            **provenance(),
             "business_date": str(day),
             "open_invoices": len(rows),
             "customers": len(customers),
@@ -253,6 +256,7 @@ def cash_receipts_asset(c: ErpConnector, open_invoices: dg.AssetsDefinition) -> 
                         if r["owns_receipt"] and r["outcome"] in ("applied", "on_account"))
         return dg.MaterializeResult(
             metadata={
+                **provenance(),
                 "business_date": str(day),
                 "mapping_version": MAPPING.version,
                 "mapping_fingerprint": MAPPING_FINGERPRINT,

@@ -10,6 +10,7 @@ import pandera.errors
 from paysync_dagster.defs.normalize.rules import MAPPING, MAPPING_FINGERPRINT
 from paysync_dagster.defs.paytrace.partitions import daily_partitions
 from paysync_dagster.defs.shared.live import is_live
+from paysync_dagster.defs.shared.provenance import provenance
 from paysync_dagster.defs.shared.resources import WarehouseResource
 from paysync_dagster.lib.exceptions import stage_writer
 from paysync_dagster.lib.markdown import table as md_table
@@ -127,6 +128,7 @@ def normalized_payments(context: dg.AssetExecutionContext, warehouse: WarehouseR
     normalized_amount = sum(s for _, s in by_kind.values())
     return dg.MaterializeResult(
         metadata={
+            **provenance(),
             "business_date": str(day),
             "mapping_version": MAPPING.version,
             "mapping_fingerprint": MAPPING_FINGERPRINT,

@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from paysync_dagster.defs.paytrace.partitions import daily_partitions
 from paysync_dagster.defs.paytrace.resources import PayTraceResource
 from paysync_dagster.defs.shared.live import is_live
+from paysync_dagster.defs.shared.provenance import provenance
 from paysync_dagster.defs.shared.resources import WarehouseResource
 from paysync_dagster.lib.markdown import table as md_table
 from paysync_dagster.lib.money import format_amount
@@ -192,6 +193,7 @@ def paytrace_transactions(
     )
     return dg.MaterializeResult(
         metadata={
+            **provenance(),
             "business_date": str(day),
             "transactions": summary["transactions"],
             "gross": dg.MetadataValue.text(format_amount(summary["gross_minor"])),
@@ -266,6 +268,7 @@ def paytrace_settlement_batches(
     )
     return dg.MaterializeResult(
         metadata={
+            **provenance(),
             "business_date": str(day),
             "batches": len(summaries),
             "settled_transactions": len(members),

@@ -10,6 +10,7 @@ from sqlalchemy import Engine, select
 
 from paysync_dagster.defs.normalize.rules import MAPPING
 from paysync_dagster.defs.paytrace.partitions import daily_partitions
+from paysync_dagster.defs.shared.provenance import provenance
 from paysync_dagster.defs.shared.resources import WarehouseResource
 from paysync_dagster.lib.markdown import table as md_table
 from paysync_dagster.lib.money import format_amount
@@ -96,6 +97,7 @@ def payment_anomalies(context: dg.AssetExecutionContext, warehouse: WarehouseRes
     flagged = {r["transaction_id"]: r["amount_minor"] for r in rows if r["currency"] == base and r["transaction_id"] != 0}
     in_base = sum(flagged.values())
     return dg.MaterializeResult(metadata={
+        **provenance(),
         "business_date": str(day),
         "payments": len(payments),
         "history_payments": len(history),

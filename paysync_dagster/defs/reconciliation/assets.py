@@ -10,6 +10,7 @@ from sqlalchemy import select
 from paysync_dagster.defs.erp.connectors import ErpConnector, ErpResource
 from paysync_dagster.defs.normalize.rules import MAPPING
 from paysync_dagster.defs.paytrace.partitions import daily_partitions
+from paysync_dagster.defs.shared.provenance import provenance
 from paysync_dagster.defs.shared.resources import WarehouseResource
 from paysync_dagster.lib.exceptions import stage_writer
 from paysync_dagster.lib.markdown import table as md_table
@@ -173,29 +174,32 @@ def _reconcile(context: dg.AssetExecutionContext, warehouse: WarehouseResource, 
     today = next((p for p in points if p["date"] == day.isoformat()), {"matched_minor": 0, "unmatched_minor": 0})
     return dg.MaterializeResult(
         metadata={
+            **provenance(),
             "business_date": str(day),
             "transactions": len(transactions),
             "batches": len(rec.batches),
             "batches_tied": int(rec.batches["tied"].sum()) if not rec.batches.empty else 0,
-            "matched_minor": today["matched_minor"],
-            "unmatched_minor": today["unmatched_minor"],
+            "matched": format_amount(today["matched_minor"], base),
+            "unmatched": format_amount(today["unmatched_minor"], base),
             "bank_leg": "on" if bank is not None else "off (set PAYSYNC_BANK_FILES_DIR)",
             "kpis": dg.MetadataValue.md("\n".join(f"- {line}" for line in describe(summary, format_amount))),
             "by_status": dg.MetadataValue.md(md_table(by_status.to_dict("records"), ["status", "count", "gateway_minor",
                                                                                        "erp_minor"],
-                                                       money=["gateway_minor", "erp_minor"])),
+                                                       money=["gateway_minor", "erp_minor"], currency=base)),
             "batches_report": dg.MetadataValue.md(md_table(rec.batches.to_dict("records"), [
                 "batch_number", "net_minor", "erp_net_minor", "erp_variance_minor", "bank_net_minor", "bank_variance_minor",
-                "tied"], money=["net_minor", "erp_net_minor", "erp_variance_minor", "bank_net_minor", "bank_variance_minor"])),
+                "tied"], money=["net_minor", "erp_net_minor", "erp_variance_minor", "bank_net_minor", "bank_variance_minor"],
+                currency=base)),
             "variances": dg.MetadataValue.md(md_table(rec.variances.to_dict("records"), [
-                "batch_number", "leg", "cause", "amount_minor", "transaction_id", "note"], money=["amount_minor"])),
+                "batch_number", "leg", "cause", "amount_minor", "transaction_id", "note"], money=["amount_minor"], currency=base)),
             "exceptions_by_reason_and_age": dg.MetadataValue.md(md_table(
                 exceptions_by_reason_and_age(queue, utcnow()).to_dict("records"),
                 ["reason_code", "<1d", "1-3d", "3-7d", ">7d", "count", "amount_minor"], money=["amount_minor"])),
             "matched_vs_unmatched": dg.MetadataValue.md(
                 "Matched (green) and unmatched (red) amounts per day\n\n"
                 f"![matched vs unmatched](data:image/svg+xml;base64,{_b64(svg)})\n\n"
-                + md_table(points, ["date", "matched_minor", "unmatched_minor"], money=["matched_minor", "unmatched_minor"])),
+                + md_table(points, ["date", "matched_minor", "unmatched_minor"], money=["matched_minor", "unmatched_minor"],
+                           currency=base)),
             "report_csv": dg.MetadataValue.path(str(paths["csv"])),
             "report_xlsx": dg.MetadataValue.path(str(paths["xlsx"])),
             "chart_svg": dg.MetadataValue.path(str(paths["chart"])),

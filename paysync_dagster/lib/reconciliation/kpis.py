@@ -118,13 +118,14 @@ def exceptions_by_reason_and_age(exceptions: pd.DataFrame, now: datetime) -> pd.
 
 
 def describe(summary: pd.DataFrame, money_format) -> list[str]:  # noqa: ANN001
-    """One line per KPI for a person: "auto-match rate (payments): 91.4% (1,712 of 1,874)"."""
+    """One line per KPI for a person: "auto-match rate (payments): 91.4% (1,712 of 1,874)". A rate of
+    0 of 0 is "n/a" (the summary's None, which pandas holds as NaN beside other rates)."""
     lines = []
     for r in summary.itertuples():
         if r.kpi == "unapplied_cash":
-            share = f" ({r.rate:.1%} of {money_format(int(r.denominator), r.currency)})" if r.rate is not None else ""
+            share = f" ({r.rate:.1%} of {money_format(int(r.denominator), r.currency)})" if pd.notna(r.rate) else ""
             lines.append(f"{r.label}: {money_format(int(r.numerator), r.currency)}{share}")
         else:
-            rate = f"{r.rate:.1%}" if r.rate is not None else "n/a"
+            rate = f"{r.rate:.1%}" if pd.notna(r.rate) else "n/a"
             lines.append(f"{r.label}: {rate} ({int(r.numerator):,} of {int(r.denominator):,})")
     return lines

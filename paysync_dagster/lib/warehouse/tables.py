@@ -336,6 +336,50 @@ audit_log = Table(
     Column("note", Text, nullable=True),
 )
 
+# Append-only record of each mapping file promoted from one environment to another (``paysync mapping
+# promote``): who, when, which version and file hash. The last row for an environment is what its file
+# must still hash to, so an edit made there by hand is refused instead of overwritten unseen.
+mapping_promotions = Table(
+    "mapping_promotions",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("promoted_at", DateTime, nullable=False),
+    Column("promoted_by", String(100), nullable=False),
+    Column("from_env", String(10), nullable=False),
+    Column("to_env", String(10), nullable=False),
+    Column("version", String(100), nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("replaced_sha256", String(64), nullable=True),
+    Column("note", Text, nullable=True),
+)
+Index("ix_mapping_promotions_to_env", mapping_promotions.c.to_env)
+
+# One row per alert incident (a failed run, a failed blocking check, the exception queue past a
+# threshold, a batch not tied out): ``incident_key`` names what is wrong, stable across sensor ticks;
+# ``occurrence`` counts its recurrences (a key resolved and seen again is a new incident). Each channel
+# is sent the incident once (``*_notified_at``); ``claimed_until`` keeps two sensors from sending it at
+# once. ``message`` is the text sent: ids, masked data and amounts only, never card data or a secret.
+alert_incidents = Table(
+    "alert_incidents",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("incident_key", String(300), nullable=False),
+    Column("occurrence", Integer, nullable=False),
+    Column("kind", String(40), nullable=False),
+    Column("title", String(300), nullable=False),
+    Column("message", Text, nullable=False),
+    Column("opened_at", DateTime, nullable=False),
+    Column("notified_at", DateTime, nullable=True),  # every configured channel has it
+    Column("slack_notified_at", DateTime, nullable=True),
+    Column("email_notified_at", DateTime, nullable=True),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("last_error", Text, nullable=True),  # the channel and the error's class, never its text
+    Column("claimed_until", DateTime, nullable=True),
+    Column("resolved_at", DateTime, nullable=True),
+    UniqueConstraint("incident_key", "occurrence", name="uq_alert_incidents_key_occurrence"),
+)
+Index("ix_alert_incidents_resolved_at", alert_incidents.c.resolved_at)
+
 # Payments that look wrong, one row per (payment, rule): duplicate charges, refunds above their
 # original, amounts unusual for the customer, rate spikes (transaction_id 0: the day as a whole) and
 # the outlier model. ``score`` is the strength of the signal 0..1, not money.

@@ -57,8 +57,12 @@ def run_headless(env: dict[str, str], start: date, end: date) -> int:
     days = _days(start, end)
     failures: list[str] = []
     began = time.monotonic()
-    with dg.DagsterInstance.get() as instance:
+    from paysync_dagster.cli.progress import Steps
+
+    # A bar on stderr at a terminal; the line per date below is the progress elsewhere.
+    with dg.DagsterInstance.get() as instance, Steps(len(days), "main job", lines=False) as steps:
         for i, day in enumerate(days, 1):
+            steps.start(f"running {day}")
             t0 = time.monotonic()
             result = job.execute_in_process(
                 partition_key=day, instance=instance, raise_on_error=False,
@@ -75,16 +79,21 @@ def run_headless(env: dict[str, str], start: date, end: date) -> int:
             status = "ok" if result.success and not failed_checks else "FAILED"
             if status != "ok":
                 failures.append(day)
-            print(f"  [{i}/{len(days)}] {day}  run {result.run_id[:8]}  {status}  "
-                  f"{len(checks) - len(failed)}/{len(checks)} checks passed  ({time.monotonic() - t0:.1f}s)"
-                  + (f"  failed: {', '.join(failed_checks)}" if failed_checks else "")
-                  + (f"  warning: {', '.join(warnings)}" if warnings else ""), flush=True)
-        from paysync_dagster import demo_o2c
+            steps.advance()
+            steps.say(f"  [{i}/{len(days)}] {day}  run {result.run_id[:8]}  {status}  "
+                      f"{len(checks) - len(failed)}/{len(checks)} checks passed  ({time.monotonic() - t0:.1f}s)"
+                      + (f"  failed: {', '.join(failed_checks)}" if failed_checks else "")
+                      + (f"  warning: {', '.join(warnings)}" if warnings else ""))
+        steps.close()
+        from paysync_dagster.demo import o2c
 
-        order_to_cash_ok = demo_o2c.headless(env, job, instance)
+        order_to_cash_ok = o2c.headless(env, job, instance)
     print_summary(env["PAYSYNC_DATABASE_URL"], start, end)
+    where = (f"in PostgreSQL (database {env['DAGSTER_PG_DB']}; the server's data stays under "
+             f"{env['PAYSYNC_HOME']}/postgres until the next demo on PostgreSQL)" if env.get("DAGSTER_PG_DB")
+             else f"in the Dagster instance at {env['DAGSTER_HOME']} (open them with `make demo`)")
     print(f"\n{len(days) - len(failures)}/{len(days)} business dates ran clean in {time.monotonic() - began:.0f}s."
-          f" Runs are in the Dagster instance at {env['DAGSTER_HOME']} (open them with `make demo`).")
+          f" Runs are {where}.")
     if failures:
         print(f"FAILED dates: {', '.join(failures)}", file=sys.stderr)
         return 1

@@ -1,5 +1,6 @@
-"""The demo, PaySync end to end on the embedded default (SQLite + the local sandboxes); ``paysync demo``
-runs :func:`run_demo`.
+"""The demo's processes and :func:`run_demo` (``paysync demo``): PaySync end to end on the local sandboxes,
+on the embedded default (SQLite) or, with ``--db postgres``, on a throw-away PostgreSQL holding both the
+Dagster instance and the warehouse, as in production.
 
 Interactive: starts the sandboxes and ``dagster dev`` (UI on http://127.0.0.1:3000), backfills the
 demo week, prints the URLs, and stops every process it started on Ctrl-C.
@@ -10,7 +11,6 @@ demo week, prints a summary a finance user can read, and exits 0 when every run 
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -19,12 +19,16 @@ import time
 from contextlib import ExitStack, contextmanager
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 
 from paysync_dagster.lib.timeutil import DEFAULT_MERCHANT_TIMEZONE, zone
 
-REPO = Path(__file__).resolve().parents[1]
+if TYPE_CHECKING:
+    from paysync_dagster.lib.local_postgres import PostgresServer
+
+REPO = Path(__file__).resolve().parents[2]
 
 # The sandbox's own demo credentials (not secrets: they open nothing but the local simulator).
 SANDBOX_CREDENTIALS = {
@@ -38,6 +42,11 @@ SANDBOX_CREDENTIALS = {
 }
 # The demo runs every ERP PaySync posts to, side by side for the same merchant.
 DEMO_ERPS = "oracle,sage"
+DATABASES = ("sqlite", "postgres")
+# With --db postgres: the Dagster instance settings of production, and the two databases of the demo's server.
+POSTGRES_INSTANCE_TEMPLATE = REPO / "deploy" / "dagster.postgres.yaml"
+INSTANCE_DATABASE = "dagster"
+WAREHOUSE_DATABASE = "paysync_warehouse"
 
 
 def _port_free(port: int) -> bool:
@@ -113,13 +122,28 @@ def demo_week(tz_name: str, days: int) -> tuple[date, date]:
     return today - timedelta(days=days), today - timedelta(days=1)
 
 
-def prepare_environment(home: Path, sandbox_url: str, start: date) -> dict[str, str]:
-    """Environment for the demo's processes: local state under ``home``, PayTrace and the ERPs pointed at the sandbox."""
+def write_instance_settings(dagster_home: Path, template: Path) -> Path:
+    """``dagster.yaml`` of the demo's instance from ``template``; the UI opens on the asset graph, without
+    Dagster's first-visit dialogs, whatever the template says about them."""
+    import yaml
+
+    text = template.read_text() if template.exists() else ""
+    if "nux" not in (yaml.safe_load(text) or {}):
+        text = (text.rstrip("\n") + ("\n" if text else "")
+                + "# No first-visit dialog in front of the asset graph.\nnux:\n  enabled: false\n")
+    target = dagster_home / "dagster.yaml"
+    target.write_text(text)
+    return target
+
+
+def prepare_environment(home: Path, sandbox_url: str, start: date, *,
+                        instance_template: Path | None = None) -> dict[str, str]:
+    """Environment for the demo's processes: local state under ``home``, PayTrace and the ERPs pointed at the
+    sandbox. The Dagster instance's settings come from ``instance_template`` (default: the repository's
+    ``dagster.yaml``, SQLite storage under ``DAGSTER_HOME``)."""
     dagster_home = home / "dagster_home"
     dagster_home.mkdir(parents=True, exist_ok=True)
-    template = REPO / "dagster.yaml"
-    if template.exists():
-        shutil.copyfile(template, dagster_home / "dagster.yaml")
+    write_instance_settings(dagster_home, instance_template or REPO / "dagster.yaml")
     env = dict(os.environ)
     env.update({
         "PAYSYNC_HOME": str(home),
@@ -145,19 +169,29 @@ def _sandbox_args(port: int, start: date, days: int, per_day: int, seed: int, tz
 
 
 def run_demo(*, headless: bool, days: int, per_day: int, seed: int, ui_port: int, sandbox_port: int,
-             receiver_port: int, event_interval: float, home: Path | None) -> int:
+             receiver_port: int, event_interval: float, home: Path | None, db: str = "sqlite") -> int:
     """The demo (``paysync demo``); the exit code. ``home`` defaults to ``PAYSYNC_HOME``, else
-    ``.paysync`` in the repository. Raises :class:`DemoError` when a process it needs does not come up."""
+    ``.paysync`` in the repository. ``db`` ``postgres``: the instance and the warehouse on a throw-away
+    PostgreSQL under ``home``, stopped and removed at the end. Raises :class:`DemoError` when a process
+    it needs does not come up."""
+    if db not in DATABASES:
+        raise DemoError(f"unknown database {db!r}", f"choose one of {', '.join(DATABASES)}", exit_code=2)
     tz_name = os.environ.get("PAYSYNC_MERCHANT_TIMEZONE") or DEFAULT_MERCHANT_TIMEZONE
     start, end = demo_week(tz_name, days)
     home = (home or Path(os.environ.get("PAYSYNC_HOME") or REPO / ".paysync")).resolve()
     sandbox_port = _pick_port(sandbox_port)
     sandbox_url = f"http://127.0.0.1:{sandbox_port}"
-    env = prepare_environment(home, sandbox_url, start)
+    env = prepare_environment(home, sandbox_url, start,
+                              instance_template=POSTGRES_INSTANCE_TEMPLATE if db == "postgres" else None)
     logs = home / "logs"
 
+    # SIGTERM unwinds like Ctrl-C, so that what the demo started (a PostgreSQL server among them) is stopped.
+    previous = signal.signal(signal.SIGTERM, _exit_on_signal)
     with ExitStack() as stack:
+        stack.callback(signal.signal, signal.SIGTERM, previous)
         print(f"PaySync demo: {start} to {end} ({tz_name}), {per_day} PayTrace transactions a day, state in {home}")
+        if db == "postgres":
+            _start_postgres(stack, home, env)
         sandbox = stack.enter_context(_process(_sandbox_args(sandbox_port, start, days, per_day, seed, tz_name), env, logs / "sandbox.log", "sandbox"))
         wait_http(f"{sandbox_url}/v1/ping", "the sandbox", sandbox, log=logs / "sandbox.log")
         print(f"  sandboxes       {sandbox_url}   (PayTrace v1, Oracle Fusion REST, Sage 300 Web API; log: {logs / 'sandbox.log'})")
@@ -167,16 +201,55 @@ def run_demo(*, headless: bool, days: int, per_day: int, seed: int, ui_port: int
         csv_path, _ = write_bank_files(env["PAYSYNC_BANK_FILES_DIR"], seed, start, end, per_day, tz_name)
         print(f"  bank statement  {csv_path} (and .bai2)   reports: {env['PAYSYNC_REPORTS_DIR']}")
         if headless:
-            from paysync_dagster.demo_headless import run_headless
+            from paysync_dagster.demo.headless import run_headless
 
             return run_headless(env, start, end)
         return _interactive(stack, env, ui_port, receiver_port, event_interval, logs, start, end, sandbox)
     return 0
 
 
+def _exit_on_signal(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
+def _start_postgres(stack: ExitStack, home: Path, env: dict[str, str]) -> None:
+    """A throw-away PostgreSQL under ``home`` for the Dagster instance and the warehouse, stopped when the
+    stack closes, after every process that uses it; whatever an earlier demo left there is removed first."""
+    import secrets
+
+    from paysync_dagster.lib.local_postgres import LocalPostgresError, start_postgres
+    from paysync_dagster.lib.warehouse import redact_url
+
+    root = home / "postgres"
+    print(f"  postgresql      starting in {root} ...", flush=True)
+    try:
+        # A password of this run's own: the server listens on loopback, where other local users are too.
+        pg = start_postgres(root, password=secrets.token_urlsafe(18))
+    except LocalPostgresError as exc:
+        raise DemoError(f"PostgreSQL did not start: {exc}",
+                        "or run the demo on SQLite (without --db postgres)") from None
+    stack.callback(_stop_postgres, pg)
+    pg.create_database(INSTANCE_DATABASE)
+    env.update({
+        "DAGSTER_PG_USERNAME": pg.role, "DAGSTER_PG_PASSWORD": pg.password, "DAGSTER_PG_HOST": "127.0.0.1",
+        "DAGSTER_PG_PORT": str(pg.port), "DAGSTER_PG_DB": INSTANCE_DATABASE,
+        # --db postgres is asked for: it wins over a warehouse URL from the environment.
+        "PAYSYNC_DATABASE_URL": pg.create_database(WAREHOUSE_DATABASE),
+    })
+    print(f"  postgresql      127.0.0.1:{pg.port}   Dagster instance: database {INSTANCE_DATABASE}; "
+          f"warehouse: {redact_url(env['PAYSYNC_DATABASE_URL'])} (stopped at the end)", flush=True)
+
+
+def _stop_postgres(pg: PostgresServer) -> None:
+    # The data stays for a look afterwards (PostgresServer.resume); the next demo on PostgreSQL starts afresh.
+    pg.stop(remove=False)
+    print(f"  postgresql      stopped (port {pg.port}); its data stays in {pg.data_dir} until the next demo on "
+          "PostgreSQL", flush=True)
+
+
 def _interactive(stack: ExitStack, env: dict[str, str], ui_port: int, receiver_port: int, event_interval: float,
                  logs: Path, start: date, end: date, sandbox: subprocess.Popen) -> int:
-    from paysync_dagster.demo_headless import launch_backfill
+    from paysync_dagster.demo.headless import launch_backfill
 
     if not _port_free(ui_port):
         raise DemoError(f"port {ui_port} is taken", "stop what uses it or pass --ui-port", exit_code=2)
@@ -193,7 +266,7 @@ def _interactive(stack: ExitStack, env: dict[str, str], ui_port: int, receiver_p
     receiver_url = _start_receiver(stack, env, _pick_port(receiver_port), logs)
     print(f"  webhooks        {receiver_url}   (signed live payments every {event_interval:g}s; sensor ticks: {ui}/automation)")
     _start_stream(stack, env, receiver_url, event_interval, logs)
-    from paysync_dagster.demo_o2c import start_interactive
+    from paysync_dagster.demo.o2c import start_interactive
 
     start_interactive(stack, env, ui, backfill, receiver_url)  # today's eCommerce orders, once the backfill is done
     print("Ctrl-C stops everything.", flush=True)

@@ -257,15 +257,38 @@ def headless(env: dict[str, str], job: Any, instance: Any) -> bool:
     return all(r.settled for r in results)
 
 
-def _backfill_status(ui_url: str, backfill_id: str) -> str:
-    query = "query($id: String!) { partitionBackfillOrError(backfillId: $id) { __typename ... on PartitionBackfill { status } } }"
-    answer = httpx.post(f"{ui_url}/graphql", json={"query": query, "variables": {"id": backfill_id}}, timeout=30).json()
-    return str(((answer.get("data") or {}).get("partitionBackfillOrError") or {}).get("status") or "")
+_BACKFILL_STATUS = """
+query($id: String!) {
+  partitionBackfillOrError(backfillId: $id) {
+    __typename
+    ... on PartitionBackfill {
+      status
+      assetBackfillData { assetBackfillStatuses { ... on AssetPartitionsStatusCounts {
+        numPartitionsTargeted numPartitionsMaterialized numPartitionsFailed } } }
+    }
+  }
+}
+"""
+
+
+def _backfill_status(ui_url: str, backfill_id: str) -> tuple[str, int, int]:
+    """The backfill's status, and how many of its asset partitions are done (materialized or failed) of how many."""
+    answer = httpx.post(f"{ui_url}/graphql", json={"query": _BACKFILL_STATUS, "variables": {"id": backfill_id}},
+                        timeout=30).json()
+    backfill = (answer.get("data") or {}).get("partitionBackfillOrError") or {}
+    counts = [c for c in ((backfill.get("assetBackfillData") or {}).get("assetBackfillStatuses") or []) if c]
+    done = sum(int(c.get("numPartitionsMaterialized") or 0) + int(c.get("numPartitionsFailed") or 0) for c in counts)
+    return str(backfill.get("status") or ""), done, sum(int(c.get("numPartitionsTargeted") or 0) for c in counts)
 
 
 def _wait_backfill(ui_url: str, backfill_id: str, stop: threading.Event) -> None:
+    """Until the backfill ends; a line each time more of it is done (progress for whoever watches the demo)."""
+    shown = -1
     while not stop.wait(2.0):
-        status = _backfill_status(ui_url, backfill_id)
+        status, done, total = _backfill_status(ui_url, backfill_id)
+        if total and done != shown:
+            print(f"  backfill {backfill_id}: {done}/{total} asset partitions done", flush=True)
+            shown = done
         if status in _FINISHED:
             if status not in _DONE:
                 raise RuntimeError(f"backfill {backfill_id} ended {status}")
@@ -295,7 +318,7 @@ def start_interactive(stack: ExitStack, env: dict[str, str], ui_url: str, week_b
     """Once the week's backfill is done, the orders of today in a thread, as a storefront would send them:
     each sale announced by a signed webhook (the landing sensor's run posts its receipt), then, after
     shipping, a one-date backfill of the open invoices and the on-account application."""
-    from paysync_dagster.demo_headless import launch_backfill
+    from paysync_dagster.demo.headless import launch_backfill
     from paysync_dagster.webhooks.stream import envelope, post_signed
 
     stop = threading.Event()
