@@ -38,7 +38,7 @@ REPOSITORY = "__repository__"  # the name Dagster gives the one repository of a 
 ERPS = "oracle,sage"
 MERCHANT_TIMEZONE = "America/Los_Angeles"
 SEED, PER_DAY = 7, 12
-HISTORY_DAYS = 8  # the backfill's 7 business dates, and the one the restart test posts
+HISTORY_DAYS = 8  # room for a 7-date backfill, and the last date, which the restart test posts
 INSTANCE_DB, WAREHOUSE_DB = "dagster", "paysync_warehouse"
 WEBHOOK_PATH = "/webhooks/paytrace"
 UP_TIMEOUT = 240  # a busy 2-core CI machine imports the definitions in several processes at once
@@ -285,8 +285,8 @@ def start_stack(root: Path) -> Iterator[ProductionStack]:
         stack.wait(lambda: _http_ok(f"{receiver_url}/healthz"), timeout=UP_TIMEOUT, what="the webhook receiver")
         stack.wait(lambda: _location_loaded(stack), timeout=UP_TIMEOUT, what="the webserver with the code location")
         # The export poller pulls PayTrace's export of yesterday and today every two minutes, so a lost webhook is
-        # caught. Its runs would land rows at times of their own between the snapshots the backfill test compares,
-        # and no webhook is lost here: off before the daemon starts. The landing sensor is on by default (as in
+        # caught. Its runs would land rows at times of their own while the tests count, and no webhook is lost
+        # here: off before the daemon starts. The landing sensor is on by default (as in
         # the demo); it must be.
         set_sensor(stack, "paytrace_export_poller", running=False)
         assert sensor_status(stack, "paytrace_landing_sensor") == "RUNNING"

@@ -66,7 +66,8 @@ def test_the_production_instance_loads_on_postgresql_with_every_setting(instance
 
         assert instance.run_monitoring_enabled and instance.run_monitoring_settings["start_timeout_seconds"] == 180
         assert instance.run_retries_enabled and instance.run_retries_max_retries == 2
-        assert instance.run_retries_retry_on_asset_or_op_failure is False  # assets retry through their step policies
+        # A step failed by a database restart is retried with its run (every step is safe to run again).
+        assert instance.run_retries_retry_on_asset_or_op_failure is True
         assert instance.get_sensor_settings()["use_threads"] and instance.get_scheduler_settings()["use_threads"]
         assert instance.get_backfill_settings()["use_threads"]
         assert instance.telemetry_enabled is False
