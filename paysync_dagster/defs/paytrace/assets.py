@@ -19,7 +19,7 @@ from paysync_dagster.lib.money import format_amount
 from paysync_dagster.lib.exceptions import stage_writer
 from paysync_dagster.lib.paytrace.errors import PayTraceResponseError
 from paysync_dagster.lib.exceptions.queue import CLEARED
-from paysync_dagster.lib.paytrace.landing import land, landing_rows_for_records
+from paysync_dagster.lib.paytrace.landing import land_records
 from paysync_dagster.lib.paytrace.tables import (
     STAGE,
     UNREADABLE,
@@ -94,8 +94,7 @@ def pull_export_into_landing(engine, paytrace: "PayTraceResource", day: date, tz
             metadata={"error": type(exc).__name__, "field": getattr(exc, "field", "") or ""},
             allow_retries=False,
         ) from exc
-    rows, refused = landing_rows_for_records(records, source="export", tz_name=tz_name)
-    result = land(engine, rows)
+    result, refused = land_records(engine, records, source="export", tz_name=tz_name)
     with begin_write(engine) as conn:
         conn.execute(paytrace_export_pulls.delete().where(paytrace_export_pulls.c.business_date == day))
         conn.execute(paytrace_export_pulls.insert().values(business_date=day, pulled_at=utcnow(), records=len(records), landed=result.landed))

@@ -24,7 +24,7 @@ class WarehouseResource(dg.ConfigurableResource):
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         self._engine = make_engine(self.database_url)
-        if context.dagster_run is not None:  # a run; a sensor tick only reads (see has_schema)
+        if context.run is not None:  # a run; a sensor tick only reads (see has_schema)
             ensure_schema(self._engine)
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:

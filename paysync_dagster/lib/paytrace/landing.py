@@ -7,6 +7,7 @@ number of redeliveries and re-pulls leave one row per (transaction, state).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from paysync_dagster.lib.paytrace.records import dedup_key, landing_fields, land
 from paysync_dagster.lib.scrub import keeps_as_is, plain_json, scrub, untouched_json
 from paysync_dagster.lib.timeutil import utcnow
 from paysync_dagster.lib.warehouse.engine import begin_write
+from paysync_dagster.lib.warehouse.sliced_writer import SlicedWriter
 from paysync_dagster.lib.warehouse.tables import paytrace_landing
 
 #: rows from which landing pauses the cyclic collector (an export's day, not the receiver's commits)
@@ -111,15 +113,22 @@ def _usual_row(record: Any, source: str, tz_name: str, state: str | None = None,
     in one pass, then its JSON text is written and read once (``plain_json``): most records are clean,
     nothing to drop or mask and no value the warehouse cannot hold (an escape, a non-finite number or
     13 digits would show), so the record is its own scrubbed copy and the text its payload."""
+    fields = _usual_fields(record, tz_name)
+    if fields is None:
+        return None
+    payload, transaction_id, shown, day, moment = fields
+    return _row(payload, transaction_id, state or shown, source, event_id, event_type, day, occurred_at or moment)
+
+
+def _usual_fields(record: Any, tz_name: str) -> tuple[str, int, str, date, datetime] | None:  # noqa: ANN401
+    """What ``_usual_row`` makes its row of: (payload, transaction id, state, business date, time), or None."""
     read = exact_record(record) if _USUAL_RECORDS_FAST else None
     if read is None:
         return None
     payload = plain_json(record)
     if payload is None:
         return None
-    transaction_id, shown, day, moment = landing_values(read[_TID], read[_TYPE], record["approval_code"], read[_CREATED_AT],
-                                                        read[_SETTLED], tz_name)
-    return _row(payload, transaction_id, state or shown, source, event_id, event_type, day, occurred_at or moment)
+    return (payload, *landing_values(read[_TID], read[_TYPE], record["approval_code"], read[_CREATED_AT], read[_SETTLED], tz_name))
 
 
 def _row(payload: str, transaction_id: int, state: str, source: str, event_id: str | None, event_type: str | None,
@@ -133,12 +142,17 @@ def _row(payload: str, transaction_id: int, state: str, source: str, event_id: s
         "state": state,
         "source": source,
         "event_id": event_id,
-        "event_type": event_type or STATE_EVENT_TYPES.get(state, f"transaction.{state}"),
+        "event_type": event_type or _event_type(state),
         "business_date": day,
         "occurred_at": moment,
         "payload": payload,
     })
     return row
+
+
+def _event_type(state: str) -> str:
+    """The event type an export-derived row carries for its state."""
+    return STATE_EVENT_TYPES.get(state) or f"transaction.{state}"
 
 
 _new_object = object.__new__
@@ -226,6 +240,78 @@ def land(engine: Engine, rows: Sequence[LandingRow], *, chunk_size: int = 10_000
             if params:
                 landed += conn.exec_driver_sql(sql, params).rowcount
     return LandResult(received=len(rows), landed=landed)
+
+
+#: rows per INSERT statement of ``land_records``: 10 parameters each, within every driver's limit
+ROWS_PER_STATEMENT = 1_000
+
+
+def land_records(engine: Engine, records: Sequence[Mapping[str, Any]], *, source: str, tz_name: str,
+                 rows_per_commit: int = 10_000) -> tuple[LandResult, list[RefusedRecord]]:
+    """``landing_rows_for_records`` then ``land``, for a pull of any size: the records that can be
+    read are landed (deduplicated by the database as ``land`` does), the others refused one by one.
+
+    The reading and the inserting run side by side (``SlicedWriter``): statements of
+    ``ROWS_PER_STATEMENT`` rows go to a writer thread while the next records are read. The rows are
+    committed in slices of ``rows_per_commit``, so the receiver's commits are not held up behind a
+    whole day's export; a pull cut off midway leaves whole slices, which a new pull completes
+    without doubling a row (the caller records the pull as complete only after this returns).
+    """
+    statement = _multi_row_statement(engine)
+    if statement is None:
+        rows, refused = landing_rows_for_records(records, source=source, tz_name=tz_name)
+        return land(engine, rows), refused
+    day_of = _remembering(_bind_processor(engine, "business_date"))
+    moment_of = _remembering(_bind_processor(engine, "occurred_at"))
+    landed_at = (_bind_processor(engine, "landed_at") or _as_is)(utcnow())
+    days: dict[date, Any] = {}
+    moments: dict[datetime, Any] = {}
+    refused: list[RefusedRecord] = []
+    received = 0
+    with collector_paused(), SlicedWriter(engine, rows_per_commit=rows_per_commit) as writer:
+        for start in range(0, len(records), ROWS_PER_STATEMENT):
+            params: list[Any] = []
+            for record in records[start : start + ROWS_PER_STATEMENT]:
+                # The usual record's values straight into the statement's parameters (no row object).
+                # Its date and naive UTC time as the driver takes them, each written once (looked up
+                # here rather than through ``day_of``/``moment_of``: two calls a row saved).
+                if (usual := _usual_fields(record, tz_name)) is not None:
+                    payload, transaction_id, state, day, moment = usual
+                    if (day_text := days.get(day)) is None:
+                        day_text = days[day] = day_of(day)
+                    if (moment_text := moments.get(moment)) is None:
+                        moment_text = moments[moment] = moment_of(moment)
+                    params += (dedup_key(transaction_id, state), transaction_id, state, source, None, _event_type(state),
+                               day_text, moment_text, landed_at, payload)
+                    continue
+                try:
+                    r = _other_row(record, source, tz_name)
+                except PayTraceDataError as exc:
+                    refused.append(RefusedRecord(exc.transaction_id if isinstance(exc.transaction_id, int) else 0, str(exc)))
+                    continue
+                params += (r.dedup_key, r.transaction_id, r.state, r.source, r.event_id, r.event_type,
+                           day_of(r.business_date), moment_of(r.occurred_at), landed_at, r.payload)
+            rows = len(params) // len(_LAND_COLUMNS)
+            if rows:
+                received += rows
+                writer.put(statement(rows), params, rows)
+    return LandResult(received=received, landed=writer.rowcount), refused
+
+
+def _multi_row_statement(engine: Engine):  # noqa: ANN202
+    """``n -> INSERT ... VALUES (...), ... ON CONFLICT DO NOTHING`` for ``n`` rows of ``_LAND_COLUMNS``
+    (positional, in the driver's parameter style; one text per ``n``), or None for another style.
+    The database leaves out a row already there or earlier in the same statement, and counts the rest."""
+    single = _insert_sql(engine)
+    if single is None:
+        return None
+    head, values = single.removesuffix(" ON CONFLICT DO NOTHING").split(" VALUES ")
+
+    @functools.lru_cache(maxsize=4)
+    def statement(rows: int) -> str:
+        return f"{head} VALUES {', '.join([values] * rows)} ON CONFLICT DO NOTHING"
+
+    return statement
 
 
 def _as_is(value: Any) -> Any:

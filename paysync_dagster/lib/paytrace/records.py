@@ -16,7 +16,7 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Iterable, Mapping
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -171,9 +171,36 @@ def _plain_of(model: BaseModel) -> dict[str, Any]:
 
 
 def _utc_and_day(local: datetime, tz_name: str) -> tuple[datetime, date]:
-    """The UTC instant of a local time and its business date; timestamps repeat (a batch's close), so
-    remembered (``fold`` is part of the key: equal naive times may name two instants)."""
+    """The UTC instant of a local time and its business date. In a wall-clock hour with one offset
+    whichever ``fold`` (nearly every hour), the instant is ``local`` minus that offset and the date is
+    ``local``'s own: the hour's offset is remembered (a day's export has a hundred thousand distinct
+    times in a few dozen hours). Otherwise each time is converted and remembered (timestamps repeat:
+    a batch's close; ``fold`` is part of the key: equal naive times may name two instants)."""
+    offset = _steady_offset(local.toordinal(), local.hour, tz_name)
+    if offset is not None:
+        try:
+            return local - offset, local.date()
+        except OverflowError:
+            pass
     return _utc_and_day_of(local, local.fold, tz_name)
+
+
+_LAST_MOMENT_OF_AN_HOUR = timedelta(minutes=59, seconds=59, microseconds=999_999)
+
+
+@functools.lru_cache(maxsize=1024)
+def _steady_offset(day_ordinal: int, hour: int, tz_name: str) -> timedelta | None:
+    """The UTC offset of every wall-clock time of that day's hour, or None when its first and last
+    moments, each taken with either ``fold``, do not all have the same offset (the hour holds or
+    touches a change of offset; a zone's offset never changes twice within an hour)."""
+    tz = zone(tz_name)
+    first = datetime.fromordinal(day_ordinal).replace(hour=hour)
+    try:
+        last = first + _LAST_MOMENT_OF_AN_HOUR
+    except OverflowError:
+        return None
+    offsets = {tz.utcoffset(moment.replace(tzinfo=tz, fold=fold)) for moment in (first, last) for fold in (0, 1)}
+    return offsets.pop() if len(offsets) == 1 else None
 
 
 @functools.lru_cache(maxsize=8192)

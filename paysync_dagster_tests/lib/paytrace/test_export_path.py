@@ -23,7 +23,7 @@ from paysync_dagster.lib.paytrace.client import PayTraceClient
 from paysync_dagster.lib.paytrace.contract import AMOUNT_MAX_MINOR, PayTraceExportRecord, read_amount
 from paysync_dagster.lib.paytrace.errors import PayTraceDataError
 from paysync_dagster.lib.paytrace.landing import STATE_EVENT_TYPES, landing_row_for_record, landing_rows_for_records
-from paysync_dagster.lib.paytrace.records import _plain_of, _utc_and_day_of, dedup_key, parse_record, payload_json
+from paysync_dagster.lib.paytrace.records import _plain_of, _utc_and_day, _utc_and_day_of, dedup_key, parse_record, payload_json
 from paysync_dagster.lib.scrub import keeps_as_is, plain_json, scrub, untouched_json
 from paysync_dagster.lib.timeutil import business_date, local_to_utc
 from paysync_dagster_tests.lib.paytrace.records_fixtures import EXPORT_RECORD, record
@@ -187,6 +187,7 @@ def _conversions(local: datetime, tz_name: str) -> tuple[datetime, date]:
 
 @pytest.mark.parametrize("tz_name", _ZONES)
 def test_utc_and_business_date_are_the_conversions_around_every_change_of_offset(tz_name: str) -> None:
+    """Both shortcuts (an hour's remembered offset, one time's offsets) against the conversions."""
     fast = _utc_and_day_of.__wrapped__
     year = 2011 if tz_name == "Pacific/Apia" else 2026  # Apia skipped 30 December 2011
     rng = random.Random(tz_name)
@@ -199,10 +200,10 @@ def test_utc_and_business_date_are_the_conversions_around_every_change_of_offset
                 local = moment + timedelta(seconds=second)
                 for fold in (0, 1):
                     at = local.replace(fold=fold)
-                    assert fast(at, fold, tz_name) == _conversions(at, tz_name), (tz_name, at)
+                    assert fast(at, fold, tz_name) == _utc_and_day(at, tz_name) == _conversions(at, tz_name), (tz_name, at)
         for fold in (0, 1):
             at = moment.replace(fold=fold)
-            assert fast(at, fold, tz_name) == _conversions(at, tz_name), (tz_name, at)
+            assert fast(at, fold, tz_name) == _utc_and_day(at, tz_name) == _conversions(at, tz_name), (tz_name, at)
         previous = offset
         moment += timedelta(minutes=47, seconds=rng.randrange(60))
 

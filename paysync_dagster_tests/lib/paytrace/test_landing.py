@@ -6,19 +6,18 @@ from datetime import date
 import pytest
 
 from paysync_dagster.lib.paytrace.errors import PayTraceDataError
-from paysync_dagster.lib.paytrace.landing import land, landing_dates_after, landing_row_for_record, landing_rows_for_dates
-from paysync_dagster.lib.warehouse import make_engine, migrate
+from paysync_dagster.lib.paytrace import landing
+from paysync_dagster.lib.paytrace.landing import (
+    land,
+    land_records,
+    landing_dates_after,
+    landing_row_for_record,
+    landing_rows_for_dates,
+    landing_rows_for_records,
+)
 from paysync_dagster_tests.lib.paytrace.records_fixtures import record
 
 LA = "America/Los_Angeles"
-
-
-@pytest.fixture
-def engine(database_url: str):  # noqa: ANN201
-    eng = make_engine(database_url)
-    migrate(eng)
-    yield eng
-    eng.dispose()
 
 
 def test_the_same_state_from_export_and_webhook_lands_once(engine) -> None:  # noqa: ANN001
@@ -68,3 +67,42 @@ def test_an_unreadable_record_is_refused_before_anything_lands(engine) -> None: 
     with pytest.raises(PayTraceDataError):
         [landing_row_for_record(r, source="export", tz_name=LA) for r in (record(), record(transaction_type="PAYOUT"))]
     assert landing_dates_after(engine, 0, 10) == []
+
+
+def _landed(engine) -> list[tuple]:  # noqa: ANN001
+    """The landing table's rows as a comparable list (what was landed, not when or with which id)."""
+    rows = landing_rows_for_dates(engine, [date(2015, 4, 10), date(2015, 4, 11)])
+    return sorted((r["transaction_id"], r["state"], r["source"], str(r["business_date"]), r["payload"]) for r in rows)
+
+
+def test_a_pull_lands_what_reading_then_landing_would_across_statements_and_slices(engine, monkeypatch) -> None:  # noqa: ANN001
+    """``land_records`` (statements of 7 rows, committed every 20) against ``landing_rows_for_records`` then
+    ``land``: the same rows, the same count of new ones, the same records refused, duplicates inside a
+    statement, across statements and already landed left out."""
+    monkeypatch.setattr(landing, "ROWS_PER_STATEMENT", 7)
+    records = [record(transaction_id=5000 + i % 40, created__at=f"4/{10 + i % 2}/2015 4:06:{i % 60:02d} PM",
+                      description=f"paid with 4012000098765439 #{i}" if i % 9 == 0 else f"order {i}") for i in range(60)]
+    records[13] = record(transaction_type="PAYOUT", transaction_id=77)  # refused, the rest go on
+    records[30] = record(amount="lots", transaction_id=78)
+    land(engine, [landing_row_for_record(records[2], source="export", tz_name=LA)])  # landed before the pull
+    result, refused = land_records(engine, records, source="export", tz_name=LA, rows_per_commit=20)
+    assert sorted(r.transaction_id for r in refused) == [77, 78]
+    # 40 ids, 5030's only record refused, 5002 there already: 38 new of 58 read
+    assert (result.received, result.landed) == (58, 38)
+    pulled = _landed(engine)
+    assert not any("4012000098765439" in row[-1] for row in pulled)
+
+    reference, _ = landing_rows_for_records(records, source="export", tz_name=LA)
+    monkeypatch.setattr(landing, "ROWS_PER_STATEMENT", 500)
+    with engine.begin() as conn:
+        conn.execute(landing.paytrace_landing.delete())
+    land(engine, [landing_row_for_record(records[2], source="export", tz_name=LA)])
+    assert land(engine, reference).landed == result.landed
+    assert _landed(engine) == pulled
+
+
+def test_a_pull_landed_again_adds_nothing(engine) -> None:  # noqa: ANN001
+    records = [record(transaction_id=9000 + i) for i in range(30)]
+    first, _ = land_records(engine, records, source="export", tz_name=LA, rows_per_commit=8)
+    again, _ = land_records(engine, records, source="export", tz_name=LA, rows_per_commit=8)
+    assert (first.landed, again.landed, again.duplicates) == (30, 0, 30)
