@@ -94,11 +94,14 @@ class FaultInjector:
     def reset_stats(self) -> None:
         with self._lock:
             self._requests: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+            # Requests taken in, answered or not: with ``requests`` (the answered ones) a test sees what is in flight.
+            self._received: dict[str, int] = defaultdict(int)
             self._faults: dict[str, int] = defaultdict(int)
 
     def stats(self) -> dict:
         with self._lock:
             return {"requests": {p: dict(s) for p, s in sorted(self._requests.items())},
+                    "received": dict(sorted(self._received.items())),
                     "faults": dict(sorted(self._faults.items()))}
 
     def _count(self, path: str, status: object) -> None:
@@ -115,6 +118,7 @@ class FaultInjector:
             return
         path, method = scope["path"], scope["method"]
         with self._lock:
+            self._received[path] += 1
             cfg = self.config
             faultable = cfg.targets(path)
             if faultable:

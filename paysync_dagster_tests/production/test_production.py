@@ -3,8 +3,9 @@ the sandboxes, the webhook receiver, a gRPC code server, ``dagster-webserver`` a
 real processes on free loopback ports, driven the way an operator drives them: signed webhooks to the
 receiver, GraphQL to the webserver, ``pg_ctl`` to the database server.
 
-The tests share one stack and run in file order: live payments first (today's partition), then a restart
-of PostgreSQL while the history's last date posts.
+The tests share one stack and run in file order: live payments first (today's partition), then the
+backfill of the history's first seven dates, twice, then a restart of PostgreSQL while the history's last
+date posts.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import json
 import random
 from collections import Counter
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import httpx
@@ -32,6 +33,10 @@ RUN_TIMEOUT = 600  # seconds a run may take on a busy 2-core machine
 # instead of a fresh interpreter importing them again per step (the default, ten seconds and more a step here).
 RUN_CONFIG = {"execution": {"config": {"multiprocess": {"start_method": {
     "forkserver": {"preload_modules": ["paysync_dagster.definitions"]}}}}}}
+# A backfill's runs do every step in the run's own process: seven dates of a dozen payments each are
+# Dagster's overhead more than work, and the tables they write are the same whichever executor runs them.
+BACKFILL_RUN_CONFIG = {"execution": {"config": {"in_process": {}}}}
+BACKFILL_DAYS = 7
 TERMINAL = {"SUCCESS", "FAILURE", "CANCELED"}
 # PayTrace's published sandbox test card (the one the demo's stream uses); it only ever reaches the simulator.
 TEST_CARD = "4012000098765439"
@@ -41,6 +46,12 @@ _RUNS = """query Runs($filter: RunsFilter) { runsOrError(filter: $filter) { __ty
 _LAUNCH = """mutation Launch($params: ExecutionParams!) { launchRun(executionParams: $params) { __typename
   ... on LaunchRunSuccess { run { runId } } ... on PythonError { message }
   ... on RunConfigValidationInvalid { errors { message } } } }"""
+_BACKFILL = """mutation Backfill($params: LaunchBackfillParams!) { launchPartitionBackfill(backfillParams: $params) {
+  __typename ... on LaunchBackfillSuccess { backfillId } ... on PythonError { message } } }"""
+_BACKFILL_STATUS = """query Status($id: String!) { partitionBackfillOrError(backfillId: $id) { __typename
+  ... on PartitionBackfill { status numPartitions } ... on PythonError { message } } }"""
+_CURSOR = """query Cursor($selector: SensorSelector!) { sensorOrError(sensorSelector: $selector) { __typename
+  ... on Sensor { sensorState { typeSpecificData { ... on SensorData { lastCursor } } } } } }"""
 _EVENTS = """query Events($runId: ID!, $after: String) { runOrError(runId: $runId) { __typename
   ... on Run { status eventConnection(afterCursor: $after) { cursor hasMore
     events { __typename ... on MessageEvent { stepKey message } } } } } }"""
@@ -136,19 +147,184 @@ def test_signed_webhooks_become_one_receipt_each_in_oracle_and_sage(production_s
     assert all(r["tags"].get("dagster/sensor_name") == "paytrace_landing_sensor" for r in live), live
 
 
+# --- b. a backfill, twice -----------------------------------------------------------------------------------
+
+# Columns that describe the last write, not what the row says: a run that writes the same facts again
+# writes a later time there. Every other column must come out the same.
+WRITE_TIMES: dict[str, set[str]] = {
+    "schema_version": {"applied_at"},
+    # when the date's export was last pulled, and how many landing rows that pull added (none, the second time)
+    "paytrace_export_pulls": {"pulled_at", "landed"},
+}
+# Each ERP's open invoices as read when a date ran: the ERP's balances at that moment, which the first
+# backfill's own receipts lower (a paid invoice leaves) and a later date's refund raises again. Checked
+# apart: every date read each time, one row per invoice.
+ERP_SNAPSHOTS = {"oracle_open_invoices", "sage_open_invoices"}
+
+
+def _backfill(stack: ProductionStack, days: list[str], title: str) -> str:
+    params = {"selector": {"partitionSetName": f"{MAIN_JOB}_partition_set",
+                           "repositorySelector": {"repositoryLocationName": LOCATION, "repositoryName": REPOSITORY}},
+              "partitionNames": days, "fromFailure": False, "title": title, "runConfigData": BACKFILL_RUN_CONFIG}
+    answer = stack.graphql(_BACKFILL, {"params": params})["launchPartitionBackfill"]
+    assert answer["__typename"] == "LaunchBackfillSuccess", answer
+    backfill_id = answer["backfillId"]
+
+    def done() -> bool:
+        status = stack.graphql(_BACKFILL_STATUS, {"id": backfill_id})["partitionBackfillOrError"]
+        assert status["__typename"] == "PartitionBackfill" and status["status"] not in ("FAILED", "CANCELED"), status
+        runs = _runs(stack, tags=[{"key": "dagster/backfill", "value": backfill_id}])
+        failed = [r for r in runs if r["status"] in ("FAILURE", "CANCELED")]
+        assert not failed, f"backfill runs failed: {failed}"
+        return (status["status"].startswith("COMPLETED") and len(runs) == len(days)
+                and all(r["status"] == "SUCCESS" for r in runs))
+
+    stack.wait(done, timeout=RUN_TIMEOUT * 2, interval=3, what=f"backfill {backfill_id} of {days[0]}..{days[-1]}")
+    runs = _runs(stack, tags=[{"key": "dagster/backfill", "value": backfill_id}])
+    assert sorted(r["tags"]["dagster/partition"] for r in runs) == days
+    assert {r["jobName"] for r in runs} == {MAIN_JOB}
+    return backfill_id
+
+
+def _quiet(stack: ProductionStack) -> bool:
+    """The landing sensor has read every landing row (a backfill's export pull lands rows, which the sensor
+    turns into live runs a tick later), and no run is in flight."""
+    from sqlalchemy import func
+
+    from paysync_dagster.lib.warehouse.tables import paytrace_landing
+
+    engine = _engine(stack)
+    try:
+        with engine.connect() as conn:
+            landed = conn.execute(select(func.max(paytrace_landing.c.id))).scalar() or 0
+    finally:
+        engine.dispose()
+    sensor = stack.graphql(_CURSOR, {"selector": support.sensor_selector("paytrace_landing_sensor")})["sensorOrError"]
+    cursor = int((sensor["sensorState"]["typeSpecificData"] or {}).get("lastCursor") or 0)
+    return cursor >= landed and _no_run_in_flight(stack)
+
+
+def _snapshot(stack: ProductionStack) -> dict[str, list[tuple]]:
+    """Every warehouse table, every row (less the write-time columns), in one order."""
+    from paysync_dagster.lib.warehouse.tables import metadata
+
+    engine = _engine(stack)
+    try:
+        with engine.connect() as conn:
+            out = {}
+            for table in metadata.sorted_tables:
+                columns = [c for c in table.columns if c.name not in WRITE_TIMES.get(table.name, set())]
+                out[table.name] = sorted((tuple(r) for r in conn.execute(select(*columns)).all()), key=repr)
+            return out
+    finally:
+        engine.dispose()
+
+
+def _named(table_name: str, rows: list[tuple]) -> list[dict[str, Any]]:
+    from paysync_dagster.lib.warehouse.tables import metadata
+
+    names = [c.name for c in metadata.tables[table_name].columns if c.name not in WRITE_TIMES.get(table_name, set())]
+    return [dict(zip(names, r)) for r in rows]
+
+
+# A date's reconciliation reads the ERP as it stands when the date runs. A refund a later date of the
+# backfill records against one of its receipts is in the ERP only once that later date has posted: the
+# first backfill's reconciliation of the earlier date ran before it, the second's after. Those rows, and
+# only those, may differ, and each must be such a refund (the reconciliation reports it as
+# ``refund_in_later_batch``). Keys of the rows it touches, per reconciliation table:
+RECONCILIATION_KEYS = {"reconciliation_variances": ("business_date", "erp", "batch_number", "transaction_id"),
+                       "reconciliation_batches": ("business_date", "erp", "batch_number"),
+                       "reconciliation_transactions": ("business_date", "erp", "transaction_id")}
+
+
+def _refunds_recorded_later(stack: ProductionStack, before: dict[str, list[tuple]],
+                            after: dict[str, list[tuple]]) -> list[dict[str, Any]]:
+    """The variances the second backfill's reconciliation added, each checked to be a refund that a later
+    date recorded against the date's receipt (the posting ledger's refund, under a later business date)."""
+    name = "reconciliation_variances"
+    added = _named(name, sorted(set(after[name]) - set(before[name]), key=repr))
+    assert not set(before[name]) - set(after[name]), "the second reconciliation lost a variance"
+    ledger = _named("posting_ledger", after["posting_ledger"])
+    prefix = _receipt_prefix()
+    for v in added:
+        assert v["cause"] == "refund_in_later_batch", v
+        later = [e for e in ledger if e["erp"] == v["erp"] and e["action"] == "refund"
+                 and e["parent_reference"] == f"{prefix}{v['transaction_id']}" and e["business_date"] > v["business_date"]]
+        assert later, f"no refund of a later date in the ledger explains {v}"
+    return added
+
+
+def _unexplained(name: str, before: list[tuple], after: list[tuple], explained: list[dict[str, Any]]) -> bool:
+    """Whether the table's rows differ beyond what ``_refunds_recorded_later`` explains."""
+    if before == after:
+        return False
+    if name not in RECONCILIATION_KEYS:
+        return True
+    if name != "reconciliation_variances" and len(before) != len(after):
+        return True  # a batch or a transaction came or went: no refund does that
+    keys = RECONCILIATION_KEYS[name]
+    touched = {tuple(v[k] for k in keys) for v in explained}
+    changed = _named(name, sorted(set(before) ^ set(after), key=repr))
+    return any(tuple(row[k] for k in keys) not in touched for row in changed)
+
+
+def test_a_backfill_launched_twice_leaves_every_warehouse_table_identical(production_stack: ProductionStack) -> None:
+    stack = production_stack
+    stack.wait(lambda: _no_run_in_flight(stack), timeout=RUN_TIMEOUT, interval=2, what="no run in flight")
+    days = [(stack.history[0] + timedelta(days=i)).isoformat() for i in range(BACKFILL_DAYS)]
+    assert stack.history[0] + timedelta(days=BACKFILL_DAYS) <= stack.history[1], "the restart test needs a date of its own"
+
+    _backfill(stack, days, "production test: first")
+    stack.wait(lambda: _quiet(stack), timeout=RUN_TIMEOUT, interval=2, what="every landed row run")
+    before = _snapshot(stack)
+    assert before["paytrace_transactions"] and before["oracle_cash_receipts"] and before["sage_cash_receipts"]
+    assert {str(r[0]) for r in before["reconciliation_kpis"]} >= set(days)
+
+    _backfill(stack, days, "production test: again")
+    stack.wait(lambda: _quiet(stack), timeout=RUN_TIMEOUT, interval=2, what="every landed row run")
+    after = _snapshot(stack)
+    explained = _refunds_recorded_later(stack, before, after)
+    differing = {name: (len(before[name]), len(after[name])) for name in before
+                 if name not in ERP_SNAPSHOTS and _unexplained(name, before[name], after[name], explained)}
+    assert not differing, f"tables that changed (rows before, after): {differing}\n" + json.dumps(
+        {name: {"only_before": [repr(r) for r in set(before[name]) - set(after[name])][:5],
+                "only_after": [repr(r) for r in set(after[name]) - set(before[name])][:5]} for name in differing},
+        indent=1)
+    for name in ERP_SNAPSHOTS:  # read again for every date, once each time
+        for rows in (before[name], after[name]):
+            dates = Counter(r["business_date"].isoformat() for r in _named(name, rows))
+            assert set(days) <= set(dates), (name, sorted(dates))
+            assert len({(r["business_date"], r["invoice_number"]) for r in _named(name, rows)}) == len(rows), name
+
+
 # --- c. PostgreSQL restarted while a run posts --------------------------------------------------------------
 
 ERP_PATHS = ["/fscmRestApi/*", "/Sage300WebApi/*"]
+ERP_LATENCY_MS = 2_000
 POSTING_STEPS = {"oracle_cash_receipts", "sage_cash_receipts"}
+RETRY_EVENTS = {"ExecutionStepUpForRetryEvent", "ExecutionStepRestartEvent"}
 
 
-def _erp_requests(stack: ProductionStack) -> int:
-    """Requests the ERP sandboxes have answered so far (the sandbox counts each when it answers)."""
+def _erp_requests(stack: ProductionStack, which: str = "answered") -> int:
+    """Requests the ERP sandboxes have answered (or ``received``, answered or not) so far."""
     from fnmatch import fnmatchcase
 
-    stats = httpx.get(f"{stack.sandbox_url}/_sandbox/stats", timeout=30).json()["requests"]
-    return sum(sum(by_status.values()) for path, by_status in stats.items()
-               if any(fnmatchcase(path, p) for p in ERP_PATHS))
+    stats = httpx.get(f"{stack.sandbox_url}/_sandbox/stats", timeout=30).json()
+    counts = stats["received"] if which == "received" else {
+        path: sum(by_status.values()) for path, by_status in stats["requests"].items()}
+    return sum(n for path, n in counts.items() if any(fnmatchcase(path, p) for p in ERP_PATHS))
+
+
+def _intents_recorded(stack: ProductionStack, day: str) -> bool:
+    from paysync_dagster.lib.warehouse.tables import posting_ledger
+
+    engine = _engine(stack)
+    try:
+        with engine.connect() as conn:
+            return conn.execute(select(posting_ledger.c.id).where(
+                posting_ledger.c.business_date == date.fromisoformat(day)).limit(1)).first() is not None
+    finally:
+        engine.dispose()
 
 
 def _launch(stack: ProductionStack, day: str) -> str:
@@ -157,11 +333,6 @@ def _launch(stack: ProductionStack, day: str) -> str:
     answer = stack.graphql(_LAUNCH, {"params": params})["launchRun"]
     assert answer["__typename"] == "LaunchRunSuccess", answer
     return answer["run"]["runId"]
-
-
-def _posting_started(stack: ProductionStack, run_id: str) -> bool:
-    return any(e["__typename"] == "ExecutionStepStartEvent" and e.get("stepKey") in POSTING_STEPS
-               for e in _run_events(stack, run_id))
 
 
 def _outage_met(stack: ProductionStack, seen: dict) -> bool:
@@ -180,7 +351,7 @@ def _chain(stack: ProductionStack, run_id: str) -> list[dict[str, Any]]:
     return [r for r in _runs(stack, runIds=[run_id])] + retries
 
 
-def test_postgres_restarted_while_a_run_posts_loses_and_doubles_nothing(
+def test_postgres_restarted_while_a_run_posts_retries_it_and_loses_and_doubles_nothing(
         production_stack: ProductionStack) -> None:
     from paysync_dagster.defs.erp.connectors import CONNECTORS
     from paysync_dagster.lib.warehouse.tables import normalized_payments, posting_ledger
@@ -188,22 +359,26 @@ def test_postgres_restarted_while_a_run_posts_loses_and_doubles_nothing(
     stack = production_stack
     stack.wait(lambda: _no_run_in_flight(stack), timeout=RUN_TIMEOUT, interval=2, what="no run in flight")
     day = stack.history[1].isoformat()  # the history's last date: no run has posted it yet
-    # Every ERP call a third of a second slower: posting a date takes seconds, long enough to be caught in it.
-    httpx.post(f"{stack.sandbox_url}/_sandbox/faults", json={"latency_ms": 300, "paths": ERP_PATHS},
+    # Every ERP call two seconds long: the posting step spends nearly all its time waiting on one, and after
+    # each answer it writes the posting ledger before anything else (the poster's look-before-resend order).
+    httpx.post(f"{stack.sandbox_url}/_sandbox/faults", json={"latency_ms": ERP_LATENCY_MS, "paths": ERP_PATHS},
                timeout=30).raise_for_status()
     try:
         run_id = _launch(stack, day)
-        stack.wait(lambda: _posting_started(stack, run_id), timeout=RUN_TIMEOUT, interval=0.2,
-                   what=f"run {run_id[:8]} to start posting")
-        # Mid-posting: at least one ERP call answered since the posting step started.
-        started = _erp_requests(stack)
-        stack.wait(lambda: _erp_requests(stack) > started, timeout=RUN_TIMEOUT, interval=0.05,
-                   what="the posting step's first ERP call")
+        # The posting step records its intents in the ledger, then makes the ERP call that creates those receipts:
+        # PostgreSQL goes down while that call is in flight.
+        stack.wait(lambda: _intents_recorded(stack, day), timeout=RUN_TIMEOUT, interval=0.05,
+                   what=f"run {run_id[:8]} to record its first posting intents")
+        in_flight = _erp_requests(stack, "received")
         seen = {log: log.stat().st_size for log in stack.logs.glob("*.log")}
         support.stop_postgres(stack.pg)
         try:
-            # Down until the Dagster processes have met the outage (they poll the instance's storage all the time).
-            stack.wait(lambda: _outage_met(stack, seen), timeout=120, interval=0.2,
+            # Down until every ERP call taken in before the stop is answered (each takes the same time, so they
+            # are answered first): the step's ledger write after its call meets the outage, and the step fails
+            # with its receipts sent, the case the ledger's look-before-resend is for.
+            stack.wait(lambda: _erp_requests(stack) >= in_flight, timeout=120, interval=0.05,
+                       what="the ERP calls in flight at the stop to be answered")
+            stack.wait(lambda: _outage_met(stack, seen), timeout=120, interval=0.1,
                        what="a process to meet the PostgreSQL outage")
         finally:
             support.start_postgres_again(stack.pg)
@@ -223,6 +398,11 @@ def test_postgres_restarted_while_a_run_posts_loses_and_doubles_nothing(
     # success, every retry of it has ended, and what it posted is there exactly once.
     failed = [r for r in chain if r["status"] == "FAILURE"]
     assert not failed or len(chain) > len(failed), f"a run failed by the outage was not retried: {chain}"
+    # The posting was retried: its step by the step's retry policy within the run, or the run by the daemon.
+    events = stack.wait(lambda: [e for r in chain for e in _run_events(stack, r["runId"])], timeout=120, interval=1,
+                        what="the events of the runs")
+    retries = [e for e in events if e["__typename"] in RETRY_EVENTS and e.get("stepKey") in POSTING_STEPS]
+    assert retries or len(chain) > 1, f"the outage did not make PaySync retry the posting: {chain}"
 
     # Nothing lost, nothing doubled: one outcome per payment of the date in each ERP's table, every receipt the
     # ledger holds posted and in the ERP exactly once.

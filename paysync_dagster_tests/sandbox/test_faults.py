@@ -121,6 +121,24 @@ def test_latency_is_added(http):
     assert time.perf_counter() - began >= 0.15
 
 
+def test_a_request_in_flight_is_received_and_not_yet_answered(http):
+    import threading
+
+    _faults(http, latency_ms=1500, paths=["/v1/ping"])
+    caller = threading.Thread(target=lambda: http.get("/v1/ping"))
+    caller.start()
+    try:
+        deadline = time.monotonic() + 30
+        while (stats := http.get("/_sandbox/stats").json())["received"].get("/v1/ping", 0) < 1:
+            assert time.monotonic() < deadline, stats
+            time.sleep(0.01)
+        assert "/v1/ping" not in stats["requests"]  # taken in, still waiting out its latency
+    finally:
+        caller.join(timeout=30)
+    stats = http.get("/_sandbox/stats").json()
+    assert stats["received"]["/v1/ping"] == sum(stats["requests"]["/v1/ping"].values()) == 1
+
+
 def test_control_paths_are_never_faulted(http):
     _faults(http, error_rate=1.0, rate_limit_every=1, rate_limit_burst=5, drop_after_commit_rate=1.0)
     for _ in range(20):

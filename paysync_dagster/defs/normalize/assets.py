@@ -38,6 +38,20 @@ def _money_rows(counter: Counter, keys: tuple[str, ...]) -> list[dict]:
     return [{**dict(zip(keys, k)), "count": n, "sum": s, "currency": MAPPING.currency.base} for k, (n, s) in sorted(counter.items())]
 
 
+def _batches_closed_on(engine, day: date):  # noqa: ANN001, ANN202
+    """Batch membership for a date's payments, from the batches that closed on the date itself. A payment
+    taken after the evening's close settles in the next date's batch, which that date's reconciliation
+    reads from the batch's own list; were it read here, the row would depend on whether the next date's
+    batches happened to be pulled before this date ran (dates of one backfill run side by side)."""
+    def batches_for(ids: list[int]) -> pd.DataFrame:
+        found = read_where(engine, paytrace_batch_transactions, "transaction_id", ids)
+        if found.empty:
+            return found
+        return found[pd.to_datetime(found["business_date"]).dt.date == day].reset_index(drop=True)
+
+    return batches_for
+
+
 @dg.asset(
     partitions_def=daily_partitions,
     group_name="normalize",
@@ -58,7 +72,7 @@ def normalized_payments(context: dg.AssetExecutionContext, warehouse: WarehouseR
     """PayTrace transactions of the business date in one ERP-neutral shape.
 
     Kind and canonical status, integer cents with the ERP base-currency amount and the rate used,
-    UTC times, the settlement batch, the invoice reference normalized, ERP customer accounts, the GL
+    UTC times, the settlement batch (when it closed on the date itself), the invoice reference normalized, ERP customer accounts, the GL
     account, card brand and last four (never more), a standardized billing address, and the mapping
     version. Rows that cannot be normalized go to payment_exceptions with a reason and a next step.
     """
@@ -74,7 +88,7 @@ def normalized_payments(context: dg.AssetExecutionContext, warehouse: WarehouseR
     chunks = normalize_chunks(
         source,
         MAPPING,
-        batches_for=lambda ids: read_where(engine, paytrace_batch_transactions, "transaction_id", ids),
+        batches_for=_batches_closed_on(engine, day),
         erp_customers=customers,
     )
     seen: set[int] = set()

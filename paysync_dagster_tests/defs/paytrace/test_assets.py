@@ -202,3 +202,23 @@ def test_a_landed_row_that_cannot_be_built_is_an_exception_and_the_date_goes_on(
     assert set(exceptions["reason_code"]) == {"unreadable_record"}
     reasons = dict(zip(exceptions["transaction_id"], exceptions["reason"]))
     assert "amount" in reasons[2] and "billing_address.name" in reasons[3] and "expiration_year" in reasons[4] and "settled" in reasons[5]
+
+
+def test_a_dates_payments_name_only_its_own_batches_whatever_ran_first(paytrace_sandbox: ServerThread, tmp_path) -> None:  # noqa: ANN001
+    """Dates of one backfill run side by side: a date normalized after the next date's batches were pulled
+    gives the same rows as one normalized before. Payments taken after the evening's close settle in the next
+    date's batch; that date's reconciliation finds them in the batch's own list."""
+    in_order, next_first = f"sqlite:///{tmp_path / 'in_order.db'}", f"sqlite:///{tmp_path / 'next_first.db'}"
+    for url, days in ((in_order, [WEEK[1], WEEK[2]]), (next_first, [WEEK[2], WEEK[1]])):
+        for day in days:
+            assert materialize(paytrace_sandbox.url, url, day).success
+    day = date.fromisoformat(WEEK[1])
+    normalized = [table(url, normalized_table) for url in (in_order, next_first)]
+    pd.testing.assert_frame_equal(*(n[n["business_date"] == day].reset_index(drop=True) for n in normalized))
+    members = table(next_first, paytrace_batch_transactions)
+    next_batch = set(members.loc[members["business_date"] == date.fromisoformat(WEEK[2]), "transaction_id"])
+    late = normalized[1][(normalized[1]["business_date"] == day) & normalized[1]["transaction_id"].isin(next_batch)]
+    assert len(late) > 0, "the sandbox's day has payments after the evening's close"
+    assert late["settlement_batch"].isna().all()
+    own = normalized[1][(normalized[1]["business_date"] == day) & normalized[1]["settlement_batch"].notna()]
+    assert len(own) > 0 and set(own["settlement_batch"]) <= set(members.loc[members["business_date"] == day, "batch_number"])
