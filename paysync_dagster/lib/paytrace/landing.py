@@ -272,25 +272,27 @@ def land_records(engine: Engine, records: Sequence[Mapping[str, Any]], *, source
         for start in range(0, len(records), ROWS_PER_STATEMENT):
             params: list[Any] = []
             for record in records[start : start + ROWS_PER_STATEMENT]:
-                # The usual record's values straight into the statement's parameters (no row object).
-                # Its date and naive UTC time as the driver takes them, each written once (looked up
-                # here rather than through ``day_of``/``moment_of``: two calls a row saved).
-                if (usual := _usual_fields(record, tz_name)) is not None:
-                    payload, transaction_id, state, day, moment = usual
-                    if (day_text := days.get(day)) is None:
-                        day_text = days[day] = day_of(day)
-                    if (moment_text := moments.get(moment)) is None:
-                        moment_text = moments[moment] = moment_of(moment)
-                    params += (dedup_key(transaction_id, state), transaction_id, state, source, None, _event_type(state),
-                               day_text, moment_text, landed_at, payload)
-                    continue
                 try:
-                    r = _other_row(record, source, tz_name)
+                    usual = _usual_fields(record, tz_name)
+                    other = _other_row(record, source, tz_name) if usual is None else None
                 except PayTraceDataError as exc:
                     refused.append(RefusedRecord(exc.transaction_id if isinstance(exc.transaction_id, int) else 0, str(exc)))
                     continue
-                params += (r.dedup_key, r.transaction_id, r.state, r.source, r.event_id, r.event_type,
-                           day_of(r.business_date), moment_of(r.occurred_at), landed_at, r.payload)
+                if other is not None:
+                    params += (other.dedup_key, other.transaction_id, other.state, other.source, other.event_id,
+                               other.event_type, day_of(other.business_date), moment_of(other.occurred_at), landed_at,
+                               other.payload)
+                    continue
+                # The usual record's values straight into the statement's parameters (no row object). Its
+                # date and naive UTC time as the driver takes them, each written once (looked up here rather
+                # than through ``day_of``/``moment_of``: two calls a row saved).
+                payload, transaction_id, state, day, moment = usual
+                if (day_text := days.get(day)) is None:
+                    day_text = days[day] = day_of(day)
+                if (moment_text := moments.get(moment)) is None:
+                    moment_text = moments[moment] = moment_of(moment)
+                params += (dedup_key(transaction_id, state), transaction_id, state, source, None, _event_type(state),
+                           day_text, moment_text, landed_at, payload)
             rows = len(params) // len(_LAND_COLUMNS)
             if rows:
                 received += rows
