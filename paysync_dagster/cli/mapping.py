@@ -121,3 +121,14 @@ def history(to_env: str | None, limit: int | None, fmt: str, database_url: str |
     widths = [max(len(h), *(len(line[i]) for line in lines)) for i, h in enumerate(header)]
     for line in (header, *lines):
         click.echo("  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip())
+
+
+def _add_suggestions() -> None:
+    """``suggest`` and ``evaluate`` (cli/suggest.py) under ``mapping``."""
+    from paysync_dagster.cli.suggest import evaluate, suggest
+
+    mapping.add_command(suggest)
+    mapping.add_command(evaluate)
+
+
+_add_suggestions()

@@ -1,0 +1,283 @@
+"""Suggested links from PayTrace vault customers to ERP customer accounts, each with a confidence and
+its evidence in words, for a person to accept or reject (nothing here applies a suggestion).
+
+What counts, strongest first: the same e-mail address; an ERP account number written inside the
+PayTrace customer id ("C-1001", "ACME_300100200000287"); the same phone number; the name, compared the
+way a clerk does (case, punctuation, legal words such as Inc or GmbH, common abbreviations, word order
+and small typos set aside); the address (postal code, street number and city); the e-mail's domain
+when it is an organisation's own. A name alone is never enough when the city says otherwise, a domain
+two accounts share (sister companies) identifies neither without the name, and a name two accounts
+share (a company's bill-to and ship-to accounts) gives no suggestion unless something else tells
+them apart. At most one suggestion per PayTrace customer; a customer no account fits is unmatched.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from rapidfuzz import fuzz
+
+from paysync_dagster.lib.names import name_key
+
+#: the auto-accept band: a suggestion at or above it may be accepted in bulk after review
+AUTO_ACCEPT = 0.9
+#: below this, a candidate is not shown at all
+SHOWN_FROM = 0.5
+
+# Words written short in customer masters, and the word they stand for.
+_ABBREVIATIONS = {
+    "INTL": "INTERNATIONAL", "INT": "INTERNATIONAL", "MFG": "MANUFACTURING", "MFRS": "MANUFACTURERS",
+    "SVCS": "SERVICES", "SVC": "SERVICE", "SERV": "SERVICES", "TECH": "TECHNOLOGY", "TECHS": "TECHNOLOGIES",
+    "ASSOC": "ASSOCIATES", "ASSN": "ASSOCIATION", "BROS": "BROTHERS", "CTR": "CENTER", "CNTR": "CENTER",
+    "DIST": "DISTRIBUTION", "DISTR": "DISTRIBUTORS", "ENG": "ENGINEERING", "ENGG": "ENGINEERING",
+    "GRP": "GROUP", "HLDGS": "HOLDINGS", "IND": "INDUSTRIES", "INDS": "INDUSTRIES", "LABS": "LABORATORIES",
+    "LAB": "LABORATORY", "MED": "MEDICAL", "MGMT": "MANAGEMENT", "MKTG": "MARKETING", "NATL": "NATIONAL",
+    "PROD": "PRODUCTS", "PRODS": "PRODUCTS", "SUPP": "SUPPLY", "SYS": "SYSTEMS", "AMER": "AMERICA",
+    "AUTO": "AUTOMOTIVE", "CONST": "CONSTRUCTION", "ELEC": "ELECTRIC", "EQUIP": "EQUIPMENT",
+    "FDN": "FOUNDATION", "HOSP": "HOSPITAL", "INS": "INSURANCE", "MTN": "MOUNTAIN", "PHARM": "PHARMACEUTICAL",
+    "RLTY": "REALTY", "SCI": "SCIENTIFIC", "SOLNS": "SOLUTIONS", "SOL": "SOLUTIONS", "TRANS": "TRANSPORT",
+    "&": "AND", "N": "AND",
+}
+# Free mail providers: a domain many unrelated payers share says nothing about the organisation.
+_FREE_MAIL = frozenset({
+    "GMAIL.COM", "GOOGLEMAIL.COM", "YAHOO.COM", "YAHOO.CO.UK", "HOTMAIL.COM", "OUTLOOK.COM", "LIVE.COM",
+    "MSN.COM", "AOL.COM", "ICLOUD.COM", "ME.COM", "MAC.COM", "PROTONMAIL.COM", "PROTON.ME", "GMX.COM",
+    "GMX.DE", "WEB.DE", "MAIL.COM", "YANDEX.COM", "ZOHO.COM", "COMCAST.NET", "VERIZON.NET", "ATT.NET",
+    "SBCGLOBAL.NET", "BELLSOUTH.NET", "COX.NET", "EARTHLINK.NET",
+})
+#: how alike (0..100) two name keys must be to count as the same name, and as a near one
+SAME_NAME, NEAR_NAME = 92.0, 85.0
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    paytrace_customer_id: str
+    erp_account: str
+    confidence: float
+    evidence: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"paytrace_customer_id": self.paytrace_customer_id, "erp_account": self.erp_account,
+                "confidence": self.confidence, "evidence": self.evidence}
+
+
+@dataclass(frozen=True)
+class Suggestions:
+    suggestions: list[Suggestion]
+    unmatched: list[str]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"suggestions": [s.as_dict() for s in self.suggestions], "unmatched": self.unmatched}
+
+
+@dataclass
+class _Party:
+    """What either side says of a customer, read once into comparable forms."""
+
+    key: str  # the PayTrace customer id, or the ERP account number
+    name: str
+    name_key: str
+    email: str
+    domain: str
+    phone: str
+    postal: str
+    street_number: str
+    city: str
+    state: str
+    id_tokens: frozenset[str] = field(default_factory=frozenset)
+
+
+def _text(value: Any) -> str:  # noqa: ANN401
+    return value.strip() if isinstance(value, str) else ("" if value is None else str(value).strip())
+
+
+def _expanded_name(name: str) -> str:
+    """``name_key`` with abbreviations written out: "Acme Intl Mfg, Inc." -> "ACME INTERNATIONAL MANUFACTURING"."""
+    words = re.sub(r"&", " AND ", (name or "").upper())
+    return " ".join(_ABBREVIATIONS.get(w, w) for w in name_key(words).split())
+
+
+def _phone(value: str) -> str:
+    digits = re.sub(r"\D", "", value or "")
+    return digits[-10:] if len(digits) >= 7 else ""
+
+
+def _postal(value: str) -> str:
+    return re.sub(r"[^0-9A-Z]", "", (value or "").upper())[:5]
+
+
+def _street_number(street: str) -> str:
+    match = re.match(r"\s*(\d+)", street or "")
+    return match.group(1) if match else ""
+
+
+def _email(value: str) -> tuple[str, str]:
+    email = (value or "").strip().lower()
+    if "@" not in email:
+        return "", ""
+    domain = email.rpartition("@")[2].upper()
+    return email, "" if domain in _FREE_MAIL else domain
+
+
+def _id_tokens(customer_id: str) -> frozenset[str]:
+    """The pieces of a PayTrace customer id that could be an account number: its runs of letters and
+    digits, and the digit runs within them ("ACME1001" -> ACME1001, 1001)."""
+    upper = (customer_id or "").upper()
+    pieces = set(re.findall(r"[0-9A-Z]+", upper))
+    pieces |= set(re.findall(r"\d+", upper))
+    return frozenset(p for p in pieces if p)
+
+
+def paytrace_party(customer: Mapping[str, Any]) -> _Party:
+    """A PayTrace vault customer, as ``customer/export`` gives it (billing address first, else shipping)."""
+    billing = customer.get("billing_address") if isinstance(customer.get("billing_address"), Mapping) else {}
+    shipping = customer.get("shipping_address") if isinstance(customer.get("shipping_address"), Mapping) else {}
+    address = billing if _text(billing.get("name")) or _text(billing.get("street_address")) else shipping
+    email, domain = _email(_text(customer.get("email")))
+    name = _text(address.get("name")) or _text(shipping.get("name"))
+    customer_id = _text(customer.get("customer_id"))
+    return _Party(key=customer_id, name=name, name_key=_expanded_name(name), email=email, domain=domain,
+                  phone=_phone(_text(customer.get("phone"))), postal=_postal(_text(address.get("zip"))),
+                  street_number=_street_number(_text(address.get("street_address"))),
+                  city=_text(address.get("city")).upper(), state=_text(address.get("state")).upper(),
+                  id_tokens=_id_tokens(customer_id))
+
+
+def erp_party(account: Mapping[str, Any]) -> _Party:
+    """An ERP account, as a row of ``paysync erp customers``' CSV."""
+    email, domain = _email(_text(account.get("email")))
+    name = _text(account.get("name"))
+    return _Party(key=_text(account.get("account_number")), name=name, name_key=_expanded_name(name), email=email,
+                  domain=domain, phone=_phone(_text(account.get("phone"))),
+                  postal=_postal(_text(account.get("postal_code"))),
+                  street_number=_street_number(_text(account.get("address_line1"))),
+                  city=_text(account.get("city")).upper(), state=_text(account.get("state")).upper())
+
+
+def _name_score(a: _Party, b: _Party) -> float:
+    if not a.name_key or not b.name_key:
+        return 0.0
+    if a.name_key == b.name_key:
+        return 100.0
+    # Word order set aside, and one name a few words shorter than the other ("Acme" in "Acme Widgets").
+    return max(fuzz.token_sort_ratio(a.name_key, b.name_key), fuzz.ratio(a.name_key, b.name_key))
+
+
+def _account_in_id(customer: _Party, account: _Party) -> bool:
+    number = re.sub(r"[^0-9A-Z]", "", account.key.upper())
+    # Short numbers turn up in ids by chance ("C-12"): four characters at least.
+    return len(number) >= 4 and number in customer.id_tokens
+
+
+@dataclass(frozen=True)
+class _Scored:
+    account: _Party
+    confidence: float
+    evidence: tuple[str, ...]
+    name: float = 0.0  # how alike the names are, 0..100
+
+
+def _score(customer: _Party, account: _Party) -> _Scored:
+    name = _name_score(customer, account)
+    same_name, near_name = name >= SAME_NAME, name >= NEAR_NAME
+    same_place = bool(customer.postal and customer.postal == account.postal) or bool(
+        customer.city and customer.city == account.city and (not customer.state or customer.state == account.state))
+    other_place = bool(customer.city and account.city and customer.city != account.city) or bool(
+        customer.postal and account.postal and customer.postal != account.postal)
+    same_street = bool(customer.street_number and customer.street_number == account.street_number and same_place)
+    evidence: list[str] = []
+    strong = 0.0
+    if customer.email and customer.email == account.email:
+        strong = max(strong, 0.96)
+        evidence.append(f"the same e-mail address ({customer.email})")
+    if _account_in_id(customer, account):
+        strong = max(strong, 0.94)
+        evidence.append(f"the PayTrace customer id {customer.key!r} holds the account number {account.key}")
+    if customer.phone and customer.phone == account.phone:
+        strong = max(strong, 0.9)
+        evidence.append("the same phone number")
+    same_domain = bool(customer.domain and customer.domain == account.domain)
+    if name:
+        evidence.append(f"names {name:.0f}% alike ({customer.name!r} / {account.name!r})")
+    if same_domain:
+        evidence.append(f"the e-mail domain {customer.domain.lower()}")
+    if same_street:
+        evidence.append(f"the same street number and {'postal code' if customer.postal == account.postal else 'city'}")
+    elif same_place:
+        evidence.append(f"the same {'postal code' if customer.postal and customer.postal == account.postal else 'city'}")
+    elif other_place:
+        evidence.append(f"another place ({customer.city or customer.postal} / {account.city or account.postal})")
+
+    if strong:
+        # A strong identifier, raised by an agreeing name. A name that disagrees says little by itself
+        # (a person pays for the company); a name that is another account's is a conflict (see _best).
+        confidence = strong + (0.03 if near_name else 0.0)
+    elif same_name and (same_street or (same_place and same_domain)):
+        confidence = 0.95
+    elif same_name and (same_place or same_domain):
+        confidence = 0.91
+    elif near_name and same_domain and same_place:
+        confidence = 0.85  # a sister company at the same domain and address has a name this close
+    elif same_name and not other_place:
+        confidence = 0.75  # the name alone: worth a look, not an automatic link
+    elif near_name and (same_place or same_domain):
+        confidence = 0.7
+    elif same_domain and same_place:
+        confidence = 0.6
+    else:
+        confidence = 0.0
+    return _Scored(account, round(min(confidence, 0.99), 2), tuple(evidence), name)
+
+
+def suggest_customers(paytrace_customers: Iterable[Mapping[str, Any]],
+                      erp_accounts: Sequence[Mapping[str, Any]]) -> Suggestions:
+    """At most one suggestion per PayTrace customer (the best account, when it stands out), the rest
+    unmatched. A customer without an id is skipped: nothing could be linked to it."""
+    accounts = [erp_party(a) for a in erp_accounts if _text(a.get("account_number"))]
+    suggestions: list[Suggestion] = []
+    unmatched: list[str] = []
+    for raw in paytrace_customers:
+        customer = paytrace_party(raw)
+        if not customer.key:
+            continue
+        every = [_score(customer, a) for a in accounts]
+        scored = sorted((s for s in every if s.confidence >= SHOWN_FROM), key=lambda s: s.confidence, reverse=True)
+        best = _best(scored)
+        if best is not None:
+            best = _without_conflict(best, every)
+        if best is None:
+            unmatched.append(customer.key)
+            continue
+        suggestions.append(Suggestion(customer.key, best.account.key, best.confidence, "; ".join(best.evidence)))
+    return Suggestions(suggestions, unmatched)
+
+
+def _without_conflict(best: _Scored, every: list[_Scored]) -> _Scored:
+    """``best``, or below the band when the customer's name is another account's: the e-mail or the
+    phone says one account, the name another (a shared mailbox, a reused card profile)."""
+    named = next((s for s in every if s.account.key != best.account.key and s.name >= SAME_NAME
+                  and s.name > best.name), None)
+    if named is None or best.confidence < AUTO_ACCEPT:
+        return best
+    return _Scored(best.account, round(AUTO_ACCEPT - 0.1, 2),
+                   (*best.evidence, f"but the name is account {named.account.key}'s ({named.account.name!r})"), best.name)
+
+
+def _best(scored: list[_Scored]) -> _Scored | None:
+    """The top candidate when it stands out: two accounts equally likely (a name, a domain or a phone
+    two accounts share) identify neither, and a close second lowers the confidence below the band."""
+    if not scored:
+        return None
+    if len(scored) == 1:
+        return scored[0]
+    first, second = scored[0], scored[1]
+    if first.confidence - second.confidence < 0.01:
+        return None
+    if first.confidence - second.confidence < 0.1:
+        lowered = round(min(first.confidence, AUTO_ACCEPT - 0.05), 2)
+        return _Scored(first.account, lowered, (*first.evidence, f"account {second.account.key} is close behind"),
+                       first.name)
+    return first
