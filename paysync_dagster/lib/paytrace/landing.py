@@ -7,7 +7,6 @@ number of redeliveries and re-pulls leave one row per (transaction, state).
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -197,16 +196,24 @@ _LAND_COLUMNS = ("dedup_key", "transaction_id", "state", "source", "event_id", "
 _PLACEHOLDERS = {"qmark": "?", "format": "%s", "pyformat": "%s"}
 
 
-def _insert_sql(engine: Engine) -> str | None:
-    """``INSERT ... ON CONFLICT DO NOTHING`` for one row of ``_LAND_COLUMNS``, positional, in the
-    driver's own parameter style (for executemany straight to the driver), or None for another style."""
+def _insert_sql(engine: Engine, rows: int = 1) -> str | None:
+    """``INSERT ... VALUES (...), ... ON CONFLICT DO NOTHING`` for ``rows`` rows of ``_LAND_COLUMNS``,
+    positional, in the driver's own parameter style (straight to the driver), or None for another
+    style. The database leaves out a row already there or earlier in the same statement."""
     _insert_ignoring_conflicts(engine)  # the same dialect check as ever
     mark = _PLACEHOLDERS.get(engine.dialect.paramstyle)
     if mark is None:
         return None
     quote = engine.dialect.identifier_preparer.quote
+    values = f"({', '.join([mark] * len(_LAND_COLUMNS))})"
     return (f"INSERT INTO {quote(paytrace_landing.name)} ({', '.join(quote(c) for c in _LAND_COLUMNS)}) "
-            f"VALUES ({', '.join([mark] * len(_LAND_COLUMNS))}) ON CONFLICT DO NOTHING")
+            f"VALUES {', '.join([values] * rows)} ON CONFLICT DO NOTHING")
+
+
+def _params(row: LandingRow, day_of, moment_of, landed_at: Any) -> tuple:  # noqa: ANN001, ANN401
+    """A row's parameters in the order of ``_LAND_COLUMNS``, its date and time as the driver takes them."""
+    return (row.dedup_key, row.transaction_id, row.state, row.source, row.event_id, row.event_type,
+            day_of(row.business_date), moment_of(row.occurred_at), landed_at, row.payload)
 
 
 def _bind_processor(engine: Engine, column: str):  # noqa: ANN202
@@ -235,8 +242,7 @@ def land(engine: Engine, rows: Sequence[LandingRow], *, chunk_size: int = 10_000
     paused = collector_paused() if len(rows) >= BULK_ROWS else nullcontext()
     with paused, begin_write(engine) as conn:
         for start in range(0, len(rows), chunk_size):
-            params = [(r.dedup_key, r.transaction_id, r.state, r.source, r.event_id, r.event_type, day_of(r.business_date),
-                       moment_of(r.occurred_at), landed_at, r.payload) for r in rows[start : start + chunk_size]]
+            params = [_params(r, day_of, moment_of, landed_at) for r in rows[start : start + chunk_size]]
             if params:
                 landed += conn.exec_driver_sql(sql, params).rowcount
     return LandResult(received=len(rows), landed=landed)
@@ -257,8 +263,7 @@ def land_records(engine: Engine, records: Sequence[Mapping[str, Any]], *, source
     whole day's export; a pull cut off midway leaves whole slices, which a new pull completes
     without doubling a row (the caller records the pull as complete only after this returns).
     """
-    statement = _multi_row_statement(engine)
-    if statement is None:
+    if _insert_sql(engine) is None:
         rows, refused = landing_rows_for_records(records, source=source, tz_name=tz_name)
         return land(engine, rows), refused
     day_of = _remembering(_bind_processor(engine, "business_date"))
@@ -266,6 +271,7 @@ def land_records(engine: Engine, records: Sequence[Mapping[str, Any]], *, source
     landed_at = (_bind_processor(engine, "landed_at") or _as_is)(utcnow())
     days: dict[date, Any] = {}
     moments: dict[datetime, Any] = {}
+    statements: dict[int, str] = {}
     refused: list[RefusedRecord] = []
     received = 0
     with collector_paused(), SlicedWriter(engine, rows_per_commit=rows_per_commit) as writer:
@@ -279,9 +285,7 @@ def land_records(engine: Engine, records: Sequence[Mapping[str, Any]], *, source
                     refused.append(RefusedRecord(exc.transaction_id if isinstance(exc.transaction_id, int) else 0, str(exc)))
                     continue
                 if other is not None:
-                    params += (other.dedup_key, other.transaction_id, other.state, other.source, other.event_id,
-                               other.event_type, day_of(other.business_date), moment_of(other.occurred_at), landed_at,
-                               other.payload)
+                    params += _params(other, day_of, moment_of, landed_at)
                     continue
                 # The usual record's values straight into the statement's parameters (no row object). Its
                 # date and naive UTC time as the driver takes them, each written once (looked up here rather
@@ -296,24 +300,10 @@ def land_records(engine: Engine, records: Sequence[Mapping[str, Any]], *, source
             rows = len(params) // len(_LAND_COLUMNS)
             if rows:
                 received += rows
-                writer.put(statement(rows), params, rows)
+                if rows not in statements:  # every full statement of a pull shares one text
+                    statements[rows] = _insert_sql(engine, rows)
+                writer.put(statements[rows], params, rows)
     return LandResult(received=received, landed=writer.rowcount), refused
-
-
-def _multi_row_statement(engine: Engine):  # noqa: ANN202
-    """``n -> INSERT ... VALUES (...), ... ON CONFLICT DO NOTHING`` for ``n`` rows of ``_LAND_COLUMNS``
-    (positional, in the driver's parameter style; one text per ``n``), or None for another style.
-    The database leaves out a row already there or earlier in the same statement, and counts the rest."""
-    single = _insert_sql(engine)
-    if single is None:
-        return None
-    head, values = single.removesuffix(" ON CONFLICT DO NOTHING").split(" VALUES ")
-
-    @functools.lru_cache(maxsize=4)
-    def statement(rows: int) -> str:
-        return f"{head} VALUES {', '.join([values] * rows)} ON CONFLICT DO NOTHING"
-
-    return statement
 
 
 def _as_is(value: Any) -> Any:
