@@ -25,6 +25,8 @@ ERP_ACCOUNT_COLUMNS = ("account_number", "name", "email", "phone", "address_line
 def _paytrace_customers(path: Path) -> list[dict[str, Any]]:
     try:
         body = json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise Failure(f"{path}: not UTF-8 text (byte {exc.start})", "give the body of PayTrace's customer/export answer") from None
     except json.JSONDecodeError as exc:
         raise Failure(f"{path}: not JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})",
                       "give the body of PayTrace's customer/export answer") from None
@@ -35,13 +37,16 @@ def _paytrace_customers(path: Path) -> list[dict[str, Any]]:
 
 
 def _erp_accounts(path: Path) -> list[dict[str, str]]:
-    with path.open(encoding="utf-8-sig", newline="") as f:
-        reader = csv.DictReader(f)
-        missing = [c for c in ("account_number", "name") if c not in (reader.fieldnames or [])]
-        if missing:
-            raise Failure(f"{path}: the header has no {', '.join(missing)}",
-                          f"the header is {','.join(ERP_ACCOUNT_COLUMNS)} (paysync erp customers writes it)")
-        return [dict(row) for row in reader]
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as f:
+            reader = csv.DictReader(f)
+            missing = [c for c in ("account_number", "name") if c not in (reader.fieldnames or [])]
+            if missing:
+                raise Failure(f"{path}: the header has no {', '.join(missing)}",
+                              f"the header is {','.join(ERP_ACCOUNT_COLUMNS)} (paysync erp customers writes it)")
+            return [dict(row) for row in reader]
+    except UnicodeDecodeError as exc:
+        raise Failure(f"{path}: not UTF-8 text (byte {exc.start})", "save the accounts as UTF-8 CSV") from None
 
 
 @click.group(cls=Group, short_help="suggestions for the mapping file, for review")

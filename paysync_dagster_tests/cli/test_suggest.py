@@ -50,3 +50,12 @@ def test_evaluate_prints_ours_beside_the_baseline() -> None:
     figures = json.loads(result.stdout)["figures"]
     assert figures["paysync"]["band_precision"] >= 0.98 > figures["baseline"]["band_precision"]
     assert figures["paysync"]["false_matches"] == 0 < figures["baseline"]["false_matches"]
+
+
+def test_files_that_are_not_utf8_are_one_line_naming_the_file(tmp_path: Path) -> None:
+    paytrace, erp, _ = _files(tmp_path)
+    binary = tmp_path / "binary"
+    binary.write_bytes(b"\xff\xfe\x00not text")
+    for args in (("--paytrace", str(binary), "--erp", str(erp)), ("--paytrace", str(paytrace), "--erp", str(binary))):
+        result = invoke("mapping", "suggest", "customers", *args)
+        assert result.exit_code != 0 and "binary: not UTF-8 text" in one_line(result)
