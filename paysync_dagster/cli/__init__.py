@@ -12,11 +12,13 @@ import click
 from paysync_dagster.cli.db import db
 from paysync_dagster.cli.demo import demo
 from paysync_dagster.cli.doctor import doctor
+from paysync_dagster.cli.erp import erp
 from paysync_dagster.cli.errors import Root
 from paysync_dagster.cli.exceptions import exceptions
 from paysync_dagster.cli.kpis import kpis
 from paysync_dagster.cli.mapping import load_environment_or_fail, mapping
 from paysync_dagster.cli.sandbox import sandbox
+from paysync_dagster.cli.studio import studio
 from paysync_dagster.cli.webhooks import webhooks
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "show_default": True, "max_content_width": 100}
@@ -33,7 +35,7 @@ def main() -> None:
     load_environment_or_fail()
 
 
-for command in (exceptions, kpis, webhooks, sandbox, demo, db, mapping, doctor):
+for command in (exceptions, kpis, webhooks, sandbox, demo, db, mapping, doctor, erp, studio):
     main.add_command(command)
 
 __all__ = ["main"]

@@ -113,3 +113,138 @@ def evaluate(seeds: tuple[int, ...], per_style: int, fmt: str) -> None:
     widths = [max(len(h), *(len(line[i]) for line in lines)) for i, h in enumerate(header)]
     for line in (header, *lines):
         click.echo("  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip())
+
+
+# ``suggest invoice-reference``, ``suggest gl-rules`` and ``suggest statuses``: the mapping file's
+# invoice_reference, gl_accounts and statuses sections, suggested from files (nothing is written).
+
+PAYMENT_COLUMNS = ("invoice_id", "description")
+INVOICE_COLUMNS = ("invoice_number",)
+HISTORY_COLUMNS = ("kind", "card_brand", "gl_account")
+
+
+def _csv_rows(path: Path, required: tuple[str, ...], fix: str) -> list[dict[str, str]]:
+    """The rows of a UTF-8 CSV whose header has ``required`` (names compared without surrounding blanks);
+    else one line naming the file and the missing columns."""
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as f:
+            reader = csv.DictReader(f)
+            reader.fieldnames = [(n or "").strip() for n in (reader.fieldnames or [])]
+            missing = [c for c in required if c not in reader.fieldnames]
+            if missing:
+                raise Failure(f"{path}: the header has no {', '.join(missing)}", fix)
+            try:
+                return [{k: v for k, v in row.items() if k is not None} for row in reader]
+            except csv.Error as exc:
+                raise Failure(f"{path}, line {reader.line_num}: not CSV ({exc})", fix) from None
+    except UnicodeDecodeError as exc:
+        raise Failure(f"{path}: not UTF-8 text (byte {exc.start})", "save it as UTF-8 CSV") from None
+    except csv.Error as exc:
+        raise Failure(f"{path}: not CSV ({exc})", fix) from None
+
+
+def _table(lines: list[tuple[str, ...]]) -> None:
+    widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]))] if lines else []
+    for line in lines:
+        click.echo("  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip())
+
+
+@suggest.command("invoice-reference", short_help="the invoice_reference rule (prefix, digits)")
+@click.option("--payments", "payments_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True,
+              help=f"past PayTrace payments as CSV ({','.join(PAYMENT_COLUMNS)}; description may be left out)")
+@click.option("--invoices", "invoices_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True,
+              help="the ERP's invoice numbers as CSV (invoice_number)")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", help="output format")
+def invoice_reference(payments_file: Path, invoices_file: Path, fmt: str) -> None:
+    """Candidate invoice_reference rules (prefix and digits), learnt from the shapes of the ERP's invoice
+    numbers, each measured on the payments the way PaySync reads them: how many name an invoice the ERP
+    has under that rule. Best first, with a confidence (0 to 1) and the evidence in words."""
+    from paysync_dagster.lib.suggest.invoice_reference import suggest_invoice_reference
+
+    payments = _csv_rows(payments_file, PAYMENT_COLUMNS[:1],
+                         f"the header is {','.join(PAYMENT_COLUMNS)} (one past payment a row)")
+    invoices = _csv_rows(invoices_file, INVOICE_COLUMNS, "the header is invoice_number (one ERP invoice a row)")
+    found = suggest_invoice_reference(((p.get("invoice_id") or "", p.get("description") or "") for p in payments),
+                                      (i.get("invoice_number") or "" for i in invoices))
+    if fmt == "json":
+        click.echo(json.dumps({"payments": len(payments), "invoice_numbers": len(invoices),
+                               "suggestions": [s.as_dict() for s in found]}, indent=2))
+        return
+    if not found:
+        click.echo(f"nothing to suggest: {len(payments)} payments, {len(invoices)} invoice numbers")
+        return
+    for s in found:
+        rule = f"prefix {s.prefix!r}, {s.digits} digits"
+        click.echo(f"{rule}  confidence {s.confidence:.2f}: {s.evidence}")
+    click.echo(f"{len(found)} candidate rule{'s' if len(found) != 1 else ''} from {len(invoices)} invoice numbers "
+               f"and {len(payments)} payments")
+
+
+@suggest.command("gl-rules", short_help="gl_accounts rules from how past receipts were accounted")
+@click.option("--history", "history_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True,
+              help=f"past receipts as CSV ({','.join(HISTORY_COLUMNS)}, optionally amount_minor)")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", help="output format")
+def gl_rules(history_file: Path, fmt: str) -> None:
+    """The gl_accounts default and rules, in the order the mapping file must list them (first match
+    wins), that give past receipts the accounts they were posted to; each rule with its support,
+    agreement, confidence and evidence, and the share of the history the whole set reproduces."""
+    from paysync_dagster.lib.suggest.gl_rules import suggest_gl_rules
+
+    rows = _csv_rows(history_file, HISTORY_COLUMNS,
+                     f"the header is {','.join(HISTORY_COLUMNS)} (and optionally amount_minor), one receipt a row")
+    for line, row in enumerate(rows, start=2):
+        amount = (row.get("amount_minor") or "").strip()
+        if amount and not amount.lstrip("-").isdigit():
+            raise Failure(f"{history_file}, line {line}: amount_minor is not a whole number",
+                          "give amounts in minor units (cents), or leave the column out")
+    found = suggest_gl_rules(rows)
+    if fmt == "json":
+        click.echo(json.dumps(found.as_dict(), indent=2))
+        return
+    lines = [("when", "account", "support", "agreement", "confidence")]
+    for r in found.rules:
+        when = ", ".join(f"{k}={v}" for k, v in r.when.items())
+        lines.append((when, r.account, f"{r.support:,}", f"{r.agreement:.1%}", f"{r.confidence:.2f}"))
+    lines.append(("default", found.default, f"{found.default_support:,}", f"{found.default_agreement:.1%}",
+                  f"{found.default_confidence:.2f}"))
+    _table(lines)
+    for r in found.rules:
+        click.echo(f"- {r.evidence}")
+    click.echo(f"- default {found.default}: {found.default_evidence}")
+    for words in found.mixed:
+        click.echo(f"! {words}")
+    click.echo(found.evidence)
+
+
+@suggest.command("statuses", short_help="the ERP's words for the canonical statuses")
+@click.option("--erp", type=click.Choice(["oracle", "sage"]), required=True, help="the ERP whose words to suggest")
+@click.option("--vocabulary", "vocabulary_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="the ERP's words for a receipt's state, one a line (default: the words the specs give)")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", help="output format")
+def statuses(erp: str, vocabulary_file: Path | None, fmt: str) -> None:
+    """For each canonical status, the ERP words that mean it, best first, with a confidence and the
+    evidence in words; a status no word fits gets none."""
+    from paysync_dagster.lib.mapping import CANONICAL_STATUSES
+    from paysync_dagster.lib.suggest.status_words import ERP_STATUS_VOCABULARY, suggest_status_words
+
+    vocabulary: tuple[str, ...] = ERP_STATUS_VOCABULARY[erp]
+    if vocabulary_file is not None:
+        try:
+            text = vocabulary_file.read_text(encoding="utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise Failure(f"{vocabulary_file}: not UTF-8 text (byte {exc.start})",
+                          "give the ERP's words as UTF-8 text, one a line") from None
+        vocabulary = tuple(w for w in (line.strip() for line in text.splitlines()) if w and not w.startswith("#"))
+        if not vocabulary:
+            raise Failure(f"{vocabulary_file}: no words", "give the ERP's words for a receipt's state, one a line")
+    found = suggest_status_words(erp, vocabulary)
+    without = [c for c in CANONICAL_STATUSES if c not in {s.canonical for s in found}]
+    if fmt == "json":
+        click.echo(json.dumps({"erp": erp, "vocabulary": list(vocabulary), "suggestions": [s.as_dict() for s in found],
+                               "without_suggestion": without}, indent=2))
+        return
+    for s in found:
+        lead = f"{s.canonical} -> {s.word}" if s.rank == 1 else f"{'':{len(s.canonical)}}    or {s.word}"
+        click.echo(f"{lead}  confidence {s.confidence:.2f}: {s.evidence}")
+    if without:
+        click.echo(f"no word of the vocabulary fits: {', '.join(without)}")

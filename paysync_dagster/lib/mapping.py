@@ -555,6 +555,21 @@ def _semantic_problems(m: Mapping) -> list[tuple[tuple, str]]:
     return problems
 
 
+def validate_mapping_data(data: dict[str, Any]) -> tuple[Mapping | None, list[tuple[tuple, str]]]:
+    """The rules of already-read mapping data, or every problem with the key path at fault.
+
+    The one validation every reader uses: the file at load time (:func:`parse_mapping`) and the
+    studio's forms as a person types, so both refuse the same values with the same words.
+    """
+    try:
+        mapping = Mapping.model_validate(data)
+    except ValidationError as exc:
+        return None, [(tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith(("function-", "union["))))
+                       , err["msg"]) for err in exc.errors()]
+    found = _semantic_problems(mapping)
+    return (None, found) if found else (mapping, [])
+
+
 def parse_mapping(text: str, source: str = "<mapping>") -> Mapping:
     try:
         node, data = _read_yaml(text)
@@ -567,12 +582,8 @@ def parse_mapping(text: str, source: str = "<mapping>") -> Mapping:
     if not isinstance(data, dict):
         raise MappingError(f"{source}, line 1, column 1: the mapping file must be a YAML mapping of keys (`version: ...` and the sections below it)")
     lines = _key_lines(node) if node is not None else {}
-    try:
-        mapping = Mapping.model_validate(data)
-        found = _semantic_problems(mapping)
-    except ValidationError as exc:
-        found = [(tuple(err["loc"]), err["msg"]) for err in exc.errors()]
-    if found:
+    mapping, found = validate_mapping_data(data)
+    if mapping is None:
         raise MappingError("; ".join(_located(loc, msg, source, lines) for loc, msg in found))
     mapping._source, mapping._lines = source, lines
     mapping._sha256 = hashlib.sha256(text.encode("utf-8")).hexdigest()

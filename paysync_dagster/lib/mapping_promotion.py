@@ -98,18 +98,18 @@ def promote(engine: Engine, from_env: str, to_env: str, by: str, note: str | Non
     try:
         with begin_write(engine) as conn:
             row_id = conn.execute(mapping_promotions.insert().values(**row)).inserted_primary_key[0]
-            _replace(target, data)  # last inside the transaction: a failed insert leaves the file alone
+            replace_file(target, data)  # last inside the transaction: a failed insert leaves the file alone
     except BaseException:
         if file_sha256(target) == digest:  # the commit failed after the copy: put the old file back
             if previous is None:
                 target.unlink()
             else:
-                _replace(target, previous)
+                replace_file(target, previous)
         raise
     return Promotion(int(row_id), at, by, from_env, to_env, mapping.version, digest, current, note, target)
 
 
-def _replace(path: Path, data: bytes) -> None:
+def replace_file(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` in one step (a reader sees the old file or the new one, never half)."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:

@@ -85,11 +85,13 @@ def _kind(state: pd.Series, ttype: pd.Series) -> pd.Series:
     ), index=state.index)
 
 
-def _gl_accounts(df: pd.DataFrame, mapping: Mapping) -> pd.Series:
-    account = pd.Series(mapping.gl_accounts.default, index=df.index, dtype=object)
+def gl_rules_fired(df: pd.DataFrame, mapping: Mapping) -> pd.Series:
+    """The index of the GL rule each row's account comes from (-1: the default); ``df`` has the
+    conditions' fields (kind, card_brand, business_unit, ...)."""
+    fired = pd.Series(-1, index=df.index, dtype="int64")
     unset = pd.Series(True, index=df.index)
     upper: dict[str, pd.Series] = {}
-    for rule in mapping.gl_accounts.rules:
+    for i, rule in enumerate(mapping.gl_accounts.rules):
         match = unset.copy()
         for field, value in rule.when.model_dump(exclude_none=True).items():
             if field not in df:
@@ -98,28 +100,44 @@ def _gl_accounts(df: pd.DataFrame, mapping: Mapping) -> pd.Series:
             if field not in upper:
                 upper[field] = per_unique(df[field], lambda s: s.astype(str).str.upper())
             match &= upper[field] == str(value).upper()
-        account[match] = rule.account
+        fired[match] = i
         unset &= ~match
-    return account
+    return fired
+
+
+def _gl_accounts(df: pd.DataFrame, mapping: Mapping) -> pd.Series:
+    accounts = [rule.account for rule in mapping.gl_accounts.rules] + [mapping.gl_accounts.default]
+    fired = gl_rules_fired(df, mapping).to_numpy()
+    return pd.Series(np.asarray(accounts, dtype=object)[fired], index=df.index, dtype=object)
 
 
 def _customers(df: pd.DataFrame, mapping: Mapping, erp_customers: pd.DataFrame | None) -> tuple[pd.Series, pd.Series]:
     """(Oracle account, Sage account) per row: the static map, then by email, then a look-up in the ERP data."""
-    oracle = pd.Series("", index=df.index, dtype=object)
-    sage = pd.Series("", index=df.index, dtype=object)
+    found = find_customers(df, mapping, erp_customers)
+    return found["oracle"], found["sage"]
+
+
+def find_customers(df: pd.DataFrame, mapping: Mapping, erp_customers: pd.DataFrame | None) -> pd.DataFrame:
+    """Per row and ERP, the account (``oracle``, ``sage``; "" = not found) and how it was found
+    (``oracle_by``, ``sage_by``): ``map`` (customers.map), ``by_email`` (customers.by_email), or the ERP
+    look-up that found it (``id``, ``email``, ``domain``, ``name``)."""
+    accounts = {erp: pd.Series("", index=df.index, dtype=object) for erp in ("oracle", "sage")}
+    how = {erp: pd.Series("", index=df.index, dtype=object) for erp in ("oracle", "sage")}
     cid = text(df["customer_id"])
     email = per_unique(df["receipt_emailed_to"], lambda s: s.astype(str).str.strip().str.lower())
     name = per_unique(df["billing_name"], lambda s: s.astype(str).str.strip().str.upper())
-    for series, key, table in ((cid, "id", mapping.customers.map), (email, "email", {k.lower(): v for k, v in mapping.customers.by_email.items()})):
-        for erp, out in (("oracle", oracle), ("sage", sage)):
+    for series, key, table in ((cid, "map", mapping.customers.map),
+                               (email, "by_email", {k.lower(): v for k, v in mapping.customers.by_email.items()})):
+        for erp, out in accounts.items():
             looked = series.map({k: getattr(v, erp) or "" for k, v in table.items()}).fillna("")
             fill = (out == "") & (looked != "")
             out[fill] = looked[fill]
+            how[erp][fill] = key
     if erp_customers is not None and not erp_customers.empty:
         for field in mapping.customers.lookup_fallback:
             probe = {"id": cid.str.upper(), "email": email, "name": name,
                      "domain": per_unique(email, lambda s: s.map(email_organisation))}[field]
-            for erp, out in (("oracle", oracle), ("sage", sage)):
+            for erp, out in accounts.items():
                 rows = erp_customers[erp_customers["erp"] == erp]
                 column = rows[{"id": "account_number", "domain": "name"}.get(field, field)].fillna("").astype(str).str.strip()
                 keys = ([compact_names(v) for v in column] if field == "domain"
@@ -132,7 +150,9 @@ def _customers(df: pd.DataFrame, mapping: Mapping, erp_customers: pd.DataFrame |
                 looked = probe.map(lookup).fillna("")
                 fill = (out == "") & (looked != "") & (probe != "")
                 out[fill] = looked[fill]
-    return oracle, sage
+                how[erp][fill] = field
+    return pd.DataFrame({"oracle": accounts["oracle"], "oracle_by": how["oracle"],
+                         "sage": accounts["sage"], "sage_by": how["sage"]}, index=df.index)
 
 
 def _exceptions(rows: pd.DataFrame, code: str, details: list[str]) -> pd.DataFrame:

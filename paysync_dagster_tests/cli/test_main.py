@@ -13,7 +13,7 @@ import pytest
 from paysync_dagster.cli import main
 from paysync_dagster_tests.cli.support import invoke
 
-GROUPS = ["db", "demo", "doctor", "exceptions", "kpis", "mapping", "sandbox", "webhooks"]
+GROUPS = ["db", "demo", "doctor", "erp", "exceptions", "kpis", "mapping", "sandbox", "studio", "webhooks"]
 
 
 def test_top_level_help_lists_each_group_on_one_line() -> None:

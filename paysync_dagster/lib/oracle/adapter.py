@@ -49,8 +49,8 @@ from urllib.parse import urlencode
 from paysync_dagster.lib import money
 from paysync_dagster.lib.oracle.client import OracleFusionClient
 from paysync_dagster.lib.oracle.errors import (DUPLICATE_RECEIPT, OracleAmbiguousMatch, OracleApiError, OracleAuthError,
-                                               OracleBatchError, OracleDuplicateReceipt, OracleOutcomeUnknown,
-                                               OracleResponseError, OracleTransportError)
+                                               OracleBatchError, OracleDuplicateReceipt, OracleNotFound,
+                                               OracleOutcomeUnknown, OracleResponseError, OracleTransportError)
 from paysync_dagster.lib.oracle.records import (ReceiptApplication, parse_application, parse_page,
                                                 parse_payment_schedule, parse_receipt)
 from paysync_dagster.lib.posting.erp import (ApplySpec, DuplicateError, ErpReceipt, FetchedInvoice, OutcomeUnknown,
@@ -149,6 +149,11 @@ class OracleAdapter:
                       "account_id": int(a["AccountId"])} for a in accounts if a.get("AccountNumber")]
         self._account_ids.update({c["account_number"]: c["account_id"] for c in customers})
         return customers
+
+    def customer_master(self) -> list[dict[str, str]]:
+        """Every customer account with what identifies it, in ``paysync erp customers``' columns: see
+        :func:`customer_master`."""
+        return customer_master(self.client)
 
     def _schedules(self, account_ids: Sequence[int], q: str) -> list[list[dict[str, Any]]]:
         def path(account_id: int) -> str:
@@ -343,6 +348,58 @@ def _erp_receipt(item: Mapping[str, Any]) -> ErpReceipt:
     r = parse_receipt(item)
     return ErpReceipt(str(r.receipt_id), str(r.receipt_number), r.amount_minor or 0, r.currency,
                       r.customer_account_number or "", r.unapplied_minor, (r.status or "") == "Reversed")
+
+
+SITE_ACTIVITIES = "/receivablesCustomerAccountSiteActivities"
+
+
+def customer_master(client: OracleFusionClient) -> list[dict[str, str]]:
+    """Every customer account with what identifies it, as ``paysync erp customers`` writes it (spec
+    §3.3, §3.4; fields read by name, a missing one is ""):
+
+    - ``account_number``, ``name``: receivablesCustomerAccountActivities' AccountNumber, CustomerName;
+    - ``address_line1``: the BillToSiteAddress of the account's bill-to site in
+      receivablesCustomerAccountSiteActivities (sample 10), the one line Oracle gives, as it gives it:
+      its layout (street, city, postal code...) is not documented, so it is not taken apart. An account
+      with several sites: the first by BillToSiteUseId that has an address (the resource does not say
+      which site is primary). A pod that does not offer the resource (404): no addresses.
+    - ``email``, ``phone``, ``address_line2``, ``city``, ``state``, ``postal_code``, ``country``: "".
+      The spec documents no Receivables resource that gives them (the TCA/CX ``hubOrganizations`` of
+      crmRestApi holds a party's primary address, but the spec names none of its fields).
+    """
+    with translated():
+        accounts = client.customer_account_activities()
+        try:
+            sites = client.list_items(SITE_ACTIVITIES, {"onlyData": "true"})
+        except OracleNotFound:
+            sites = []
+    addresses: dict[str, str] = {}
+    for site in sorted(sites, key=_site_order):
+        number, address = _text(site.get("AccountNumber")), " ".join(_text(site.get("BillToSiteAddress")).split())
+        if number and address:
+            addresses.setdefault(number, address)
+    out: list[dict[str, str]] = []
+    seen: set[str] = set()
+    for account in accounts:
+        number = _text(account.get("AccountNumber"))
+        if not number or number in seen:
+            continue
+        seen.add(number)
+        out.append({"account_number": number, "name": _text(account.get("CustomerName")), "email": "", "phone": "",
+                    "address_line1": addresses.get(number, ""), "address_line2": "", "city": "", "state": "",
+                    "postal_code": "", "country": ""})
+    return out
+
+
+def _text(value: Any) -> str:  # noqa: ANN401
+    return "" if value is None else str(value).strip()
+
+
+def _site_order(site: Mapping[str, Any]) -> tuple[int, int]:
+    try:
+        return 0, int(site.get("BillToSiteUseId"))  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return 1, 0
 
 
 def _chunked(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:

@@ -79,6 +79,9 @@ EDITABLE = (OPEN, READY_TO_POST)
 REFUND_SUFFIX = ":RFND"
 POSTED = "SAGE_POSTED"
 UNPOSTED = "SAGE_UNPOSTED"
+#: what :meth:`SageAdapter.customer_master` reads of AR/ARCustomers (the spec's names, §0)
+CUSTOMER_MASTER_FIELDS = ("CustomerNumber", "CustomerName", "Email", "PhoneNumber", "AddressLine1", "AddressLine2",
+                          "AddressLine3", "AddressLine4", "City", "StateProvince", "ZipPostalCode", "Country")
 
 
 @dataclass(frozen=True)
@@ -158,6 +161,12 @@ def split_target(target: str, invoice: str = "") -> tuple[str, int]:
 def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
     for i in range(0, len(items), max(1, size)):
         yield items[i:i + max(1, size)]
+
+
+def _field(row: Mapping[str, Any], name: str) -> str:
+    """A text field of a row, trimmed; "" when Sage leaves it out or null."""
+    value = row.get(name)
+    return "" if value is None else str(value).strip()
 
 
 # -- a receipt as Sage holds it ---------------------------------------------------------------------------------
@@ -316,6 +325,29 @@ class SageAdapter:
             c = parse_customer(row)
             if c.customer_number and c.customer_number != self.settings.suspense_customer:
                 out.append({"account_number": c.customer_number, "name": c.name or "", "email": c.email or ""})
+        return out
+
+    def customer_master(self) -> list[dict[str, str]]:
+        """Every customer but the suspense one, with what identifies it (``paysync erp customers``'
+        columns): ``account_number`` (CustomerNumber), ``name`` (CustomerName), ``email`` (Email),
+        ``phone`` (PhoneNumber), ``address_line1`` (AddressLine1), ``address_line2`` (AddressLine2..4
+        joined with ", " where present), ``city`` (City), ``state`` (StateProvince), ``postal_code``
+        (ZipPostalCode), ``country`` (Country). A field Sage leaves out or empty is "" (spec
+        ``sage300_webapi.md`` §0, AR/ARCustomers)."""
+        with translated():
+            rows = self.client.list_customers(select=list(CUSTOMER_MASTER_FIELDS))
+        suspense = (self.settings.suspense_customer or "").strip()
+        out = []
+        for row in rows:
+            number = _field(row, "CustomerNumber")
+            if not number or number == suspense:
+                continue
+            more = [line for line in (_field(row, f"AddressLine{i}") for i in (2, 3, 4)) if line]
+            out.append({"account_number": number, "name": _field(row, "CustomerName"), "email": _field(row, "Email"),
+                        "phone": _field(row, "PhoneNumber"), "address_line1": _field(row, "AddressLine1"),
+                        "address_line2": ", ".join(more), "city": _field(row, "City"),
+                        "state": _field(row, "StateProvince"), "postal_code": _field(row, "ZipPostalCode"),
+                        "country": _field(row, "Country")})
         return out
 
     def gl_accounts(self) -> set[str]:

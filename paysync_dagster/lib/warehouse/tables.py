@@ -354,6 +354,28 @@ mapping_promotions = Table(
 )
 Index("ix_mapping_promotions_to_env", mapping_promotions.c.to_env)
 
+# Append-only history of the mapping file as the studio saved it (``paysync studio``): each version's
+# whole text, who saved it, why, and its diff against the version before. ``target`` is the file the
+# pipeline loads; ``number`` counts that file's versions from 1 (the file as the studio first found it).
+# The version in force is the one whose sha256 the file has.
+mapping_versions = Table(
+    "mapping_versions",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("target", String(500), nullable=False),
+    Column("number", Integer, nullable=False),
+    Column("saved_at", DateTime, nullable=False),
+    Column("saved_by", String(100), nullable=False),
+    Column("action", String(20), nullable=False),  # found | save | rollback | accept
+    Column("based_on", Integer, nullable=True),  # the version edited, or rolled back to
+    Column("version", String(100), nullable=False),  # the file's `version:`
+    Column("sha256", String(64), nullable=False),
+    Column("note", Text, nullable=True),
+    Column("text", Text, nullable=False),
+    Column("diff", Text, nullable=False),  # unified diff against the version before ('' for the first)
+    UniqueConstraint("target", "number", name="uq_mapping_versions_target_number"),
+)
+
 # One row per alert incident (a failed run, a failed blocking check, the exception queue past a
 # threshold, a batch not tied out): ``incident_key`` names what is wrong, stable across sensor ticks;
 # ``occurrence`` counts its recurrences (a key resolved and seen again is a new incident). Each channel
