@@ -13,14 +13,10 @@ from paysync_dagster.defs.oracle.resources import OracleFusionResource
 from paysync_dagster.defs.paytrace.resources import PayTraceResource
 from paysync_dagster.defs.sage.resources import Sage300Resource
 from paysync_dagster.defs.shared.resources import WarehouseResource
-from paysync_dagster.lib.settings import load_environment
+from paysync_dagster.lib.settings import (DEFAULT_ORACLE_FUSION_BASE_URL, DEFAULT_PAYTRACE_BASE_URL,
+                                          DEFAULT_SAGE300_BASE_URL, DEFAULT_SAGE300_COMPANY, load_environment)
 from paysync_dagster.lib.warehouse import default_database_url
 
-# Where no PayTrace or ERP URL is configured, the local sandbox (`paysync sandbox`) is used.
-DEFAULT_PAYTRACE_BASE_URL = "http://127.0.0.1:8710"
-DEFAULT_ORACLE_FUSION_BASE_URL = "http://127.0.0.1:8710"
-DEFAULT_SAGE300_BASE_URL = "http://127.0.0.1:8710/Sage300WebApi/v1.0/-"
-DEFAULT_SAGE300_COMPANY = "SAMLTD"
 
 
 def _setting(name: str, default: str) -> str | dg.EnvVar:

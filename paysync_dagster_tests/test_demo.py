@@ -57,12 +57,17 @@ def test_interactive_demo_posts_live_payments_runs_the_backfill_green_and_stops_
     home = tmp_path / "home"
     log = tmp_path / "demo.out"
     proc = start_process([*PAYSYNC, "demo", "--days", "2", "--per-day", "30", "--ui-port", str(ui_port),
-                          "--sandbox-port", str(sandbox_port), "--event-interval", "1", "--home", str(home)],
+                          "--sandbox-port", str(sandbox_port), "--studio-port", str(free_port()), "--event-interval", "1",
+                          "--home", str(home)],
                          env=demo_env(home), cwd=str(REPO), log_path=str(log))
     ui = f"http://127.0.0.1:{ui_port}"
     peak_waiting: Counter = Counter()
     try:
         wait_for(lambda: "Ctrl-C stops everything" in log.read_text(), timeout=240, what="the demo to come up")
+        studio_url = re.search(r"mapping studio  (http://127\.0\.0\.1:(\d+)/)", log.read_text())
+        assert studio_url, log.read_text()
+        studio_page = httpx.get(f"{studio_url.group(1)}mapping", timeout=30).text
+        assert f"<code>{home / 'mapping.yaml'}</code>" in studio_page and "version 1" in studio_page
 
         def graphql() -> dict:
             return httpx.post(f"{ui}/graphql", json={"query": QUERY}, timeout=30).json()["data"]
@@ -113,4 +118,5 @@ def test_interactive_demo_posts_live_payments_runs_the_backfill_green_and_stops_
                 pass
         stop_process(proc)
     assert proc.returncode == 0, log.read_text()[-3000:]
-    wait_for(lambda: not port_open(ui_port) and not port_open(sandbox_port), timeout=60, what="the demo's ports to close")
+    wait_for(lambda: not port_open(ui_port) and not port_open(sandbox_port) and not port_open(int(studio_url.group(2))),
+             timeout=60, what="the demo's ports to close")

@@ -45,8 +45,8 @@ class Finding:
         return f"{self.status:<4}{self.subject}: {self.detail}"
 
 
-def _mask(text: str) -> str:
-    """``text`` with every secret setting's value (and a URL's password) replaced by ***."""
+def mask_secrets(text: str) -> str:
+    """``text`` on one line, with every secret setting's value (and a URL's password) replaced by ***."""
     for name in SECRET_SETTINGS:
         value = os.environ.get(name)
         if value and len(value) >= 3:
@@ -56,7 +56,7 @@ def _mask(text: str) -> str:
 
 
 def _said(exc: BaseException) -> str:
-    return _mask(f"{type(exc).__name__}: {exc}")
+    return mask_secrets(f"{type(exc).__name__}: {exc}")
 
 
 def _setting(name: str, default: str | None = None) -> str | None:
@@ -79,7 +79,7 @@ def _settings_finding(subject: str, required: tuple[str, ...], shown: dict[str, 
 
 
 def check_paytrace() -> Iterator[Finding]:
-    from paysync_dagster.definitions import DEFAULT_PAYTRACE_BASE_URL
+    from paysync_dagster.lib.settings import DEFAULT_PAYTRACE_BASE_URL
     from paysync_dagster.defs.paytrace.resources import PayTraceResource
     from paysync_dagster.lib.paytrace.errors import PayTraceAuthError, PayTraceError
 
@@ -151,7 +151,7 @@ class ErpCheck:
 
 
 def _oracle_settings() -> Finding:
-    from paysync_dagster.definitions import DEFAULT_ORACLE_FUSION_BASE_URL
+    from paysync_dagster.lib.settings import DEFAULT_ORACLE_FUSION_BASE_URL
 
     url = _setting("ORACLE_FUSION_BASE_URL", DEFAULT_ORACLE_FUSION_BASE_URL) or ""
     if os.environ.get("ORACLE_FUSION_CLIENT_ID"):
@@ -163,7 +163,7 @@ def _oracle_settings() -> Finding:
 
 
 def _oracle_resource() -> Any:
-    from paysync_dagster.definitions import DEFAULT_ORACLE_FUSION_BASE_URL
+    from paysync_dagster.lib.settings import DEFAULT_ORACLE_FUSION_BASE_URL
     from paysync_dagster.defs.oracle.resources import OracleFusionResource
 
     return OracleFusionResource(
@@ -206,7 +206,7 @@ def _oracle_lookups(client: Any, mapping: Mapping) -> Iterator[Finding]:
 
 
 def _sage_settings() -> Finding:
-    from paysync_dagster.definitions import DEFAULT_SAGE300_BASE_URL, DEFAULT_SAGE300_COMPANY
+    from paysync_dagster.lib.settings import DEFAULT_SAGE300_BASE_URL, DEFAULT_SAGE300_COMPANY
 
     return _settings_finding("Sage 300 settings", ("SAGE300_USERNAME",), {
         "SAGE300_BASE_URL": _setting("SAGE300_BASE_URL", DEFAULT_SAGE300_BASE_URL) or "",
@@ -214,7 +214,7 @@ def _sage_settings() -> Finding:
 
 
 def _sage_resource() -> Any:
-    from paysync_dagster.definitions import DEFAULT_SAGE300_BASE_URL, DEFAULT_SAGE300_COMPANY
+    from paysync_dagster.lib.settings import DEFAULT_SAGE300_BASE_URL, DEFAULT_SAGE300_COMPANY
     from paysync_dagster.defs.sage.resources import Sage300Resource
 
     return Sage300Resource(base_url=_setting("SAGE300_BASE_URL", DEFAULT_SAGE300_BASE_URL),
@@ -335,7 +335,7 @@ def check_mapping() -> tuple[Finding, Mapping | None]:
         mapping = load_mapping()
     except Exception as exc:  # noqa: BLE001 - MappingError, an unreadable file, a bad PAYSYNC_ENV
         path = os.environ.get("PAYSYNC_MAPPING_FILE") or "the mapping file"
-        return Finding(FIX, "mapping file", f"{_mask(str(exc))} (fix {path}, or point PAYSYNC_MAPPING_FILE at "
+        return Finding(FIX, "mapping file", f"{mask_secrets(str(exc))} (fix {path}, or point PAYSYNC_MAPPING_FILE at "
                                             "a valid one)"), None
     return Finding(OK, "mapping file", f"{_mapping_file()} is valid (version {version_label(mapping)})"), mapping
 
@@ -372,7 +372,7 @@ def run_checks() -> Iterator[Finding]:
         erps = erps_on()
     except Exception as exc:  # noqa: BLE001 - ErpSettingError says what is wrong
         erps = []
-        yield Finding(FIX, "ERPs", f"{_mask(str(exc))}: set PAYSYNC_ERPS to a comma list of them")
+        yield Finding(FIX, "ERPs", f"{mask_secrets(str(exc))}: set PAYSYNC_ERPS to a comma list of them")
     else:
         yield Finding(OK, "ERPs", f"PAYSYNC_ERPS: {', '.join(c.title for c in erps)}")
     mapping_finding, mapping = check_mapping()

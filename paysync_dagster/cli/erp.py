@@ -34,8 +34,6 @@ READ_TIMEOUT_S = 60.0
 ATTEMPTS = 3
 FIRST_WAIT_S = 0.5
 LONGEST_WAIT_S = 5.0
-SECRET_SETTINGS = ("ORACLE_FUSION_PASSWORD", "ORACLE_FUSION_CLIENT_SECRET", "ORACLE_FUSION_PRIVATE_KEY",
-                   "SAGE300_PASSWORD")
 # Whatever the HTTP layer says about a failed attempt: the one error line says it instead.
 QUIET_LOGGERS = ("paysync.http", "paysync.oracle", "paysync.sage")
 
@@ -55,7 +53,7 @@ def _setting(name: str, default: str) -> str:
 
 
 def _oracle_url() -> str:
-    from paysync_dagster.definitions import DEFAULT_ORACLE_FUSION_BASE_URL
+    from paysync_dagster.lib.settings import DEFAULT_ORACLE_FUSION_BASE_URL
 
     return _setting("ORACLE_FUSION_BASE_URL", DEFAULT_ORACLE_FUSION_BASE_URL)
 
@@ -83,13 +81,13 @@ def _oracle_read() -> list[dict[str, str]]:
 
 
 def _sage_url() -> str:
-    from paysync_dagster.definitions import DEFAULT_SAGE300_BASE_URL
+    from paysync_dagster.lib.settings import DEFAULT_SAGE300_BASE_URL
 
     return _setting("SAGE300_BASE_URL", DEFAULT_SAGE300_BASE_URL)
 
 
 def _sage_read() -> list[dict[str, str]]:
-    from paysync_dagster.definitions import DEFAULT_SAGE300_COMPANY
+    from paysync_dagster.lib.settings import DEFAULT_SAGE300_COMPANY
     from paysync_dagster.defs.sage.resources import Sage300Resource
     from paysync_dagster.lib.mapping import load_mapping
 
@@ -116,15 +114,11 @@ ERPS = {
 
 
 def _mask(text: str) -> str:
-    """``text`` on one line, with every secret setting's value, a URL's password and card numbers masked."""
+    """``text`` as :func:`~paysync_dagster.cli.doctor.mask_secrets` gives it, card numbers masked too."""
+    from paysync_dagster.cli.doctor import mask_secrets
     from paysync_dagster.lib.scrub import mask_card_numbers
 
-    for name in SECRET_SETTINGS:
-        value = os.environ.get(name)
-        if value and len(value) >= 3:
-            text = text.replace(value, "***")
-    text = re.sub(r"(://[^:/@\s]+:)[^@\s]+@", r"\1***@", text)
-    return mask_card_numbers(re.sub(r"\s*\n\s*", " ", text).strip())[0][:300]
+    return mask_card_numbers(mask_secrets(text))[0]
 
 
 def _chain(exc: BaseException) -> Iterator[BaseException]:

@@ -169,7 +169,8 @@ def _sandbox_args(port: int, start: date, days: int, per_day: int, seed: int, tz
 
 
 def run_demo(*, headless: bool, days: int, per_day: int, seed: int, ui_port: int, sandbox_port: int,
-             receiver_port: int, event_interval: float, home: Path | None, db: str = "sqlite") -> int:
+             receiver_port: int, event_interval: float, home: Path | None, db: str = "sqlite",
+             studio_port: int = 8730) -> int:
     """The demo (``paysync demo``); the exit code. ``home`` defaults to ``PAYSYNC_HOME``, else
     ``.paysync`` in the repository. ``db`` ``postgres``: the instance and the warehouse on a throw-away
     PostgreSQL under ``home``, stopped and removed at the end. Raises :class:`DemoError` when a process
@@ -204,7 +205,7 @@ def run_demo(*, headless: bool, days: int, per_day: int, seed: int, ui_port: int
             from paysync_dagster.demo.headless import run_headless
 
             return run_headless(env, start, end)
-        return _interactive(stack, env, ui_port, receiver_port, event_interval, logs, start, end, sandbox)
+        return _interactive(stack, env, ui_port, receiver_port, event_interval, logs, start, end, sandbox, studio_port)
     return 0
 
 
@@ -248,9 +249,10 @@ def _stop_postgres(pg: PostgresServer) -> None:
 
 
 def _interactive(stack: ExitStack, env: dict[str, str], ui_port: int, receiver_port: int, event_interval: float,
-                 logs: Path, start: date, end: date, sandbox: subprocess.Popen) -> int:
+                 logs: Path, start: date, end: date, sandbox: subprocess.Popen, studio_port: int = 8730) -> int:
     from paysync_dagster.demo.headless import launch_backfill
 
+    _own_mapping_file(env, Path(env["PAYSYNC_HOME"]))
     if not _port_free(ui_port):
         raise DemoError(f"port {ui_port} is taken", "stop what uses it or pass --ui-port", exit_code=2)
     dagster = stack.enter_context(_process(
@@ -266,6 +268,8 @@ def _interactive(stack: ExitStack, env: dict[str, str], ui_port: int, receiver_p
     receiver_url = _start_receiver(stack, env, _pick_port(receiver_port), logs)
     print(f"  webhooks        {receiver_url}   (signed live payments every {event_interval:g}s; sensor ticks: {ui}/automation)")
     _start_stream(stack, env, receiver_url, event_interval, logs)
+    studio_url = _start_studio(stack, env, _pick_port(studio_port), logs)
+    print(f"  mapping studio  {studio_url}   (edits {env['PAYSYNC_MAPPING_FILE']}; the next run uses a saved version)")
     from paysync_dagster.demo.o2c import start_interactive
 
     start_interactive(stack, env, ui, backfill, receiver_url)  # today's eCommerce orders, once the backfill is done
@@ -284,6 +288,32 @@ def _interactive(stack: ExitStack, env: dict[str, str], ui_port: int, receiver_p
         time.sleep(0.5)
     print("\nstopping ...", flush=True)
     return 0
+
+
+def _own_mapping_file(env: dict[str, str], home: Path) -> None:
+    """The interactive demo's mapping file: the one configured, else a copy of the packaged sample in
+    ``home``, so that what the studio saves never lands in the package or the repository."""
+    if env.get("PAYSYNC_MAPPING_FILE"):
+        return
+    from paysync_dagster.lib.mapping import SAMPLE_MAPPING
+    from paysync_dagster.lib.settings import environment_mapping_file
+
+    if environment_mapping_file(env.get("PAYSYNC_ENV") or "dev").is_file():
+        return  # the environment has a file of its own: the studio edits that one
+    own = home / "mapping.yaml"
+    if not own.exists():
+        own.parent.mkdir(parents=True, exist_ok=True)
+        own.write_bytes(SAMPLE_MAPPING.read_bytes())
+    env["PAYSYNC_MAPPING_FILE"] = str(own)
+
+
+def _start_studio(stack: ExitStack, env: dict[str, str], port: int, logs: Path) -> str:
+    studio = stack.enter_context(_process(
+        [sys.executable, "-m", "paysync_dagster.cli", "studio", "--host", "127.0.0.1", "--port", str(port)],
+        env, logs / "studio.log", "mapping studio",
+    ))
+    wait_http(f"http://127.0.0.1:{port}/mapping", "the mapping studio", studio, log=logs / "studio.log")
+    return f"http://127.0.0.1:{port}/"
 
 
 def _start_receiver(stack: ExitStack, env: dict[str, str], port: int, logs: Path) -> str:

@@ -555,6 +555,11 @@ def _semantic_problems(m: Mapping) -> list[tuple[tuple, str]]:
     return problems
 
 
+def _key_path(loc: tuple) -> tuple:
+    """A pydantic error location as the file's key path (without its validator and union markers)."""
+    return tuple(p for p in loc if not (isinstance(p, str) and p.startswith(("function-", "union["))))
+
+
 def validate_mapping_data(data: dict[str, Any]) -> tuple[Mapping | None, list[tuple[tuple, str]]]:
     """The rules of already-read mapping data, or every problem with the key path at fault.
 
@@ -564,8 +569,7 @@ def validate_mapping_data(data: dict[str, Any]) -> tuple[Mapping | None, list[tu
     try:
         mapping = Mapping.model_validate(data)
     except ValidationError as exc:
-        return None, [(tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith(("function-", "union["))))
-                       , err["msg"]) for err in exc.errors()]
+        return None, [(_key_path(err["loc"]), err["msg"]) for err in exc.errors()]
     found = _semantic_problems(mapping)
     return (None, found) if found else (mapping, [])
 

@@ -21,6 +21,11 @@ def name_key(name: str) -> str:
     return " ".join(_LEGAL_WORDS.sub(" ", words).split())
 
 
+def has_legal_words(name: str) -> bool:
+    """Whether a name carries a legal form ("Inc", "LLC", "Co", ...): the name of an organisation."""
+    return bool(_LEGAL_WORDS.search(re.sub(r"[^0-9A-Z]+", " ", (name or "").upper())))
+
+
 def names_agree(a: str, b: str) -> bool:
     ka, kb = name_key(a), name_key(b)
     return bool(ka and kb) and fuzz.token_sort_ratio(ka, kb) >= NAME_AGREES

@@ -10,6 +10,12 @@ from pathlib import Path
 
 from paysync_dagster.lib.timeutil import zone
 
+# Where no PayTrace or ERP URL is configured, the local sandbox (`paysync sandbox`) is used.
+DEFAULT_PAYTRACE_BASE_URL = "http://127.0.0.1:8710"
+DEFAULT_ORACLE_FUSION_BASE_URL = "http://127.0.0.1:8710"
+DEFAULT_SAGE300_BASE_URL = "http://127.0.0.1:8710/Sage300WebApi/v1.0/-"
+DEFAULT_SAGE300_COMPANY = "SAMLTD"
+
 DEFAULT_PARTITIONS_START = "2026-01-01"
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+import yaml
 from jinja2 import Environment, PackageLoader, select_autoescape
 from sqlalchemy import Engine
 from starlette.applications import Starlette
@@ -52,7 +53,7 @@ class StudioConfig:
     sessions: Sessions = field(default_factory=Sessions)
 
 
-class Refused(Exception):
+class PageError(Exception):
     def __init__(self, status: int, message: str):
         super().__init__(message)
         self.status, self.message = status, message
@@ -99,7 +100,7 @@ def create_app(config: StudioConfig) -> Starlette:
                                         403)
                     request.state.form, request.state.pairs = form, request.state.form_pairs
                 response = await handler(request, session)
-            except Refused as exc:
+            except PageError as exc:
                 response = render(request, "message.html", session, exc.status, message=exc.message)
             if new_token is not None:
                 _set_cookie(response, request, new_token)
@@ -107,13 +108,15 @@ def create_app(config: StudioConfig) -> Starlette:
         return endpoint
 
     async def _form(request: Request) -> dict[str, str]:
-        body = await request.body()
-        if len(body) > MAX_FORM_BYTES:
-            raise Refused(413, "the form is larger than the studio accepts")
+        body = b""
+        async for chunk in request.stream():  # counted as it arrives: an endless body is cut off, not buffered
+            body += chunk
+            if len(body) > MAX_FORM_BYTES:
+                raise PageError(413, "the form is larger than the studio accepts")
         try:
             pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
         except UnicodeDecodeError:
-            raise Refused(400, "the form is not UTF-8 text") from None
+            raise PageError(400, "the form is not UTF-8 text") from None
         request.state.form_pairs = pairs
         return dict(pairs)
 
@@ -124,7 +127,10 @@ def create_app(config: StudioConfig) -> Starlette:
             return RedirectResponse("/mapping", 303)
         if request.method == "GET":
             return render(request, "login.html", None)
-        form = await _form(request)
+        try:
+            form = await _form(request)
+        except PageError as exc:
+            return render(request, "login.html", None, exc.status, error=exc.message)
         user, password = form.get("user", ""), form.get("password", "")
         ok = await run_in_threadpool(lambda: user == config.login_user and
                                      password_matches(password, config.password_hash or ""))
@@ -144,12 +150,24 @@ def create_app(config: StudioConfig) -> Starlette:
 
     # -- the mapping --------------------------------------------------------------------------------
 
-    def current() -> tuple[versions.Version, dict[str, Any]]:
+    def current_version() -> versions.Version:
         try:
-            now = versions.in_force(config.engine, config.mapping_file, "paysync")
+            return versions.in_force(config.engine, config.mapping_file, "paysync")
         except versions.VersionError as exc:
-            raise Refused(500, str(exc)) from None
-        return now, forms.read_data(now.text)
+            raise PageError(500, str(exc)) from None
+
+    def current() -> tuple[versions.Version, dict[str, Any]]:
+        now = current_version()
+        try:
+            return now, forms.read_data(now.text)
+        except yaml.YAMLError:
+            try:
+                parse_mapping(now.text, str(config.mapping_file))
+                problem = "it does not read as YAML"
+            except MappingError as exc:
+                problem = str(exc)
+            raise PageError(409, f"The mapping file in force cannot be shown in forms: {problem}. Correct it by hand, "
+                               "or put an earlier version back on the Versions page.") from None
 
     async def mapping_page(request: Request, session: Session) -> Response:
         now, data = await run_in_threadpool(current)
@@ -204,7 +222,7 @@ def create_app(config: StudioConfig) -> Starlette:
         try:
             base = int(form.get("base", ""))
         except ValueError:
-            raise Refused(400, "the form names no version it was edited from; reload the page") from None
+            raise PageError(400, "the form names no version it was edited from; reload the page") from None
         if mapping is not None and not errors:
             number = await run_in_threadpool(versions.next_number, config.engine, config.mapping_file)
             sub.data["version"] = str(number)
@@ -226,16 +244,16 @@ def create_app(config: StudioConfig) -> Starlette:
     # -- versions -----------------------------------------------------------------------------------
 
     async def versions_page(request: Request, session: Session) -> Response:
-        now, _data = await run_in_threadpool(current)
+        now = await run_in_threadpool(current_version)
         rows = await run_in_threadpool(versions.history, config.engine, config.mapping_file)
         return render(request, "versions.html", session, now=now, rows=rows)
 
     async def version_page(request: Request, session: Session) -> Response:
         number = int(request.path_params["number"])
-        now, _data = await run_in_threadpool(current)
+        now = await run_in_threadpool(current_version)
         found = await run_in_threadpool(versions.version, config.engine, config.mapping_file, number)
         if found is None:
-            raise Refused(404, f"there is no version {number}")
+            raise PageError(404, f"there is no version {number}")
         return render(request, "version.html", session, now=now, v=found)
 
     async def rollback(request: Request, session: Session) -> Response:
@@ -246,7 +264,7 @@ def create_app(config: StudioConfig) -> Starlette:
                 config.engine, config.mapping_file, number, session.user, form.get("note", "").strip() or None,
                 base=int(form.get("base", "0") or 0)))
         except versions.VersionError as exc:
-            raise Refused(409, str(exc)) from None
+            raise PageError(409, str(exc)) from None
         log.info("studio: version %s (rollback to %s) saved by %s", done.number, number, session.user)
         return RedirectResponse(f"/versions?saved={done.number}", 303)
 
@@ -265,7 +283,7 @@ def create_app(config: StudioConfig) -> Starlette:
         try:
             proposal = suggestions.Proposal.from_form(form)
         except ValueError as exc:
-            raise Refused(400, str(exc)) from None
+            raise PageError(400, str(exc)) from None
         if request.path_params["decision"] == "reject":
             await run_in_threadpool(suggestions.reject, config.engine, config.mapping_file, proposal, session.user)
             return RedirectResponse("/suggestions?rejected=1", 303)
@@ -278,7 +296,7 @@ def create_app(config: StudioConfig) -> Starlette:
                 config.engine, config.mapping_file, text, session.user, f"accepted suggestion: {proposal.describe()}",
                 base=int(form.get("base", "0") or 0), action=versions.ACCEPT))
         except versions.VersionError as exc:
-            raise Refused(409, str(exc)) from None
+            raise PageError(409, str(exc)) from None
         return RedirectResponse(f"/suggestions?saved={done.number}", 303)
 
     routes = [

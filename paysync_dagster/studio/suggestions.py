@@ -44,7 +44,7 @@ class PayTraceSettings:
 
     @classmethod
     def from_env(cls) -> PayTraceSettings | None:
-        from paysync_dagster.definitions import DEFAULT_PAYTRACE_BASE_URL
+        from paysync_dagster.lib.settings import DEFAULT_PAYTRACE_BASE_URL
 
         names = ("PAYTRACE_USERNAME", "PAYTRACE_PASSWORD", "PAYTRACE_INTEGRATOR_ID")
         if not all(os.environ.get(n) for n in names):

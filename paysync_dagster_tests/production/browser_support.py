@@ -46,6 +46,19 @@ def chromium_executable() -> str | None:
     return "/usr/bin/chromium" if os.access("/usr/bin/chromium", os.X_OK) else None
 
 
+def chromium_or_skip() -> str:
+    """Debian's Chromium, else the test is skipped (failed under CI, whose .ci/run installs it)."""
+    import pytest
+
+    found = chromium_executable()
+    if found is None:
+        reason = "Debian's chromium is not installed (not on the PATH, no /usr/bin/chromium); apt-get install chromium"
+        if os.environ.get("CI"):
+            pytest.fail(reason + " (.ci/run installs it)")
+        pytest.skip(reason)
+    return found
+
+
 def artifacts_dir() -> Path:
     """Where the screenshots go: ``PAYSYNC_TEST_ARTIFACTS``, else ``.paysync/test-artifacts/browser`` in the repository."""
     configured = os.environ.get("PAYSYNC_TEST_ARTIFACTS")

@@ -7,7 +7,6 @@ variance items the warehouse holds. Screenshots of each view are kept (see docs/
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
@@ -32,13 +31,7 @@ class DemoUI:
 
 @pytest.fixture(scope="module")
 def chromium_path() -> str:
-    found = ui.chromium_executable()
-    if found is None:
-        reason = "Debian's chromium is not installed (not on the PATH, no /usr/bin/chromium); apt-get install chromium"
-        if os.environ.get("CI"):
-            pytest.fail(reason + " (.ci/run installs it)")
-        pytest.skip(reason)
-    return found
+    return ui.chromium_or_skip()
 
 
 @pytest.fixture(scope="module")

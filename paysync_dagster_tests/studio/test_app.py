@@ -62,6 +62,9 @@ def test_forms_are_refused_without_the_token_or_from_another_origin(studio: Stud
         assert client.post("/mapping/save", data=no_token).status_code == 403
         assert client.post("/mapping/save", data={**changed, "csrf": "forged"}).status_code == 403
         assert client.post("/mapping/save", data=changed, headers={"Origin": "http://evil.example"}).status_code == 403
+        huge = client.post("/mapping/validate", content=b"note=" + b"x" * (2 * 1024 * 1024),
+                           headers={"Content-Type": "application/x-www-form-urlencoded", "X-CSRF-Token": form["csrf"]})
+        assert huge.status_code == 413 and "larger than the studio accepts" in huge.text
         with httpx.Client(base_url=studio.url) as stranger:  # another session's token is no token
             assert stranger.post("/mapping/save", data=changed).status_code == 403
         assert studio.mapping_file.read_bytes() == before
@@ -166,3 +169,17 @@ def test_the_login_guards_every_page(world: World, tmp_path: Path) -> None:
         assert "maria" in html and client.get("/mapping").status_code == 200
         client.post("/logout", data={"csrf": form["csrf"]})
         assert client.get("/mapping").headers["location"] == "/login"
+
+
+def test_a_file_that_does_not_read_is_named_and_can_be_rolled_back(world: World, tmp_path: Path) -> None:
+    with serve_studio(tmp_path, world.database_url, world.sandbox_url) as s, httpx.Client(base_url=s.url) as client:
+        good = s.mapping_file.read_text()
+        assert client.get("/mapping").status_code == 200  # version 1: the file as found
+        s.mapping_file.write_text(good.replace("statuses:", "statuses: [", 1))  # an engineer's slip
+        broken = client.get("/mapping")
+        assert broken.status_code == 409 and "cannot be shown in forms" in broken.text and "flow sequence" in broken.text
+        html, form = _page(client, "/versions")
+        assert "the file was changed outside the studio" in html
+        back = client.post("/versions/1/rollback", data={"csrf": form["csrf"], "base": "2"})
+        assert back.status_code == 303 and s.mapping_file.read_text() == good
+        assert client.get("/mapping").status_code == 200

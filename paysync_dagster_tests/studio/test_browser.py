@@ -5,7 +5,6 @@ suggestion is accepted and appears in the mapping."""
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,13 +23,7 @@ NEW_REFUND_ACCOUNT = "101.10.12190.000"
 
 @pytest.fixture(scope="module")
 def chromium_path() -> str:
-    found = ui.chromium_executable()
-    if found is None:
-        reason = "Debian's chromium is not installed (not on the PATH, no /usr/bin/chromium); apt-get install chromium"
-        if os.environ.get("CI"):
-            pytest.fail(reason + " (.ci/run installs it)")
-        pytest.skip(reason)
-    return found
+    return ui.chromium_or_skip()
 
 
 @pytest.fixture(scope="module")

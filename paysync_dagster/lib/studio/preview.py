@@ -33,7 +33,7 @@ MAX_ROWS = 2_000  # a preview is read by a person: a day beyond this is cut, and
 class Outcome:
     """One payment under one set of rules, in words a finance user reads."""
 
-    status: str
+    status: str  # the normalized row: kind, canonical status, invoice reference, the ERP's status word
     gl_account: str
     gl_rule: str
     customers: dict[str, str]  # erp -> "account (found by ...)" or "not found"
@@ -54,7 +54,7 @@ class Row:
     reference: str
     before: Outcome
     after: Outcome
-    changed: tuple[str, ...]  # which parts differ: status, gl, customer, invoice, receipt
+    changed: tuple[str, ...]  # which parts differ: normalized, gl, customer, invoice, receipt
 
 
 @dataclass
@@ -153,6 +153,8 @@ def _outcomes(raw: pd.DataFrame, mapping: Mapping, customers: pd.DataFrame | Non
                     if inv.balance_minor > 0 and inv.currency == p["currency"]}
             m = match_payment(p["invoice_reference_raw"], p["description"], int(p["amount_minor"]),
                               Payer(account, str(p["customer_name"])), pool, rules)
+            if not account and m.customer_account:
+                customers_shown[erp] = f"not found; {m.customer_account} by the invoice it pays ({m.customer_source})"
             if m.invoices:
                 invoices_shown[erp] = f"{', '.join(i.number for i in m.invoices)} (rule {m.rule}, score {m.score:.2f})"
             else:
@@ -166,13 +168,15 @@ def _outcomes(raw: pd.DataFrame, mapping: Mapping, customers: pd.DataFrame | Non
                                    f"{gl_account_for(mapping, erp, p['gl_account'])}, status "
                                    f"{p[f'{erp}_status'] or '(none)'}; applied: {applied or 'nothing'}"
                                    + (f"; on account {format_amount(unapplied, p['currency'])}" if unapplied and allocations else ""))
-        out[txn] = Outcome(p["status"], p["gl_account"], _describe_rule(mapping, int(fired.get(txn, -1))),
+        normalized = (f"{p['kind']} {p['status']}, invoice reference {p['invoice_reference'] or '(none)'}, "
+                      f"{p[f'{erps[0]}_status'] or '(no status word)'} in {erps[0]}" if erps else p["status"])
+        out[txn] = Outcome(normalized, p["gl_account"], _describe_rule(mapping, int(fired.get(txn, -1))),
                            customers_shown, invoices_shown, receipts_shown)
     return out
 
 
 def _changed(before: Outcome, after: Outcome) -> tuple[str, ...]:
-    parts = (("status", before.status != after.status),
+    parts = (("normalized", before.status != after.status),
              ("gl", (before.gl_account, before.gl_rule) != (after.gl_account, after.gl_rule)),
              ("customer", before.customers != after.customers),
              ("invoice", before.invoices != after.invoices),

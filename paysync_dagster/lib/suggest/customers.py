@@ -20,7 +20,7 @@ from typing import Any
 
 from rapidfuzz import fuzz
 
-from paysync_dagster.lib.names import name_key
+from paysync_dagster.lib.names import has_legal_words, name_key
 
 #: the auto-accept band: a suggestion at or above it may be accepted in bulk after review
 AUTO_ACCEPT = 0.9
@@ -225,6 +225,11 @@ def _score(customer: _Party, account: _Party) -> _Scored:
         confidence = 0.75  # the name alone: worth a look, not an automatic link
     elif near_name and (same_place or same_domain):
         confidence = 0.7
+    elif same_domain and same_place and customer.name and not has_legal_words(customer.name):
+        # A person at the organisation: their e-mail at its own domain, their card billed at its place.
+        # A vault name with a legal form is another organisation's (a sister company shares the domain).
+        evidence.append("a person's name, at the organisation's own domain and place")
+        confidence = 0.9
     elif same_domain and same_place:
         confidence = 0.6
     else:

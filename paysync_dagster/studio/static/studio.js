@@ -56,6 +56,12 @@
     post("/mapping/preview").then(function (r) { return r.text(); }).then(function (html) {
       target.innerHTML = html;
       target.removeAttribute("aria-busy");
+      var only = document.getElementById("only-changed");
+      if (only) {
+        only.addEventListener("change", function () {
+          document.getElementById("preview-table").classList.toggle("only-changed", only.checked);
+        });
+      }
     });
   });
 

@@ -5,7 +5,6 @@ new version with the old text."""
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,18 +12,9 @@ from sqlalchemy import Engine, select
 
 from paysync_dagster.lib.mapping import SAMPLE_MAPPING, load_mapping
 from paysync_dagster.lib.studio import versions
-from paysync_dagster.lib.warehouse.engine import make_engine, migrate
 from paysync_dagster.lib.warehouse.tables import audit_log, mapping_versions
 
 SAMPLE = SAMPLE_MAPPING.read_text(encoding="utf-8")
-
-
-@pytest.fixture
-def engine(database_url: str) -> Iterator[Engine]:
-    e = make_engine(database_url)
-    migrate(e)
-    yield e
-    e.dispose()
 
 
 @pytest.fixture

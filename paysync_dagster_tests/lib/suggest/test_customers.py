@@ -54,6 +54,20 @@ def test_a_free_mail_domain_says_nothing_and_another_city_sinks_a_name() -> None
     assert found.suggestions == [] and found.unmatched == ["A", "B"]
 
 
+def test_a_person_at_the_organisations_domain_and_place_is_it_but_another_company_there_is_not() -> None:
+    accounts = [_account("5001", "Juniper Lake Surveying Inc.", email="ap@juniperlake.example", postal="99201"),
+                _account("5002", "Osprey Freight LLC", email="ap@ospreyfreight.example", postal="99201")]
+    found = suggest_customers([_customer("P", "Dana Whitfield", email="dana@juniperlake.example", postal="99201"),
+                               _customer("S", "Juniper Mapping LLC", email="billing@juniperlake.example", postal="99201"),
+                               _customer("F", "Dana Whitfield", email="dana@juniperlake.example", postal="83702",
+                                         city="Boise")], accounts)
+    by_id = {s.paytrace_customer_id: s for s in found.suggestions}
+    assert by_id["P"].erp_account == "5001" and by_id["P"].confidence >= AUTO_ACCEPT
+    assert "a person's name, at the organisation's own domain and place" in by_id["P"].evidence
+    assert "S" not in by_id or by_id["S"].confidence < AUTO_ACCEPT  # a sister company shares the domain
+    assert "F" not in by_id or by_id["F"].confidence < AUTO_ACCEPT  # the domain alone, elsewhere
+
+
 def test_an_email_pointing_at_one_account_and_a_name_at_another_is_left_for_review() -> None:
     accounts = [_account("4001", "Summit Analytics Corp", email="ap@summit.example"),
                 _account("4002", "Granite Outfitters LLC", email="ap@granite.example")]
