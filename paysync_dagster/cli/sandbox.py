@@ -102,8 +102,11 @@ optional faults. The bare URL goes to stdout (for scripts), a summary to stderr;
               help="port to listen on; 0 takes a free one (the URL on stdout says which)")
 @history_options
 @click.option("--faults", type=_Faults(), default=None, help="fault config as JSON, e.g. '{\"error_rate\": 0.05}'")
+@click.option("--card-on-file", is_flag=True,
+              help="also seed card-on-file invoices (Oracle ReceiptMethod 'Card on File', Sage PaymentCode CARDFILE) "
+                   "of customers with a PayTrace vault profile, one of them with an expired card")
 @click.pass_context
-def sandbox(ctx: click.Context, host: str, port: int, history: History, faults: Any) -> None:
+def sandbox(ctx: click.Context, host: str, port: int, history: History, faults: Any, card_on_file: bool) -> None:
     if ctx.invoked_subcommand is not None:
         given = [max(p.opts, key=len) for p in ctx.command.params
                  if ctx.get_parameter_source(p.name) is click.ParameterSource.COMMANDLINE]
@@ -118,7 +121,7 @@ def sandbox(ctx: click.Context, host: str, port: int, history: History, faults: 
     from paysync_dagster.cli.progress import run_with_progress
 
     faults = fault_config(faults)
-    spec = HistorySpec(history.seed, history.start, history.end, history.per_day)
+    spec = HistorySpec(history.seed, history.start, history.end, history.per_day, card_on_file=card_on_file)
     began = time.perf_counter()
     # A long history (many days, thousands a day) takes minutes to generate and seed the ERPs with.
     days = (history.end - history.start).days + 1

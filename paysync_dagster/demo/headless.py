@@ -137,9 +137,39 @@ def erp_summary(database_url: str, start: date, end: date, c: ErpConnector) -> s
                                    .order_by(x.c.reason_code)).all()
     finally:
         engine.dispose()
-    lines = [f"{c.title} cash receipts (one outcome per payment)",
+    lines = [*charges_summary(engine_url=database_url, start=start, end=end, c=c),
+             f"{c.title} cash receipts (one outcome per payment)",
              f"{'outcome':<12}{'payments':>9}{'amount':>18}{'applied':>18}"]
     lines += [f"{o:<12}{n:>9}{format_amount(int(a or 0)):>18}{format_amount(int(ap or 0)):>18}" for o, n, a, ap in outcomes]
     if reasons:
         lines.append("for review: " + ", ".join(f"{n} {r}" for r, n in reasons))
     return "\n".join(lines)
+
+
+def charges_summary(*, engine_url: str, start: date, end: date, c: ErpConnector) -> list[str]:
+    """The week's card-on-file charges in one ERP: each installment as its last run left it (none when off)."""
+    from sqlalchemy import select
+
+    from paysync_dagster.lib.money import format_amount
+    from paysync_dagster.lib.warehouse import make_engine
+    from paysync_dagster.lib.warehouse.tables import card_charges as t
+
+    engine = make_engine(engine_url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(select(t.c.invoice_number, t.c.installment_id, t.c.outcome, t.c.amount_minor, t.c.currency)
+                                .where(t.c.erp == c.name, t.c.business_date.between(start, end), t.c.dry_run.is_(False))
+                                .order_by(t.c.business_date)).all()
+    finally:
+        engine.dispose()
+    last = {(r.invoice_number, r.installment_id): r for r in rows}
+    if not last:
+        return []
+    by_outcome: dict[str, list] = {}
+    for r in last.values():
+        by_outcome.setdefault(r.outcome, []).append(r)
+    lines = [f"{c.title} card-on-file charges (each installment as its last run left it)",
+             f"{'outcome':<26}{'installments':>13}{'amount':>18}"]
+    lines += [f"{o:<26}{len(rs):>13}{format_amount(sum(r.amount_minor for r in rs), rs[0].currency):>18}"
+              for o, rs in sorted(by_outcome.items())]
+    return [*lines, ""]

@@ -154,6 +154,9 @@ def prepare_environment(home: Path, sandbox_url: str, start: date, *,
         **{k: env.get(k) or v for k, v in SANDBOX_CREDENTIALS.items()},
     })
     env.setdefault("PAYSYNC_ERPS", DEMO_ERPS)
+    # The demo charges Oracle's card-on-file invoices (off unless set, in production). Not Sage's: Sage marks
+    # the customer, and the generated history has those customers pay their other invoices by card too.
+    env.setdefault("PAYSYNC_CARD_CHARGES", "oracle")
     env.setdefault("PAYSYNC_DATABASE_URL", f"sqlite:///{home / 'warehouse.db'}")
     env.setdefault("PAYSYNC_PARTITIONS_START", (start - timedelta(days=30)).isoformat())
     env.setdefault("PAYSYNC_MERCHANT_TIMEZONE", DEFAULT_MERCHANT_TIMEZONE)
@@ -162,10 +165,11 @@ def prepare_environment(home: Path, sandbox_url: str, start: date, *,
     return env
 
 
-def _sandbox_args(port: int, start: date, days: int, per_day: int, seed: int, tz_name: str) -> list[str]:
+def _sandbox_args(port: int, start: date, days: int, per_day: int, seed: int, tz_name: str, *,
+                  card_on_file: bool = False) -> list[str]:
     return [sys.executable, "-m", "paysync_dagster.cli", "sandbox", "--host", "127.0.0.1", "--port", str(port),
             "--seed", str(seed), "--start-date", start.isoformat(), "--days", str(days), "--per-day", str(per_day),
-            "--timezone", tz_name]
+            "--timezone", tz_name, *(["--card-on-file"] if card_on_file else [])]
 
 
 def run_demo(*, headless: bool, days: int, per_day: int, seed: int, ui_port: int, sandbox_port: int,
@@ -193,7 +197,9 @@ def run_demo(*, headless: bool, days: int, per_day: int, seed: int, ui_port: int
         print(f"PaySync demo: {start} to {end} ({tz_name}), {per_day} PayTrace transactions a day, state in {home}")
         if db == "postgres":
             _start_postgres(stack, home, env)
-        sandbox = stack.enter_context(_process(_sandbox_args(sandbox_port, start, days, per_day, seed, tz_name), env, logs / "sandbox.log", "sandbox"))
+        args = _sandbox_args(sandbox_port, start, days, per_day, seed, tz_name,
+                             card_on_file=bool(env.get("PAYSYNC_CARD_CHARGES")))
+        sandbox = stack.enter_context(_process(args, env, logs / "sandbox.log", "sandbox"))
         wait_http(f"{sandbox_url}/v1/ping", "the sandbox", sandbox, log=logs / "sandbox.log")
         print(f"  sandboxes       {sandbox_url}   (PayTrace v1, Oracle Fusion REST, Sage 300 Web API; log: {logs / 'sandbox.log'})")
         from paysync_dagster.sandbox.paytrace.bank import write_bank_files

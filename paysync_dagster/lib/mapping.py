@@ -211,6 +211,26 @@ class Alerts(_Strict):
                                                         "days after its date is an incident")
 
 
+class Charges(_Strict):
+    """Card-on-file charges of invoices due (the ERP to PayTrace direction; a flow runs only for the ERPs
+    ``PAYSYNC_CARD_CHARGES`` names)."""
+
+    card_on_file: dict[Literal["oracle", "sage"], str] = Field(
+        default_factory=lambda: {"oracle": "Card on File", "sage": "CARDFILE"},
+        description="what marks a customer who pays by card on file: Oracle, the invoice's ReceiptMethod; "
+                    "Sage 300, the customer's PaymentCode")
+    retry_after_days: list[int] = Field(default_factory=lambda: [3, 7],
+                                        description="a declined charge is tried again this many days after the "
+                                                    "due date; after the last, an exception with PayTrace's reason")
+
+    @field_validator("retry_after_days")
+    @classmethod
+    def _increasing(cls, v: list[int]) -> list[int]:
+        if any(d < 1 for d in v) or any(b <= a for a, b in zip(v, v[1:])):
+            raise ValueError("days after the due date, each at least 1 and each later than the one before")
+        return v
+
+
 class Mapping(_Strict):
     version: str = Field(min_length=1)
     merchant_time_zone: str = "America/Los_Angeles"
@@ -223,6 +243,7 @@ class Mapping(_Strict):
     invoice_reference: InvoiceReference = Field(default_factory=InvoiceReference)
     tolerances: Tolerances = Field(default_factory=Tolerances)
     alerts: Alerts = Field(default_factory=Alerts)
+    charges: Charges = Field(default_factory=Charges)
 
     # Where the rules came from, so checks made later (against an ERP's chart of accounts) still
     # name the file and the line.

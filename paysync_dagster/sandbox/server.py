@@ -12,8 +12,9 @@ API is ``/_sandbox/sage/...``, see :mod:`.sage.control`). The whole app sits beh
 - ``POST /_sandbox/reset`` -> empty every store, drop tokens, clear faults and statistics, then
   generate the startup history again (if there was one) and seed Oracle and Sage with its invoice
   catalogue (Sage keeps its chart of accounts and banks; its cookie sessions end).
-- ``POST /_sandbox/generate`` ``{"seed", "start_date": "YYYY-MM-DD", "end_date" | "days", "per_day"}``
-  -> replace the history (tokens stay valid); answers the counts and the seconds it took.
+- ``POST /_sandbox/generate`` ``{"seed", "start_date": "YYYY-MM-DD", "end_date" | "days", "per_day",
+  "card_on_file"?}`` -> replace the history (tokens stay valid); answers the counts and the seconds it
+  took. ``card_on_file: true`` also seeds the card-on-file invoices of :mod:`.card_on_file`.
 - ``POST /_sandbox/expire_tokens`` -> ``{"expired": n}``.
 - ``GET /_sandbox/stats`` -> ``{"paytrace": {"transactions", "batches", "open_batch", "customers",
   "tokens"}, "requests": {path: {status: n}}, "faults": {kind: n}}``.
@@ -154,7 +155,7 @@ class SandboxApp:
         with state.lock:
             state.reset(empty=True)
             seed_from_generator(state, SeedSpec(spec.seed, spec.start_date, spec.end_date, spec.per_day,
-                                                self.paytrace.tz_name))
+                                                self.paytrace.tz_name, card_on_file=spec.card_on_file))
             return state.counts()
 
     def _reseed_sage(self, spec: HistorySpec) -> dict:
@@ -164,34 +165,38 @@ class SandboxApp:
             state.reset(empty=True)
             seed_chart(state)
             seed_sage_from_generator(state, SeedSpec(spec.seed, spec.start_date, spec.end_date, spec.per_day,
-                                                     self.paytrace.tz_name))
+                                                     self.paytrace.tz_name, card_on_file=spec.card_on_file))
             return state.counts()
 
 
 def history_spec(raw: dict) -> HistorySpec:
-    """``{"seed", "start_date", "end_date" or "days", "per_day"}`` (dates ISO) -> HistorySpec."""
+    """``{"seed", "start_date", "end_date" or "days", "per_day", "card_on_file"?}`` (dates ISO) -> HistorySpec."""
     start = date.fromisoformat(str(raw["start_date"]))
     end = date.fromisoformat(str(raw["end_date"])) if raw.get("end_date") else \
         start + timedelta(days=int(raw.get("days", 7)) - 1)
     per_day = int(raw.get("per_day", 300))
     if end < start or per_day < 0:
         raise ValueError("need start_date <= end_date and per_day >= 0")
-    return HistorySpec(seed=int(raw.get("seed", 7)), start_date=start, end_date=end, per_day=per_day)
+    return HistorySpec(seed=int(raw.get("seed", 7)), start_date=start, end_date=end, per_day=per_day,
+                       card_on_file=bool(raw.get("card_on_file", False)))
 
 
 def build_app(*, history: HistorySpec | None = None, faults: FaultConfig | dict | str | None = None,
               mounts: Sequence[tuple[str, Any]] = (), **state_options: Any) -> SandboxApp:
     """The sandbox app; ``state_options`` go to :class:`PayTraceState` (username, password,
     integrator_id, tz_name, clock, token_ttl, seed). Oracle is seeded with the invoice catalogue the
-    same history pays, so the sandboxes agree, and Sage the same way; ``reset`` returns both to that seed."""
+    same history pays, so the sandboxes agree, and Sage the same way; ``reset`` returns both to that seed.
+    ``history.card_on_file`` adds the card-on-file invoices and the expired vault card of
+    :mod:`.card_on_file` to all three."""
     app = SandboxApp(PayTraceState(history=history, **state_options), faults, mounts=mounts)
     if history is not None:
         tz_name = state_options.get("tz_name") or DEFAULT_MERCHANT_TIMEZONE
         seed_from_generator(app.oracle.state, SeedSpec(history.seed, history.start_date, history.end_date,
-                                                       history.per_day, tz_name))
+                                                       history.per_day, tz_name, card_on_file=history.card_on_file))
         app.oracle.state.mark_baseline()
         seed_sage_from_generator(app.sage.state, SeedSpec(history.seed, history.start_date, history.end_date,
-                                                          history.per_day, tz_name))
+                                                          history.per_day, tz_name,
+                                                          card_on_file=history.card_on_file))
         app.sage.state.mark_baseline()
     return app
 

@@ -4,7 +4,8 @@ Each ERP folder ``defs/<erp>/`` holds its resource and a ``definitions.py`` that
 :func:`erp_definitions`: its customer accounts, open invoices, cash receipts, on-account
 applications and reconciliation, built here from its :class:`~.connectors.ErpConnector`. Nothing in
 them is copied per ERP. The assets are built once per process (:func:`erp_assets`) and put in the
-code location only when the ERP is on (``PAYSYNC_ERPS``), which is read when the definitions load.
+code location only when the ERP is on (``PAYSYNC_ERPS``), which is read when the definitions load; its
+card-on-file charges only when ``PAYSYNC_CARD_CHARGES`` names it as well.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from functools import cache
 
 import dagster as dg
 
+from paysync_dagster.defs.erp.charges import card_charges_asset, charges_on
 from paysync_dagster.defs.erp.connectors import CONNECTORS, ErpConnector, erps_on
 from paysync_dagster.defs.erp.on_account import on_account_applications_asset
 from paysync_dagster.defs.erp.posting import cash_receipts_asset, customer_accounts_asset, open_invoices_asset
@@ -27,6 +29,7 @@ class ErpAssets:
     cash_receipts: dg.AssetsDefinition
     on_account_applications: dg.AssetsDefinition
     reconciliation: dg.AssetsDefinition
+    card_charges: dg.AssetsDefinition  # in the code location only for the ERPs PAYSYNC_CARD_CHARGES names
 
     def all(self) -> list[dg.AssetsDefinition]:
         return [self.customer_accounts, self.open_invoices, self.cash_receipts, self.on_account_applications,
@@ -38,7 +41,7 @@ def build_erp_assets(c: ErpConnector) -> ErpAssets:
     cash_receipts = cash_receipts_asset(c, open_invoices)
     on_account = on_account_applications_asset(c, open_invoices, cash_receipts)
     return ErpAssets(customer_accounts_asset(c), open_invoices, cash_receipts, on_account,
-                     reconciliation_asset(c, cash_receipts, on_account))
+                     reconciliation_asset(c, cash_receipts, on_account), card_charges_asset(c))
 
 
 @cache
@@ -51,7 +54,8 @@ def erp_definitions(name: str) -> dg.Definitions:
     """What one ERP adds to the code location: its assets when it is on, nothing when it is off."""
     if name not in {c.name for c in erps_on()}:
         return dg.Definitions()
-    return dg.Definitions(assets=erp_assets(name).all())
+    assets = erp_assets(name)
+    return dg.Definitions(assets=[*assets.all(), *([assets.card_charges] if name in charges_on() else [])])
 
 
 def customer_account_keys() -> list[dg.AssetKey]:

@@ -53,6 +53,7 @@ from paysync_dagster.lib.oracle.errors import (DUPLICATE_RECEIPT, OracleAmbiguou
                                                OracleOutcomeUnknown, OracleResponseError, OracleTransportError)
 from paysync_dagster.lib.oracle.records import (ReceiptApplication, parse_application, parse_page,
                                                 parse_payment_schedule, parse_receipt)
+from paysync_dagster.lib.outbound.due import DueInstallment
 from paysync_dagster.lib.posting.erp import (ApplySpec, DuplicateError, ErpReceipt, FetchedInvoice, OutcomeUnknown,
                                              ReceiptSpec, RejectedError, UnavailableError)
 from paysync_dagster.lib.posting.matching import OpenInvoice, Target
@@ -169,6 +170,43 @@ class OracleAdapter:
             page = parse_page(part.payload, path=path(account_id))
             out.append(page.items if not page.has_more else self.client.list_items(path(account_id), params))
         return out
+
+    # -- card on file (the outbound direction) ----------------------------------------------------------
+
+    def card_on_file_installments(self, receipt_method: str, due_on_or_before: date) -> list[DueInstallment]:
+        """The installments to charge to a card on file: of every receivablesInvoices row whose
+        ``ReceiptMethod`` is ``receipt_method`` (spec §3.2; the filter is also checked here, in case a
+        pod ignores it), each open installment with a balance above zero and due on or before
+        ``due_on_or_before``; sorted by due date, invoice number and installment.
+
+        Installments are the customer account's ``transactionPaymentSchedules`` (the schedules
+        :meth:`open_invoices` reads, with the same ``InstallmentStatus='Open'`` filter and batching):
+        their ``InstallmentId`` is the payment schedule a receipt is applied to, ``TotalBalanceAmount``
+        in ``EnteredCurrency`` what is still due, ``PaymentScheduleDueDate`` the due date. A schedule row
+        belongs to the invoice whose ``CustomerTransactionId`` is its ``TransactionId`` (else by
+        ``TransactionNumber``). Fields are read by name: an invoice without ``TransactionNumber`` or
+        ``BillToCustomerNumber``, an account Oracle does not know, and a schedule row without
+        installment id, due date or balance are left out (nothing can be charged or applied for them).
+        The currency is the row's ``EnteredCurrency``, else the invoice's ``InvoiceCurrencyCode``."""
+        method = receipt_method.strip()
+        with translated():
+            rows = self.client.search_invoices(self.client.q(ReceiptMethod=method), onlyData="true")
+        by_account: dict[str, list[dict[str, Any]]] = {}
+        for inv in rows:
+            if _text(inv.get("ReceiptMethod")) != method or not _text(inv.get("TransactionNumber")):
+                continue
+            account = _text(inv.get("BillToCustomerNumber"))
+            if account:
+                by_account.setdefault(account, []).append(inv)
+        known = [(account, account_id) for account in sorted(by_account)
+                 if (account_id := self.account_id(account)) is not None]
+        out: list[DueInstallment] = []
+        with translated():
+            for chunk in _chunked(known, self.batch_size):
+                schedules = self._schedules([account_id for _, account_id in chunk], "InstallmentStatus='Open'")
+                for (account, _), items in zip(chunk, schedules):
+                    out.extend(_due_installments(by_account[account], items, account, due_on_or_before))
+        return sorted(out, key=lambda d: (d.due_date, d.invoice_number, _id_order(d.installment_id)))
 
     def account_id(self, account_number: str) -> int | None:
         if account_number not in self._account_ids:
@@ -393,6 +431,49 @@ def customer_master(client: OracleFusionClient) -> list[dict[str, str]]:
 
 def _text(value: Any) -> str:  # noqa: ANN401
     return "" if value is None else str(value).strip()
+
+
+def _due_installments(invoices: Sequence[Mapping[str, Any]], schedules: Sequence[Mapping[str, Any]], account: str,
+                      due_on_or_before: date) -> list[DueInstallment]:
+    """The schedule rows of one account that belong to ``invoices`` and are due with a balance."""
+    by_id = {_text(i.get("CustomerTransactionId")): i for i in invoices if _text(i.get("CustomerTransactionId"))}
+    by_number = {_text(i.get("TransactionNumber")): i for i in invoices}
+    out = []
+    for row in schedules:
+        transaction_id = _text(row.get("TransactionId"))
+        if transaction_id and by_id:
+            invoice = by_id.get(transaction_id)
+        else:  # no ids to go by: the number
+            invoice = by_number.get(_text(row.get("TransactionNumber")))
+        if invoice is None:  # another invoice of the account
+            continue
+        currency = _text(row.get("EnteredCurrency")) or _text(invoice.get("InvoiceCurrencyCode")) or "USD"
+        try:
+            schedule = parse_payment_schedule({**row, "EnteredCurrency": currency})
+        except ValueError as exc:  # money.MoneyError: an amount that cannot be read
+            raise OracleResponseError(f"unreadable installment of invoice {invoice.get('TransactionNumber')}: {exc}",
+                                      path="transactionPaymentSchedules") from exc
+        due = _date(schedule.due_date)
+        installment = _text(schedule.installment_id)
+        if not installment or due is None or schedule.balance_minor is None:
+            continue
+        if schedule.balance_minor <= 0 or due > due_on_or_before:
+            continue
+        out.append(DueInstallment("oracle", _text(invoice.get("TransactionNumber")), installment, account,
+                                  schedule.balance_minor, currency, due))
+    return out
+
+
+def _date(value: Any) -> date | None:  # noqa: ANN401
+    """An Oracle date ("2026-03-05", or a timestamp starting with one), None when absent or unreadable."""
+    try:
+        return date.fromisoformat(_text(value)[:10]) if _text(value) else None
+    except ValueError:
+        return None
+
+
+def _id_order(value: str) -> tuple[int, int | str]:
+    return (0, int(value)) if value.isdigit() else (1, value)
 
 
 def _site_order(site: Mapping[str, Any]) -> tuple[int, int]:

@@ -57,6 +57,7 @@ from datetime import date
 from typing import Any
 
 from paysync_dagster.lib.money import format_amount
+from paysync_dagster.lib.outbound.due import DueInstallment
 from paysync_dagster.lib.posting.erp import (ApplySpec, DuplicateError, ErpReceipt, FetchedInvoice, OutcomeUnknown,
                                              ReceiptSpec, RejectedError, UnavailableError)
 from paysync_dagster.lib.posting.matching import OpenInvoice
@@ -66,8 +67,8 @@ from paysync_dagster.lib.sage.client import (APPLY_DOCUMENT, CASH, INSERT, INVOI
 from paysync_dagster.lib.sage.errors import (INVALID_ACTION, SageAmbiguousMatch, SageApiError, SageAuthError,
                                              SageDuplicate, SageNotFound, SageOutcomeUnknown, SageRateLimited,
                                              SageRejected, SageResponseError, SageServerError, SageTransportError)
-from paysync_dagster.lib.sage.records import (AppliedLine, ReceiptBatch, ReceiptEntry, minor, parse_customer,
-                                              parse_int, parse_posted_document, parse_posted_receipt,
+from paysync_dagster.lib.sage.records import (AppliedLine, PostedDocument, ReceiptBatch, ReceiptEntry, minor,
+                                              parse_customer, parse_int, parse_posted_document, parse_posted_receipt,
                                               parse_receipt_batch)
 from paysync_dagster.lib.scrub import mask_card_numbers
 
@@ -362,9 +363,29 @@ class SageAdapter:
         let a receipt apply: its DocumentNetBalance). And the customers."""
         customers = self.customer_accounts()
         names = {c["account_number"]: c["name"] for c in customers}
+        out = []
+        for d, balance in self._open_documents(as_of=as_of):
+            name = names.get(d.customer_number or "", "")
+            issued = d.document_date.isoformat() if d.document_date else ""
+            out.append(FetchedInvoice(
+                OpenInvoice(d.document_number, d.customer_number, balance, d.currency,
+                            d.due_date.isoformat() if d.due_date else "", d.document_number, (), invoice_date=issued,
+                            purchase_order=d.po_number or "", order_number=d.order_number or "", customer_name=name),
+                name, issued, d.invoice_amount_minor or 0))
+        return sorted(out, key=lambda f: f.invoice.number), customers
+
+    def _open_documents(self, *, as_of: date | None = None,
+                        customers: Collection[str] | None = None) -> list[tuple[PostedDocument, int]]:
+        """Posted documents of type Invoice not fully paid (dated on or before ``as_of``; of ``customers``
+        only, when given: asked for ``batch_size`` customers a request), with their balance: the amount
+        due less what unposted receipt batches already apply to it; those with a balance above zero."""
+        base = (eq("DocumentType", "Invoice"), eq("FullyPaid", "No"), le("DocumentDate", as_of) if as_of else None)
         with translated():
-            rows = self.client.posted_documents(and_(eq("DocumentType", "Invoice"), eq("FullyPaid", "No"),
-                                                     le("DocumentDate", as_of) if as_of else None))
+            if customers is None:
+                rows = self.client.posted_documents(and_(*base))
+            else:
+                rows = [row for chunk in _chunks(sorted(customers), self.batch_size) for row in
+                        self.client.posted_documents(and_(*base, or_(*(eq("CustomerNumber", c) for c in chunk))))]
             pending = self._pending_applications()
         out = []
         for row in rows:
@@ -373,17 +394,37 @@ class SageAdapter:
                 continue
             if as_of is not None and d.document_date is not None and d.document_date > as_of:
                 continue
-            balance = (d.amount_due_minor or 0) - pending.get((d.customer_number, d.document_number), 0)
-            if balance <= 0:
+            if customers is not None and d.customer_number not in customers:
                 continue
-            name = names.get(d.customer_number, "")
-            issued = d.document_date.isoformat() if d.document_date else ""
-            out.append(FetchedInvoice(
-                OpenInvoice(d.document_number, d.customer_number, balance, d.currency,
-                            d.due_date.isoformat() if d.due_date else "", d.document_number, (), invoice_date=issued,
-                            purchase_order=d.po_number or "", order_number=d.order_number or "", customer_name=name),
-                name, issued, d.invoice_amount_minor or 0))
-        return sorted(out, key=lambda f: f.invoice.number), customers
+            balance = (d.amount_due_minor or 0) - pending.get((d.customer_number, d.document_number), 0)
+            if balance > 0:
+                out.append((d, balance))
+        return out
+
+    # -- card on file (the outbound direction) -----------------------------------------------------------------
+
+    def card_on_file_installments(self, payment_code: str, due_on_or_before: date) -> list[DueInstallment]:
+        """What to charge to a card on file: the open invoices (as :meth:`open_invoices` reads them:
+        posted documents of type Invoice not fully paid, the balance net of unposted receipt batches) of
+        the customers whose AR/ARCustomers ``PaymentCode`` is ``payment_code`` (asked with ``$filter``
+        and checked here), due on or before ``due_on_or_before``: ARPostedDocuments' ``DueDate`` (spec §0;
+        a document without one is due on its ``DocumentDate``). Sage holds one amount due per document,
+        so each is one installment, id "1", of its whole balance. Sorted by due date and number."""
+        code = payment_code.strip()
+        with translated():
+            rows = self.client.list_customers(filter=eq("PaymentCode", code), select=["CustomerNumber", "PaymentCode"])
+        accounts = {c.customer_number for c in map(parse_customer, rows)
+                    if c.customer_number and (c.payment_code or "") == code}
+        if not accounts:
+            return []
+        out = []
+        for d, balance in self._open_documents(customers=accounts):
+            due = d.due_date or d.document_date
+            if due is None or due > due_on_or_before:
+                continue
+            out.append(DueInstallment("sage", d.document_number or "", "1", d.customer_number or "", balance,
+                                      d.currency, due))
+        return sorted(out, key=lambda i: (i.due_date, i.invoice_number, i.customer_account))
 
     def _pending_applications(self) -> dict[tuple[str, str], int]:
         """What every unposted CA batch applies to each posted document (customer, document)."""

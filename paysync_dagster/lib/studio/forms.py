@@ -134,6 +134,13 @@ SECTIONS: tuple[Section, ...] = (
             ("batch_variance_minor", "Batch variance still tied (cents)"),
             ("unapplied_minor", "Unapplied cash still matched (cents)"),
             ("bank_date_window_days", "Business days a deposit may land after its batch")))),
+    Section("charges", "Card-on-file charges", (
+        Field(("charges", "card_on_file", "oracle"), "Oracle receipt method of card-on-file invoices", optional=True),
+        Field(("charges", "card_on_file", "sage"), "Sage 300 payment code of card-on-file customers", optional=True),
+        Field(("charges", "retry_after_days"), "Retry a declined charge, days after the due date", "list", optional=True,
+              help="separated by commas, e.g. 3, 7; after the last, an exception"),
+    ), "Invoices due of customers who pay by card on file, charged through PayTrace (for the ERPs "
+       "PAYSYNC_CARD_CHARGES names)."),
     Section("alerts", "Alerts", tuple(
         Field(("alerts", k), label, "number", optional=True) for k, label in (
             ("max_open_exceptions", "Open exceptions before an incident"),
@@ -207,7 +214,7 @@ def _typed(kind: str, raw: str) -> Any:
     if kind == "number" and re.fullmatch(r"-?\d+", raw):
         return int(raw)
     if kind == "list":
-        return [part.strip() for part in raw.split(",") if part.strip()]
+        return [int(p) if re.fullmatch(r"-?\d+", p) else p for p in (part.strip() for part in raw.split(",")) if p]
     return raw
 
 
@@ -235,7 +242,8 @@ def from_form(base: dict[str, Any], form: Iterable[tuple[str, str]]) -> Submitte
                 out.field_of[item.path] = item.name
             else:
                 _read_table(item, values, data, out)
-    for path in (("gl_accounts", "default_accounts"), ("date_formats",), ("receipts", "sage")):
+    for path in (("gl_accounts", "default_accounts"), ("date_formats",), ("receipts", "sage"), ("charges", "card_on_file"),
+                 ("charges",)):
         if _get(data, path) == {}:  # every optional key of it blank: no section, so its defaults apply
             _set(data, path, None)
     return out

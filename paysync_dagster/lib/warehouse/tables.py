@@ -354,6 +354,32 @@ mapping_promotions = Table(
 )
 Index("ix_mapping_promotions_to_env", mapping_promotions.c.to_env)
 
+# What a date's card-on-file charges did with each installment an ERP had due (``<erp>_card_charges``):
+# one row per installment, ERP and date; the charges themselves are posting-ledger entries (system
+# ``paytrace``, action ``charge``). ``outcome``: charged | already_charged | declined_retry_scheduled |
+# waiting_for_retry | dunning_exhausted | no_vault_profile | refused | paytrace_unreachable | would_charge.
+card_charges = Table(
+    "card_charges",
+    metadata,
+    Column("business_date", Date, nullable=False),
+    Column("erp", String(10), nullable=False),
+    Column("invoice_number", String(50), nullable=False),
+    Column("installment_id", String(40), nullable=False),
+    Column("customer_account", String(100), nullable=False),
+    Column("vault_id", String(100), nullable=False),
+    Column("due_date", Date, nullable=False),
+    Column("amount_minor", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("outcome", String(40), nullable=False),
+    Column("paytrace_transaction_id", BigInteger, nullable=True),
+    Column("reason", Text, nullable=False),
+    Column("next_attempt", Date, nullable=True),
+    Column("dry_run", Boolean, nullable=False),
+    UniqueConstraint("business_date", "erp", "invoice_number", "installment_id", name="uq_card_charges_date_erp_installment"),
+)
+Index("ix_card_charges_business_date", card_charges.c.business_date)
+
 # Append-only history of the mapping file as the studio saved it (``paysync studio``): each version's
 # whole text, who saved it, why, and its diff against the version before. ``target`` is the file the
 # pipeline loads; ``number`` counts that file's versions from 1 (the file as the studio first found it).

@@ -3,9 +3,10 @@
 - ``GET  /health`` -> ``{"status": "ok"}``
 - ``POST /reset`` (``{"empty": true}`` optional) -> back to the startup state (seeded as at creation),
   or empty; also clears the fault config and statistics and expires every token.
-- ``POST /seed`` -> ``{"seed", "start_date", "end_date" | "days", "per_day", "tz_name"?}`` seeds from the
-  PayTrace generator's catalogue; ``{"invoices": [...], "customers": [...]}`` seeds those catalogue
-  dicts. Answers what was added. Idempotent.
+- ``POST /seed`` -> ``{"seed", "start_date", "end_date" | "days", "per_day", "tz_name"?, "card_on_file"?}``
+  seeds from the PayTrace generator's catalogue (and its card-on-file invoices, when asked);
+  ``{"invoices": [...], "customers": [...]}`` seeds those catalogue dicts. Answers what was added.
+  Idempotent.
 - ``GET  /faults``, ``POST /faults`` (a full :class:`~paysync_dagster.sandbox.faults.FaultConfig`)
 - ``GET  /stats`` -> ``{"oracle": counts, "requests": {"METHOD resource": {status: n}}, "faults": ...}``
 - ``GET  /state`` -> every receipt with its remittance references and applications, every invoice with
@@ -49,7 +50,8 @@ def seed_spec(raw: dict[str, Any]) -> SeedSpec:
     per_day = int(raw.get("per_day", 300))
     if end < start or per_day < 0:
         raise ValueError("need start_date <= end_date and per_day >= 0")
-    return SeedSpec(int(raw.get("seed", 7)), start, end, per_day, str(raw.get("tz_name") or DEFAULT_MERCHANT_TIMEZONE))
+    return SeedSpec(int(raw.get("seed", 7)), start, end, per_day, str(raw.get("tz_name") or DEFAULT_MERCHANT_TIMEZONE),
+                    card_on_file=bool(raw.get("card_on_file", False)))
 
 
 def dump(state: OracleState, *, with_invoices: bool = True) -> dict[str, Any]:

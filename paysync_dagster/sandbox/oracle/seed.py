@@ -37,6 +37,7 @@ class SeedSpec:
     end_date: date
     per_day: int
     tz_name: str = DEFAULT_MERCHANT_TIMEZONE
+    card_on_file: bool = False  # also the card-on-file invoices of ``sandbox/card_on_file.py``
 
 
 def _address(billing: Any) -> str | None:
@@ -98,10 +99,58 @@ def seed_from_catalogue(state: OracleState, invoices_: Iterable[Mapping[str, Any
     return added
 
 
+def seed_card_on_file(state: OracleState, invoices_: Iterable[Mapping[str, Any]], *, business_unit: str | None = None,
+                      receipt_method: str | None = None, transaction_source: str = CATALOGUE_SOURCE,
+                      transaction_type: str = "Invoice") -> dict[str, int]:
+    """Create card-on-file invoices (``card_on_file.card_on_file_invoices`` dicts): complete invoices with
+    ``ReceiptMethod`` "Card on File" and one installment per ``installments`` entry: one installment is
+    "<days> Net" with its DueDate, several are "<days>/<days>" terms counted from the TransactionDate
+    (equal shares, the remainder on the first). The customer accounts are the catalogue's (created from
+    the invoice when missing). Idempotent and atomic like :func:`seed_from_catalogue`."""
+    from paysync_dagster.sandbox.card_on_file import DESCRIPTION, RECEIPT_METHOD
+
+    bu = business_unit or state.business_units[0]
+    method = receipt_method or RECEIPT_METHOD
+    added = {"customers": 0, "invoices": 0}
+    with state.transaction():
+        for inv in sorted(invoices_, key=lambda i: str(i["invoice_number"])):
+            number, account = str(inv["invoice_number"]), str(inv["customer_account"])
+            if state.customer_by_number(account) is None:
+                state.add_customer(account, inv["customer_name"], email=inv.get("customer_email"))
+                added["customers"] += 1
+            if state.invoice_by_number(number) is not None:
+                continue
+            issued = inv["invoice_date"]
+            dues = [i["due_date"] for i in inv.get("installments") or ()] or [inv["due_date"]]
+            if len(dues) == 1:
+                terms, due = terms_for(issued, dues[0]), dues[0]
+            else:
+                terms = "/".join(str((date.fromisoformat(d) - date.fromisoformat(issued)).days) for d in dues)
+                due = None
+            currency = str(inv.get("currency") or state.ledger_currency)
+            invoices.create_record(state, {
+                "TransactionNumber": number, "BusinessUnit": bu, "TransactionSource": transaction_source,
+                "TransactionType": transaction_type, "TransactionDate": issued, "AccountingDate": issued,
+                "DueDate": due, "PaymentTerms": terms, "ReceiptMethod": method, "BillToCustomerNumber": account,
+                "InvoiceCurrencyCode": currency,
+                "receivablesInvoiceLines": [{"LineNumber": 1, "Description": DESCRIPTION, "Quantity": 1,
+                                             "UnitSellingPrice": to_wire(int(inv["amount_minor"]), currency)}],
+            })
+            added["invoices"] += 1
+    return added
+
+
 def seed_from_generator(state: OracleState, spec: SeedSpec) -> dict[str, int]:
-    """Seed with exactly the catalogue the PayTrace generator pays for ``spec``'s arguments."""
+    """Seed with exactly the catalogue the PayTrace generator pays for ``spec``'s arguments (and, when
+    ``spec.card_on_file``, the card-on-file invoices of the same history)."""
     from paysync_dagster.sandbox.paytrace.generator import customer_catalogue, open_invoices
 
-    return seed_from_catalogue(
+    added = seed_from_catalogue(
         state, open_invoices(spec.seed, spec.start_date, spec.end_date, spec.per_day, spec.tz_name),
         customer_catalogue(spec.seed, spec.per_day, spec.start_date.year))
+    if getattr(spec, "card_on_file", False):
+        from paysync_dagster.sandbox.card_on_file import card_on_file_invoices
+
+        more = seed_card_on_file(state, card_on_file_invoices(spec.seed, spec.start_date, spec.end_date, spec.per_day))
+        added = {k: added[k] + more[k] for k in added}
+    return added

@@ -25,7 +25,7 @@ from typing import Any
 
 DEFAULT_USERS: Mapping[str, str] = {"paysync.integration": "paysync-demo-password"}
 DEFAULT_BUSINESS_UNITS = ("Vision Operations", "US1 Business Unit")
-DEFAULT_RECEIPT_METHODS = ("Manual", "ACH", "Check", "Credit Card", "Wire", "Lockbox", "PayTrace Card")
+DEFAULT_RECEIPT_METHODS = ("Manual", "ACH", "Check", "Credit Card", "Wire", "Lockbox", "PayTrace Card", "Card on File")
 OBSOLETE_RECEIPT_METHODS = ("Bills of Exchange", "BOE Remittance")
 DEFAULT_CURRENCIES = ("USD", "EUR", "GBP", "CAD", "AUD", "JPY", "CHF", "MXN")
 LEDGER_CURRENCY = "USD"

@@ -51,6 +51,9 @@ class HistorySpec:
     start_date: date
     end_date: date
     per_day: int
+    # Seed the ERPs with card-on-file invoices too, and expire one of their customers' vault cards
+    # (see ``sandbox/card_on_file.py``); off by default, so the default seed is exactly the catalogue.
+    card_on_file: bool = False
 
 
 class FakeClock:
@@ -149,6 +152,13 @@ class PayTraceState:
                     self.customers[c["account"]] = {
                         "customer_id": c["account"], "card": c["card"], "billing": c["billing"], "shipping": None,
                         "email": c["email"], "phone": c["phone"], "fax": ""}
+            if getattr(spec, "card_on_file", False):
+                from ..card_on_file import expired_card, expired_card_account
+
+                expired = expired_card_account(spec.seed, spec.per_day, spec.start_date.year)
+                if expired in self.customers:  # its card expired since: a charge against it is declined
+                    profile = self.customers[expired]
+                    profile["card"] = expired_card(profile["card"], spec.start_date.year)
             return self.counts()
 
     def _load(self, days: Iterable[GeneratedDay]) -> None:

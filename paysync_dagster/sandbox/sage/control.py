@@ -7,8 +7,9 @@
   sessions, settings.
 - ``POST /reset`` ``{"empty": false}`` -> back to the startup seed (or empty); sessions dropped, settings
   and business date back to their startup values.
-- ``POST /seed`` ``{"seed", "start_date", "end_date" | "days", "per_day", "tz_name"}`` (the PayTrace
-  generator's arguments) or ``{"customers": [...], "invoices": [...]}`` (catalogue dicts) -> what was added.
+- ``POST /seed`` ``{"seed", "start_date", "end_date" | "days", "per_day", "tz_name", "card_on_file"?}``
+  (the PayTrace generator's arguments; ``card_on_file``: its card-on-file customers and invoices too)
+  or ``{"customers": [...], "invoices": [...]}`` (catalogue dicts) -> what was added.
 - ``POST /expire_sessions`` -> ``{"expired": n}``: every live cookie session ends; clients must sign in
   again with Basic credentials.
 - ``POST /post_batches`` ``{"ledger": "CA" | "IN" | "RF", "from": N, "to": N}`` (range optional: all) ->
@@ -60,6 +61,7 @@ class _Spec:
         self.per_day = int(raw.get("per_day", 300))
         self.seed = int(raw.get("seed", 7))
         self.tz_name = str(raw.get("tz_name") or DEFAULT_MERCHANT_TIMEZONE)
+        self.card_on_file = bool(raw.get("card_on_file", False))
         if self.end_date < self.start_date or self.per_day < 0:
             raise ValueError("need start_date <= end_date and per_day >= 0")
 

@@ -149,9 +149,50 @@ def seed_from_catalogue(state: SageState, invoices: Iterable[Mapping[str, Any]],
     return added
 
 
+def seed_card_on_file(state: SageState, invoices: Iterable[Mapping[str, Any]],
+                      payment_code: str | None = None) -> dict[str, int]:
+    """Card-on-file customers and their invoices (``card_on_file.card_on_file_invoices`` dicts): each
+    invoice's customer gets ``PaymentCode`` "CARDFILE" (AR/ARCustomers; Sage marks the customer, not the
+    invoice, so all its open invoices are paid by card on file), and each invoice becomes an open posted
+    document of type Invoice. A Sage document has one amount due (``PaymentNumber`` 1 here): an invoice
+    planned in several installments is one document of the whole amount, due on its first installment's
+    due date (``DueDate``), with NET terms to that date. Customers missing are created from the invoice.
+    Idempotent. Returns what was added."""
+    from paysync_dagster.sandbox.card_on_file import DESCRIPTION, PAYMENT_CODE
+
+    code = payment_code or PAYMENT_CODE
+    added = {"customers": 0, "invoices": 0}
+    with state.lock:
+        for inv in sorted(invoices, key=lambda i: str(i["invoice_number"])):
+            number, account = str(inv["invoice_number"]), str(inv["customer_account"])
+            customer = state.store.customers.get(account)
+            if customer is None:
+                customer = state.store.customers[account] = new_customer(state, {
+                    "CustomerNumber": account, "CustomerName": str(inv["customer_name"])[:60],
+                    "Email": str(inv.get("customer_email") or "")[:50]})
+                added["customers"] += 1
+            customer["PaymentCode"] = code
+            if state.document(account, number) is not None:
+                continue
+            issued = date.fromisoformat(inv["invoice_date"])
+            dues = [i["due_date"] for i in inv.get("installments") or ()] or [inv["due_date"]]
+            total = Decimal(int(inv["amount_minor"])).scaleb(-2)
+            state.add_document({
+                "CustomerNumber": account, "DocumentNumber": number, "DocumentType": "Invoice", "PONumber": "",
+                "DocumentDate": issued, "DueDate": date.fromisoformat(dues[0]), "PostingDate": issued,
+                "CurrencyCode": str(inv.get("currency") or CURRENCY), "CustomerCurrencyInvoiceAmount": total,
+                "DocumentDescription": DESCRIPTION, "Terms": _terms(inv["invoice_date"], dues[0]),
+                "DateLastActivity": issued})
+            if customer["DateOfLastInvoice"] is None or issued > customer["DateOfLastInvoice"]:
+                customer["DateOfLastInvoice"] = issued
+            added["invoices"] += 1
+    return added
+
+
 def seed_from_generator(state: SageState, spec: Any) -> dict[str, int]:
     """Seed with the catalogue the PayTrace generator pays for ``spec`` (a ``SeedSpec``: seed,
-    start_date, end_date, per_day, tz_name), PO numbers from the paying transactions."""
+    start_date, end_date, per_day, tz_name), PO numbers from the paying transactions; when
+    ``spec.card_on_file``, also the card-on-file customers and invoices of the same history."""
     from paysync_dagster.sandbox.paytrace.generator import ID, REFERENCE, customer_catalogue, generate
 
     invoices: list[dict] = []
@@ -164,5 +205,11 @@ def seed_from_generator(state: SageState, spec: Any) -> dict[str, int]:
             if po:
                 po_numbers[inv["invoice_number"]] = po
     suspense = {"account": SUSPENSE_CUSTOMER, "company": "Unidentified card receipts"}
-    return seed_from_catalogue(state, invoices, [*customer_catalogue(spec.seed, spec.per_day, spec.start_date.year),
-                                                 suspense], po_numbers)
+    added = seed_from_catalogue(state, invoices, [*customer_catalogue(spec.seed, spec.per_day, spec.start_date.year),
+                                                  suspense], po_numbers)
+    if getattr(spec, "card_on_file", False):
+        from paysync_dagster.sandbox.card_on_file import card_on_file_invoices
+
+        more = seed_card_on_file(state, card_on_file_invoices(spec.seed, spec.start_date, spec.end_date, spec.per_day))
+        added = {k: added[k] + more[k] for k in added}
+    return added

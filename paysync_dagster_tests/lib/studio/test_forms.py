@@ -29,7 +29,7 @@ def test_the_forms_read_back_the_file_unchanged() -> None:
 def test_every_section_of_the_model_has_a_form() -> None:
     shown = {item.path[0] for section in forms.SECTIONS for item in section.items}
     assert shown >= {"statuses", "gl_accounts", "customers", "currency", "receipts", "invoice_reference", "tolerances",
-                     "alerts", "date_formats", "merchant_time_zone"}
+                     "alerts", "date_formats", "merchant_time_zone", "charges"}
 
 
 @pytest.mark.parametrize(("field", "value", "words"), [
