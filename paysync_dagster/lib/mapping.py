@@ -211,6 +211,26 @@ class Alerts(_Strict):
                                                         "days after its date is an incident")
 
 
+class RecurringCharge(_Strict):
+    """A contract billed on the customer's vault card every month, without an ERP invoice (its receipt
+    goes on the customer's account)."""
+
+    contract: str = Field(min_length=1, max_length=30, description="names the contract in PaySync's records")
+    erp: Literal["oracle", "sage"]
+    customer_account: str = Field(min_length=1, description="the customer's account in that ERP")
+    amount: Decimal = Field(gt=0, description="in currency units, e.g. 49.00")
+    currency: str = "USD"
+    day_of_month: int = Field(ge=1, le=31, description="charged on this day; a shorter month: its last day")
+    start: date | None = None
+    end: date | None = None
+
+    @field_validator("currency")
+    @classmethod
+    def _code(cls, v: str) -> str:
+        exponent(v)
+        return v.upper()
+
+
 class Charges(_Strict):
     """Card-on-file charges of invoices due (the ERP to PayTrace direction; a flow runs only for the ERPs
     ``PAYSYNC_CARD_CHARGES`` names)."""
@@ -222,6 +242,7 @@ class Charges(_Strict):
     retry_after_days: list[int] = Field(default_factory=lambda: [3, 7],
                                         description="a declined charge is tried again this many days after the "
                                                     "due date; after the last, an exception with PayTrace's reason")
+    recurring: list[RecurringCharge] = Field(default_factory=list)
 
     @field_validator("retry_after_days")
     @classmethod

@@ -1,5 +1,6 @@
 """``<erp>_card_charges``: the invoice installments an ERP has due, of customers who pay by card on file,
-charged through PayTrace exactly once, with the mapping file's dunning (lib/outbound/charges.py).
+and the months of the mapping file's recurring contracts, charged through PayTrace exactly once, with the
+mapping file's dunning (lib/outbound/charges.py, recurring.py).
 
 On only for the ERPs ``PAYSYNC_CARD_CHARGES`` names (off unless set; the demo sets it). An approved
 charge names the invoice in PayTrace's ``invoice_id``, so it comes back through the normal receipt
@@ -30,6 +31,7 @@ from paysync_dagster.lib.money import format_amount
 from paysync_dagster.lib.outbound.charges import (CHARGE_DESCRIPTION, CHARGED, DUNNING_EXHAUSTED, LEDGER_SYSTEM, NO_VAULT, REFUSED, UNREACHABLE,
                                                   WOULD_CHARGE, ChargeOutcome, ChargeRules, Charger, installment_key,
                                                   vault_links)
+from paysync_dagster.lib.outbound.recurring import recurring_installments
 from paysync_dagster.lib.posting import Ledger
 from paysync_dagster.lib.posting.lease import posting_lease
 from paysync_dagster.lib.warehouse.tables import card_charges, normalized_payments, payment_exceptions
@@ -79,10 +81,14 @@ def _row(day: date, o: ChargeOutcome, dry_run: bool) -> dict:
 def _exception(day: date, c: ErpConnector, o: ChargeOutcome) -> dict:
     code, what, action = _EXCEPTIONS[o.outcome]
     i = o.installment
+    subject = (f"{c.title} invoice {i.invoice_number} (installment {i.installment_id}" if i.names_invoice else
+               f"recurring charge {i.invoice_number} ({c.title}")
+    if not i.names_invoice:
+        what = what.replace("the invoice stays open", "the month is not paid")
     return {"business_date": day, "transaction_id": o.paytrace_transaction_id or installment_key(i),
             "stage": f"{c.name}_charges", "reason_code": code,
-            "reason": f"{c.title} invoice {i.invoice_number} (installment {i.installment_id}, customer "
-                      f"{i.customer_account}, due {i.due_date}): {what}" + (f"; PayTrace: {o.reason}" if o.reason else ""),
+            "reason": f"{subject}, customer {i.customer_account}, due {i.due_date}): {what}"
+                      + (f"; PayTrace: {o.reason}" if o.reason else ""),
             "amount_minor": i.amount_minor, "currency": i.currency,
             "details": json.dumps({"invoice": i.invoice_number, "installment": i.installment_id,
                                    "customer_account": i.customer_account, "vault_id": o.vault_id,
@@ -124,6 +130,8 @@ def card_charges_asset(c: ErpConnector) -> dg.AssetsDefinition:
         with erp.client() as client:
             due = erp.adapter(client, MAPPING).card_on_file_installments(MAPPING.charges.card_on_file[c.name], day)
         rules = ChargeRules(tuple(MAPPING.charges.retry_after_days))
+        due += recurring_installments(MAPPING.charges.recurring, c.name, day,
+                                      within_days=max(rules.retry_after_days, default=0) + 1)
         with posting_lease(engine, f"chg_{c.name}"[:10], EVERY_DATE) as lease, \
                 context.resources.paytrace.client() as paytrace:
             vault = [str(v.get("customer_id") or "") for v in paytrace.export_customers()]
@@ -136,7 +144,7 @@ def card_charges_asset(c: ErpConnector) -> dg.AssetsDefinition:
         if not config.dry_run:
             with stage_writer(engine, [day], f"{c.name}_charges", {card_charges: card_charges.c.erp == c.name}) as write:
                 write(card_charges, [_row(day, o, False) for o in outcomes])
-                write(payment_exceptions, [_exception(day, c, o) for o in outcomes if o.is_exception])
+                write(payment_exceptions, [_exception(day, c, o) for o in outcomes if o.is_exception_on(day)])
         counts = Counter(o.outcome for o in outcomes)
         charged: Counter = Counter()
         for o in outcomes:
@@ -153,7 +161,7 @@ def card_charges_asset(c: ErpConnector) -> dg.AssetsDefinition:
             "charged_amount" if not config.dry_run else "would_charge_amount": dg.MetadataValue.text(
                 "; ".join(format_amount(v, k) for k, v in sorted(charged.items())) or
                 format_amount(0, MAPPING.currency.base)),
-            "exceptions": sum(1 for o in outcomes if o.is_exception),
+            "exceptions": sum(1 for o in outcomes if o.is_exception_on(day)),
             "preview": dg.MetadataValue.md(md_table(preview, ["invoice", "installment", "customer", "due", "amount",
                                                              "outcome", "attempt", "reason", "next try"]))})
 

@@ -70,10 +70,12 @@ class ChargeOutcome:
     paytrace_transaction_id: int | None = None
     reason: str = ""  # PayTrace's words for a decline or a refusal; why nothing was sent
     next_attempt: date | None = None
+    exhausted_on: date | None = None  # dunning_exhausted: the business date of the last try
 
-    @property
-    def is_exception(self) -> bool:
-        return self.outcome in EXCEPTION_OUTCOMES
+    def is_exception_on(self, day: date) -> bool:
+        """Whether ``day``'s run reports it to the exception queue: a dunning that ran out only on the
+        date of its last try (later dates' rows say it stays open; one exception, not one a date)."""
+        return self.outcome in EXCEPTION_OUTCOMES and (self.outcome != DUNNING_EXHAUSTED or self.exhausted_on == day)
 
 
 def reference(inst: DueInstallment, attempt: int) -> str:
@@ -82,6 +84,14 @@ def reference(inst: DueInstallment, attempt: int) -> str:
         return ref
     digest = hashlib.sha256(ref.encode()).hexdigest()[:16]  # a long invoice number: still one reference each
     return f"CHG:{inst.erp}:{digest}:{attempt}"
+
+
+def charge_token(ref: str) -> str:
+    """The attempt's mark in PayTrace's description: 16 letters from its reference. Letters only, because
+    the description comes back with the payment and is read for invoice numbers, and a long digit run
+    (an Oracle installment id) would be masked as a card number."""
+    digest = hashlib.sha256(ref.encode()).digest()
+    return "".join(chr(ord("A") + b % 26) for b in digest[:16])
 
 
 def installment_key(inst: DueInstallment) -> int:
@@ -146,7 +156,8 @@ class Charger:
             if dry_run:
                 return ChargeOutcome(inst, WOULD_CHARGE, k, vault, next_attempt=when)
             return self._attempt(inst, k, vault, day, entry, dates)
-        return ChargeOutcome(inst, DUNNING_EXHAUSTED, len(dates), vault, _txn(last_decline), _reason(last_decline))
+        return ChargeOutcome(inst, DUNNING_EXHAUSTED, len(dates), vault, _txn(last_decline), _reason(last_decline),
+                             exhausted_on=last_decline.business_date if last_decline is not None else None)
 
     def _attempt(self, inst: DueInstallment, k: int, vault: str, day: date, entry: Entry | None,
                  dates: list[date]) -> ChargeOutcome:
@@ -157,12 +168,13 @@ class Charger:
                 "customer_account": inst.customer_account, "vault_id": vault, "attempt": k,
                 "due_date": inst.due_date.isoformat()})
             entry = self.ledger.record_intents([intent])[ref]
-        description = f"{self.rules.description} {ref}"
+        description = f"{self.rules.description} {charge_token(ref)}"
         try:
             done = send_once(
                 self.ledger, entry,
                 find=lambda: self._find(vault, description, entry.business_date),
-                create=lambda: self.client.sale_by_customer(vault, entry.amount_minor, invoice_id=inst.invoice_number,
+                create=lambda: self.client.sale_by_customer(vault, entry.amount_minor,
+                                                            invoice_id=inst.invoice_number if inst.names_invoice else None,
                                                             description=description),
                 answered=_answer, uncertain=(PayTraceOutcomeUnknown,), refused=(PayTraceApiError,),
                 exhausted=ChargeUncertain)
@@ -178,7 +190,7 @@ class Charger:
         reason = str(done.detail.get("reason") or "declined")
         self.log(f"{ref}: declined ({reason})" + (f"; tried again on {later}" if later else "; no retry left"))
         if later is None:
-            return ChargeOutcome(inst, DUNNING_EXHAUSTED, k, vault, txn, reason)
+            return ChargeOutcome(inst, DUNNING_EXHAUSTED, k, vault, txn, reason, exhausted_on=done.business_date)
         return ChargeOutcome(inst, DECLINED_RETRY, k, vault, txn, reason, later)
 
     def _find(self, vault: str, description: str, since: date) -> dict[str, Any] | None:

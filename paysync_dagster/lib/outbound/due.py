@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
+RECURRING = "recurring"  # the installment id of a contract's recurring charge (no ERP invoice)
+
 
 @dataclass(frozen=True)
 class DueInstallment:
@@ -17,3 +19,9 @@ class DueInstallment:
     amount_minor: int  # what is still due on the installment now
     currency: str
     due_date: date
+
+    @property
+    def names_invoice(self) -> bool:
+        """Whether the charge names an ERP invoice (a recurring charge of a contract has none: its
+        receipt goes on the customer's account)."""
+        return self.installment_id != RECURRING

@@ -139,6 +139,11 @@ SECTIONS: tuple[Section, ...] = (
         Field(("charges", "card_on_file", "sage"), "Sage 300 payment code of card-on-file customers", optional=True),
         Field(("charges", "retry_after_days"), "Retry a declined charge, days after the due date", "list", optional=True,
               help="separated by commas, e.g. 3, 7; after the last, an exception"),
+        Table(("charges", "recurring"), "Recurring charges (monthly, on the customer's vault card)",
+              (Column(("contract",), "contract"), Column(("erp",), "ERP", "select", ("", "oracle", "sage")),
+               Column(("customer_account",), "customer account"), Column(("amount",), "amount"),
+               Column(("currency",), "currency"), Column(("day_of_month",), "day of month", "number"),
+               Column(("start",), "from (YYYY-MM-DD)"), Column(("end",), "until (YYYY-MM-DD)"))),
     ), "Invoices due of customers who pay by card on file, charged through PayTrace (for the ERPs "
        "PAYSYNC_CARD_CHARGES names)."),
     Section("alerts", "Alerts", tuple(

@@ -20,10 +20,13 @@ from paysync_dagster.defs.erp.factory import erp_assets
 from paysync_dagster.defs.normalize.assets import normalized_payments
 from paysync_dagster.defs.paytrace.assets import paytrace_settlement_batches, paytrace_transactions
 from paysync_dagster.defs.shared.resources import WarehouseResource
-from paysync_dagster.lib.outbound.charges import LEDGER_SYSTEM, reference
+from paysync_dagster.lib.outbound.charges import LEDGER_SYSTEM, charge_token, reference
+from paysync_dagster.defs.normalize.rules import MAPPING
 from paysync_dagster.lib.outbound.due import DueInstallment
+from paysync_dagster.lib.outbound.recurring import recurring_installments
 from paysync_dagster.lib.paytrace.client import PayTraceClient
 from paysync_dagster.lib.warehouse.tables import card_charges, payment_exceptions, posting_ledger
+from paysync_dagster.lib.warehouse.tables import oracle_cash_receipts as ORACLE_RECEIPTS
 from paysync_dagster.sandbox.card_on_file import RECEIPT_METHOD, expired_card_account
 from paysync_dagster.sandbox.paytrace.state import (DEFAULT_INTEGRATOR_ID, DEFAULT_PASSWORD, DEFAULT_USERNAME, FakeClock,
                                                     HistorySpec)
@@ -58,10 +61,15 @@ def _materialize(url: str, database_url: str, day: date, assets: list, run_confi
 
 
 def _due(url: str, day: date) -> list[DueInstallment]:
+    """The ERP's card-on-file installments due (the adapter's own tests check it against the sandbox)."""
     with oracle_resource(url).client() as client:
-        from paysync_dagster.defs.normalize.rules import MAPPING
-
         return oracle_resource(url).adapter(client, MAPPING).card_on_file_installments(RECEIPT_METHOD, day)
+
+
+def _recurring(day: date) -> list[DueInstallment]:
+    """The sample mapping's recurring contracts billed within the dunning window of ``day``."""
+    return recurring_installments(MAPPING.charges.recurring, "oracle", day,
+                                  within_days=max(MAPPING.charges.retry_after_days) + 1)
 
 
 def _charge_sales(url: str, vaults: set[str]) -> Counter:
@@ -94,8 +102,9 @@ def test_charges_once_each_come_back_as_receipts_and_the_expired_card_ends_in_du
     expired = expired_card_account(11, 20, START.year)
     day = START + timedelta(days=5)
     clock.epoch = _evening(day)
-    due = _due(url, day)
-    assert {i.customer_account for i in due} >= {expired} and len(due) >= 3
+    recurring = _recurring(day)
+    due = _due(url, day) + recurring
+    assert {i.customer_account for i in due} >= {expired} and len(due) >= 4 and recurring
 
     # A dry run lists what would be charged and sends, records and writes nothing.
     dry = _materialize(url, sqlite_url, day, [ORACLE.card_charges],
@@ -123,13 +132,20 @@ def test_charges_once_each_come_back_as_receipts_and_the_expired_card_ends_in_du
                                                                                     day + timedelta(days=1))
                for i in declined)
     sales = _charge_sales(url, vaults)
-    assert sales == Counter({**{(reference(i, 1), True): 1 for i in charged},
-                             **{(reference(i, 1), False): 1 for i in declined}})
+    assert sales == Counter({**{(charge_token(reference(i, 1)), True): 1 for i in charged},
+                             **{(charge_token(reference(i, 1)), False): 1 for i in declined}})
 
-    # The approved charges come back through the normal receipt path and pay their invoices.
+    # The approved charges come back through the normal receipt path and pay their invoices; a recurring
+    # charge names no invoice and its receipt stays on the customer's account.
     _materialize(url, sqlite_url, day, RECEIPT_PATH)
     still_due = {(i.invoice_number, i.installment_id) for i in _due(url, day)}
     assert not still_due & {(i.invoice_number, i.installment_id) for i in charged}
+    monthly = {rows[f"{i.invoice_number}:{i.installment_id}"]["paytrace_transaction_id"]: i for i in recurring}
+    with sqlite_engine.connect() as conn:
+        receipts = conn.execute(select(ORACLE_RECEIPTS.c.transaction_id, ORACLE_RECEIPTS.c.outcome,
+                                       ORACLE_RECEIPTS.c.customer_account)
+                                .where(ORACLE_RECEIPTS.c.transaction_id.in_(list(monthly)))).all()
+    assert {(int(t), o, a) for t, o, a in receipts} == {(t, "on_account", i.customer_account) for t, i in monthly.items()}
     assert {(i.invoice_number, i.installment_id) for i in declined} <= still_due
 
     # Dunning: the expired card on the retry days, then one exception with PayTrace's reason.
@@ -148,12 +164,12 @@ def test_charges_once_each_come_back_as_receipts_and_the_expired_card_ends_in_du
         attempts = conn.execute(select(func.count()).select_from(posting_ledger).where(
             posting_ledger.c.erp == LEDGER_SYSTEM,
             posting_ledger.c.reference.in_([reference(i, k) for i in declined for k in range(1, 6)]))).scalar_one()
-    assert {(e["business_date"], "EXPIRED CARD - Expired card" in e["reason"]) for e in exceptions} == {
-        (day + timedelta(days=7), True), (day + timedelta(days=8), True)}
+    assert [(e["business_date"], "EXPIRED CARD - Expired card" in e["reason"]) for e in exceptions] == \
+        [(day + timedelta(days=7), True)] * len(declined)  # one exception, on the date of the last try
     assert attempts == 3 * len(declined)  # three tries each, none more
-    theirs = {ref for i in declined for ref in (reference(i, k) for k in range(1, 6))}
+    theirs = {charge_token(reference(i, k)) for i in declined for k in range(1, 6)}
     assert Counter({k: n for k, n in _charge_sales(url, {expired}).items() if k[0] in theirs}) == \
-        Counter({(reference(i, k), False): 1 for i in declined for k in (1, 2, 3)})
+        Counter({(charge_token(reference(i, k)), False): 1 for i in declined for k in (1, 2, 3)})
     assert {(i.invoice_number, i.installment_id) for i in declined} <= {
         (i.invoice_number, i.installment_id) for i in _due(url, day + timedelta(days=8))}  # the invoice stays open
 
@@ -179,7 +195,7 @@ def test_sage_charges_its_card_on_file_customers_once_each(world: tuple[ServerTh
             "sage": sage_resource(server.url)})
         assert result.success, [e.message for e in result.all_events if e.is_failure]
     sales = _charge_sales(server.url, {i.customer_account for i in due})
-    assert sales == Counter({(reference(i, 1), i.customer_account != expired): 1 for i in due})
+    assert sales == Counter({(charge_token(reference(i, 1)), i.customer_account != expired): 1 for i in due})
     with sqlite_engine.connect() as conn:
         outcomes = dict(conn.execute(select(card_charges.c.invoice_number, card_charges.c.outcome)
                                      .where(card_charges.c.erp == "sage", card_charges.c.business_date == day)).all())

@@ -4,11 +4,8 @@ sandbox holds, never with numbers written here."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 
-import httpx
-import pytest
 
 from paysync_dagster.lib.oracle.adapter import OracleAdapter
 from paysync_dagster.lib.outbound.due import DueInstallment
@@ -17,35 +14,11 @@ from paysync_dagster.lib.posting.erp import ReceiptSpec
 from paysync_dagster.lib.timeutil import zone
 from paysync_dagster.sandbox.card_on_file import (RECEIPT_METHOD, card_on_file_customers, card_on_file_invoices,
                                                   expired_card_account)
-from paysync_dagster.sandbox.paytrace.state import (DEFAULT_INTEGRATOR_ID, DEFAULT_PASSWORD, DEFAULT_USERNAME,
-                                                    FakeClock, HistorySpec)
-from paysync_dagster.sandbox.server import SandboxApp, ServerThread, build_app
+from paysync_dagster.sandbox.paytrace.state import DEFAULT_INTEGRATOR_ID, DEFAULT_PASSWORD, DEFAULT_USERNAME
+from paysync_dagster.sandbox.server import SandboxApp
 from paysync_dagster_tests.lib.posting.oracle_support import SETTINGS, oracle_client
 
-TZ = "America/Los_Angeles"
-HISTORY = HistorySpec(seed=11, start_date=date(2026, 3, 4), end_date=date(2026, 3, 10), per_day=20, card_on_file=True)
-DAY = HISTORY.end_date
-# PayTrace's clock: the morning after the history (card expiries are judged against it).
-NOW = datetime(2026, 3, 11, 10, tzinfo=zone(TZ)).timestamp()
-
-
-@pytest.fixture(scope="module")
-def sandbox() -> Iterator[tuple[SandboxApp, str]]:
-    app = build_app(history=HISTORY, tz_name=TZ, clock=FakeClock(NOW))
-    with ServerThread(app) as server:
-        yield app, server.url
-
-
-@pytest.fixture
-def url(sandbox: tuple[SandboxApp, str]) -> str:
-    """The sandbox back to its startup seed (each test may pay or add invoices)."""
-    httpx.post(f"{sandbox[1]}/_sandbox/reset", timeout=60).raise_for_status()
-    return sandbox[1]
-
-
-@pytest.fixture
-def app(sandbox: tuple[SandboxApp, str], url: str) -> SandboxApp:
-    return sandbox[0]
+from paysync_dagster_tests.lib.card_on_file_support import DAY, HISTORY, NOW, TZ, app, sandbox, url  # noqa: F401
 
 
 def held(app: SandboxApp, method: str, due_on_or_before: date) -> list[DueInstallment]:

@@ -13,7 +13,8 @@ from sqlalchemy import Engine, func, select
 
 from paysync_dagster.lib.http import RetryPolicy
 from paysync_dagster.lib.outbound.charges import (ALREADY_CHARGED, CHARGED, DECLINED_RETRY, DUNNING_EXHAUSTED, LEDGER_SYSTEM,
-                                                  NO_VAULT, WAITING, WOULD_CHARGE, ChargeRules, Charger, reference)
+                                                  NO_VAULT, WAITING, WOULD_CHARGE, ChargeRules, Charger, charge_token,
+                                                  reference)
 from paysync_dagster.lib.outbound.due import DueInstallment
 from paysync_dagster.lib.paytrace.client import PayTraceClient
 from paysync_dagster.lib.posting.ledger import Ledger
@@ -70,7 +71,7 @@ def test_each_installment_is_charged_once_through_faults_and_redelivery(engine: 
         assert {o.outcome for o in last.values()} <= {CHARGED, ALREADY_CHARGED}
         sales = _sales_by_description(client, vaults)
         for inst in installments:
-            assert sales[(reference(inst, 1), "approved")] == 1, (inst, sales)
+            assert sales[(charge_token(reference(inst, 1)), "approved")] == 1, (inst, sales)
         assert sum(sales.values()) == len(installments)
         assert {last[i.invoice_number].paytrace_transaction_id for i in installments} == {
             int(r["transaction_id"]) for v in vaults
@@ -89,14 +90,16 @@ def test_an_expired_card_is_retried_on_the_dunning_dates_then_an_exception(engin
         for day in (DUE, DUE + timedelta(days=1), DUE + timedelta(days=3), DUE + timedelta(days=7), DUE + timedelta(days=9)):
             outcome, missing = _charger(engine, client).run([inst, nobody], day)
             steps[day] = outcome
-            assert missing.outcome == NO_VAULT and missing.is_exception
+            assert missing.outcome == NO_VAULT and missing.is_exception_on(day)
         assert [(o.outcome, o.attempt, o.next_attempt) for o in steps.values()] == [
             (DECLINED_RETRY, 1, DUE + timedelta(days=3)), (WAITING, 1, DUE + timedelta(days=3)),
             (DECLINED_RETRY, 2, DUE + timedelta(days=7)), (DUNNING_EXHAUSTED, 3, None), (DUNNING_EXHAUSTED, 3, None)]
         final = steps[DUE + timedelta(days=9)]
-        assert final.is_exception and final.reason == "EXPIRED CARD - Expired card"
+        assert final.reason == "EXPIRED CARD - Expired card"
+        assert steps[DUE + timedelta(days=7)].is_exception_on(DUE + timedelta(days=7))  # reported once: on the last try
+        assert not final.is_exception_on(DUE + timedelta(days=9))
         sales = _sales_by_description(client, [EXPIRED])
-        assert sales == Counter({(reference(inst, k), "declined"): 1 for k in (1, 2, 3)})
+        assert sales == Counter({(charge_token(reference(inst, k)), "declined"): 1 for k in (1, 2, 3)})
 
 
 def test_a_dry_run_sends_and_records_nothing(engine: Engine) -> None:
@@ -119,4 +122,4 @@ def test_an_invoice_a_card_payment_already_names_is_not_charged(engine: Engine) 
         outcomes = _charger(engine, client).run([named, other], DUE, paid_by_card={named.invoice_number: 365400001})
         assert [(o.outcome, o.paytrace_transaction_id) for o in outcomes][0] == ("paid_by_card", 365400001)
         assert outcomes[1].outcome == CHARGED
-        assert set(_sales_by_description(client, vaults)) == {(reference(other, 1), "approved")}
+        assert set(_sales_by_description(client, vaults)) == {(charge_token(reference(other, 1)), "approved")}
