@@ -288,7 +288,10 @@ def create_app(config: StudioConfig) -> Starlette:
             await run_in_threadpool(suggestions.reject, config.engine, config.mapping_file, proposal, session.user)
             return RedirectResponse("/suggestions?rejected=1", 303)
         number = await run_in_threadpool(versions.next_number, config.engine, config.mapping_file)
-        changed = proposal.apply(data)
+        try:
+            changed = proposal.apply(data)
+        except ValueError as exc:  # a tampered value (not JSON, not a number): nothing is saved
+            raise PageError(400, f"the {proposal.kind} suggestion cannot be applied: {exc}") from None
         changed["version"] = str(number)
         text = forms.updated_yaml(now.text, changed)
         try:

@@ -124,6 +124,11 @@ def test_a_rejected_suggestion_is_not_shown_again(studio: Studio) -> None:
         assert f"PayTrace customer {paytrace_id} is oracle account {account}" in notes
         bad = client.post("/suggestions/accept", data={"csrf": form["csrf"], "base": form["base"], "kind": "customer"})
         assert bad.status_code == 400 and "missing from the customer suggestion" in bad.text
+        before = studio.mapping_file.read_bytes()
+        tampered = client.post("/suggestions/accept", data={"csrf": form["csrf"], "base": form["base"],
+                                                            "kind": "gl_rule", "p_when": "{not json", "p_account": "1"})
+        assert tampered.status_code == 400 and "cannot be applied" in tampered.text
+        assert studio.mapping_file.read_bytes() == before
 
 
 def test_no_page_shows_a_secret(studio: Studio) -> None:
