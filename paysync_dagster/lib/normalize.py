@@ -52,6 +52,10 @@ class Normalized:
     payments: pd.DataFrame
     exceptions: pd.DataFrame
     card_numbers_masked: int
+    # Per raw row, in the order given: each ERP's account and how it was found (find_customers), and the
+    # GL rule that fired (gl_rules_fired), for whoever explains the rows (the studio's preview).
+    customers_found: pd.DataFrame | None = None
+    gl_rules_fired: pd.Series | None = None
 
 
 def card_brand(masked: pd.Series) -> pd.Series:
@@ -105,16 +109,10 @@ def gl_rules_fired(df: pd.DataFrame, mapping: Mapping) -> pd.Series:
     return fired
 
 
-def _gl_accounts(df: pd.DataFrame, mapping: Mapping) -> pd.Series:
+def _gl_accounts(fired: pd.Series, mapping: Mapping) -> pd.Series:
+    """The account of each row's fired rule (index -1: the default, the list's last)."""
     accounts = [rule.account for rule in mapping.gl_accounts.rules] + [mapping.gl_accounts.default]
-    fired = gl_rules_fired(df, mapping).to_numpy()
-    return pd.Series(np.asarray(accounts, dtype=object)[fired], index=df.index, dtype=object)
-
-
-def _customers(df: pd.DataFrame, mapping: Mapping, erp_customers: pd.DataFrame | None) -> tuple[pd.Series, pd.Series]:
-    """(Oracle account, Sage account) per row: the static map, then by email, then a look-up in the ERP data."""
-    found = find_customers(df, mapping, erp_customers)
-    return found["oracle"], found["sage"]
+    return pd.Series(np.asarray(accounts, dtype=object)[fired.to_numpy()], index=fired.index, dtype=object)
 
 
 def find_customers(df: pd.DataFrame, mapping: Mapping, erp_customers: pd.DataFrame | None) -> pd.DataFrame:
@@ -214,7 +212,7 @@ def normalize(
     kind = _kind(state, ttype)
     currency = per_unique(df["currency"], lambda s: s.astype(str).str.upper())
     invoice = normalize_invoice_refs(df["invoice_id"], mapping.invoice_reference.prefix, mapping.invoice_reference.digits)
-    oracle_acct, sage_acct = _customers(df, mapping, erp_customers)
+    found = find_customers(df, mapping, erp_customers)
 
     # Exchange rates: few distinct (currency, date) pairs, so they are looked up once each.
     base = mapping.currency.base
@@ -264,6 +262,7 @@ def normalize(
     if batches is not None and not batches.empty:
         batch_of = df["transaction_id"].map(dict(zip(batches["transaction_id"], batches["batch_number"]))).astype("Int64")
     work = pd.DataFrame({"kind": kind, "card_brand": card_brand(df["masked_card_number"]), "business_unit": mapping.receipts.business_unit})
+    fired = gl_rules_fired(work, mapping)
     canonical = status.fillna("")
     out = pd.DataFrame({
         "business_date": df["business_date"],
@@ -286,11 +285,11 @@ def normalize(
         "invoice_reference_raw": text(df["invoice_id"]),
         "invoice_reference": invoice,
         "paytrace_customer_id": text(df["customer_id"]),
-        "oracle_customer_account": oracle_acct,
-        "sage_customer_account": sage_acct,
+        "oracle_customer_account": found["oracle"],
+        "sage_customer_account": found["sage"],
         "customer_email": per_unique(df["receipt_emailed_to"], lambda s: s.astype(str).str.strip().str.lower()),
         "customer_name": per_unique(df["billing_name"], lambda s: s.astype(str).str.strip()),
-        "gl_account": _gl_accounts(work, mapping),
+        "gl_account": _gl_accounts(fired, mapping),
         "card_brand": work["card_brand"],
         "card_last_four": text(df["card_last_four"]),
         "approval_code": text(df["approval_code"]) if "approval_code" in df else "",
@@ -305,7 +304,8 @@ def normalize(
         "mapping_version": mapping.version,
     }, columns=NORMALIZED_COLUMNS)
     exceptions = pd.concat(exception_frames, ignore_index=True) if exception_frames else pd.DataFrame(columns=EXCEPTION_COLUMNS)
-    return Normalized(payments=out[good].reset_index(drop=True), exceptions=exceptions, card_numbers_masked=masked_count)
+    return Normalized(payments=out[good].reset_index(drop=True), exceptions=exceptions, card_numbers_masked=masked_count,
+                      customers_found=found, gl_rules_fired=fired)
 
 
 def normalize_chunks(

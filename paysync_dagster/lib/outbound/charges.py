@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
+from paysync_dagster.lib.money import format_amount
 from paysync_dagster.lib.orders import send_once
 from paysync_dagster.lib.outbound.due import DueInstallment
 from paysync_dagster.lib.paytrace.errors import PayTraceApiError, PayTraceError, PayTraceOutcomeUnknown
@@ -132,15 +133,14 @@ class Charger:
 
     def _one(self, inst: DueInstallment, day: date, dry_run: bool, paid_by: int | None) -> ChargeOutcome:
         vault = self.vault_of(inst)
-        stored_first = self.ledger.get(reference(inst, 1))
-        if paid_by and stored_first is None:  # never tried: a payment of its own is on the way to the ERP
+        dates = self.rules.attempt_dates(inst.due_date)
+        stored = self.ledger.get_many(reference(inst, k) for k in range(1, len(dates) + 1))
+        if paid_by and reference(inst, 1) not in stored:  # never tried: a payment of its own is on the way
             return ChargeOutcome(inst, PAID_BY_CARD, 0, vault or "", paid_by,
                                  f"PayTrace transaction {paid_by} of the customer already names the invoice")
         if not vault:
             return ChargeOutcome(inst, NO_VAULT, 0, "", reason=f"customer {inst.customer_account} has no PayTrace "
                                                                "vault profile linked in the mapping file")
-        dates = self.rules.attempt_dates(inst.due_date)
-        stored = self.ledger.get_many(reference(inst, k) for k in range(1, len(dates) + 1))
         last_decline: Entry | None = None
         for k, when in enumerate(dates, start=1):
             entry = stored.get(reference(inst, k))
@@ -184,7 +184,7 @@ class Charger:
             return ChargeOutcome(inst, UNREACHABLE, k, vault, reason=str(exc))
         txn = int(done.erp_id or 0)
         if done.detail.get("outcome") == APPROVED:
-            self.log(f"{ref}: charged {inst.amount_minor} {inst.currency} as PayTrace transaction {txn}")
+            self.log(f"{ref}: charged {format_amount(inst.amount_minor, inst.currency)} as PayTrace transaction {txn}")
             return ChargeOutcome(inst, CHARGED, k, vault, txn)
         later = max(dates[k], day + timedelta(days=1)) if k < len(dates) else None
         reason = str(done.detail.get("reason") or "declined")
@@ -194,7 +194,7 @@ class Charger:
         return ChargeOutcome(inst, DECLINED_RETRY, k, vault, txn, reason, later)
 
     def _find(self, vault: str, description: str, since: date) -> dict[str, Any] | None:
-        """The attempt in PayTrace's export, by its reference in the description (None: not made).
+        """The attempt in PayTrace's export, by its token in the description (None: not made).
 
         From the day before the attempt's business date to the day after today by the clock: a charge for
         an earlier date (a backfill, a late run) is made now, and PayTrace dates it now."""

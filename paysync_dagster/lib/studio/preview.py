@@ -20,7 +20,7 @@ from sqlalchemy import Engine, func, select
 
 from paysync_dagster.lib.mapping import Mapping, gl_account_for
 from paysync_dagster.lib.money import format_amount
-from paysync_dagster.lib.normalize import find_customers, gl_rules_fired, normalize
+from paysync_dagster.lib.normalize import normalize
 from paysync_dagster.lib.posting.matching import OpenInvoice, Payer, ReferenceRules, Target, allocate, match_payment
 from paysync_dagster.lib.warehouse.io import read_partition, read_where
 from paysync_dagster.lib.warehouse.tables import erp_customers, metadata, paytrace_transactions
@@ -126,11 +126,9 @@ def _outcomes(raw: pd.DataFrame, mapping: Mapping, customers: pd.DataFrame | Non
     payments = result.payments.set_index("transaction_id", drop=False)
     failed = {int(r["transaction_id"]): r for _, r in result.exceptions.iterrows()}
     ids = raw["transaction_id"].astype("int64")
-    found = find_customers(raw.reset_index(drop=True), mapping, customers)
-    found.index = ids.to_numpy()
-    work = pd.DataFrame({"kind": payments["kind"], "card_brand": payments["card_brand"],
-                         "business_unit": mapping.receipts.business_unit}, index=payments.index)
-    fired = gl_rules_fired(work, mapping) if len(work) else pd.Series(dtype="int64")
+    # per raw row, in raw's order
+    found = result.customers_found.set_axis(ids.to_numpy())
+    fired = result.gl_rules_fired.set_axis(ids.to_numpy())
     rules = ReferenceRules(mapping.invoice_reference.prefix, mapping.invoice_reference.digits,
                            mapping.invoice_reference.split)
     out: dict[int, Outcome] = {}

@@ -89,8 +89,21 @@ def version(engine: Engine, path: Path, number: int) -> Version | None:
 def in_force(engine: Engine, path: Path, by: str) -> Version:
     """The version the file holds now (what the next run loads), recorded first as a "found" version
     when the file was changed outside the studio or the history is empty."""
+    with engine.connect() as conn:  # every page asks: a read, unless there is something to record
+        last = _last(conn, path)
+    try:
+        unchanged = last is not None and text_sha256(path.read_text(encoding="utf-8")) == last.sha256
+    except (OSError, UnicodeDecodeError):
+        unchanged = False  # _in_force says what is wrong with the file
+    if unchanged:
+        return _row(last)
     with begin_write(engine) as conn:
         return _in_force(conn, path, by)
+
+
+def _last(conn: Connection, path: Path):  # noqa: ANN202
+    return conn.execute(select(mapping_versions).where(mapping_versions.c.target == _target(path))
+                        .order_by(desc(mapping_versions.c.number)).limit(1)).first()
 
 
 def _in_force(conn: Connection, path: Path, by: str) -> Version:
@@ -98,10 +111,10 @@ def _in_force(conn: Connection, path: Path, by: str) -> Version:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise VersionError(f"{path}: cannot read the mapping file ({exc.strerror})") from None
+    except UnicodeDecodeError as exc:
+        raise VersionError(f"{path}: not UTF-8 text (byte {exc.start}); save the mapping file as UTF-8") from None
     digest = text_sha256(text)
-    target = _target(path)
-    last = conn.execute(select(mapping_versions).where(mapping_versions.c.target == target)
-                        .order_by(desc(mapping_versions.c.number)).limit(1)).first()
+    last = _last(conn, path)
     if last is not None and last.sha256 == digest:
         return _row(last)
     try:

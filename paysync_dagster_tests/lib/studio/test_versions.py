@@ -87,3 +87,10 @@ def test_versions_of_two_files_are_counted_apart(engine: Engine, mapping_file: P
     assert versions.in_force(engine, other, "maria").number == 1
     with engine.connect() as conn:
         assert conn.execute(select(mapping_versions.c.number)).scalars().all().count(1) == 2
+
+
+def test_a_file_that_is_not_utf8_is_named_not_recorded(engine: Engine, mapping_file: Path) -> None:
+    mapping_file.write_bytes(SAMPLE.encode("utf-8") + b"\n# caf\xe9\n")
+    with pytest.raises(versions.VersionError, match="not UTF-8 text"):
+        versions.in_force(engine, mapping_file, "maria")
+    assert versions.history(engine, mapping_file) == []
