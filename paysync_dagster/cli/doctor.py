@@ -162,7 +162,9 @@ def _oracle_settings() -> Finding:
                              {"ORACLE_FUSION_BASE_URL": url, "auth": "Basic"})
 
 
-def _oracle_resource() -> Any:
+def oracle_resource_from_env(**limits: Any) -> Any:
+    """The Oracle Fusion resource from the ``ORACLE_FUSION_*`` settings (Basic or OAuth; the local sandbox
+    without a URL), for a command: ``limits`` are its timeouts and retries (the doctor's by default)."""
     from paysync_dagster.lib.settings import DEFAULT_ORACLE_FUSION_BASE_URL
     from paysync_dagster.defs.oracle.resources import OracleFusionResource
 
@@ -173,7 +175,7 @@ def _oracle_resource() -> Any:
         oauth_client_secret=os.environ.get("ORACLE_FUSION_CLIENT_SECRET"),
         oauth_private_key_pem=os.environ.get("ORACLE_FUSION_PRIVATE_KEY"),
         oauth_token_url=os.environ.get("ORACLE_FUSION_TOKEN_URL"),
-        connect_timeout_s=CONNECT_TIMEOUT_S, read_timeout_s=READ_TIMEOUT_S, max_attempts=1)
+        **{"connect_timeout_s": CONNECT_TIMEOUT_S, "read_timeout_s": READ_TIMEOUT_S, "max_attempts": 1, **limits})
 
 
 def _oracle_probe(client: Any) -> str:
@@ -213,14 +215,17 @@ def _sage_settings() -> Finding:
         "SAGE300_COMPANY": _setting("SAGE300_COMPANY", DEFAULT_SAGE300_COMPANY) or ""})
 
 
-def _sage_resource() -> Any:
+def sage_resource_from_env(**limits: Any) -> Any:
+    """The Sage 300 resource from the ``SAGE300_*`` settings (the local sandbox without a URL), for a
+    command: ``limits`` are its timeouts and retries (the doctor's by default)."""
     from paysync_dagster.lib.settings import DEFAULT_SAGE300_BASE_URL, DEFAULT_SAGE300_COMPANY
     from paysync_dagster.defs.sage.resources import Sage300Resource
 
     return Sage300Resource(base_url=_setting("SAGE300_BASE_URL", DEFAULT_SAGE300_BASE_URL),
                            company=_setting("SAGE300_COMPANY", DEFAULT_SAGE300_COMPANY),
                            username=os.environ["SAGE300_USERNAME"], password=os.environ.get("SAGE300_PASSWORD") or "",
-                           connect_timeout_s=CONNECT_TIMEOUT_S, timeout_s=READ_TIMEOUT_S, max_attempts=1)
+                           **{"connect_timeout_s": CONNECT_TIMEOUT_S, "timeout_s": READ_TIMEOUT_S, "max_attempts": 1,
+                              **limits})
 
 
 def _sage_probe(client: Any) -> str:
@@ -255,10 +260,10 @@ def _sage_lookups(client: Any, mapping: Mapping) -> Iterator[Finding]:
 ERP_CHECKS = {
     "oracle": ErpCheck("Oracle Fusion", "ORACLE_FUSION_BASE_URL",
                        "ORACLE_FUSION_USERNAME and ORACLE_FUSION_PASSWORD (or the OAuth settings)",
-                       _oracle_settings, _oracle_resource, _oracle_probe, _oracle_lookups),
+                       _oracle_settings, oracle_resource_from_env, _oracle_probe, _oracle_lookups),
     "sage": ErpCheck("Sage 300", "SAGE300_BASE_URL",
                      "SAGE300_USERNAME and SAGE300_PASSWORD (a Web API user, upper case)",
-                     _sage_settings, _sage_resource, _sage_probe, _sage_lookups),
+                     _sage_settings, sage_resource_from_env, _sage_probe, _sage_lookups),
 }
 
 

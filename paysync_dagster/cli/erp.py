@@ -66,16 +66,11 @@ def _oracle_required() -> tuple[str, ...]:
 
 
 def _oracle_read() -> list[dict[str, str]]:
-    from paysync_dagster.defs.oracle.resources import OracleFusionResource
+    from paysync_dagster.cli.doctor import oracle_resource_from_env
     from paysync_dagster.lib.oracle.adapter import customer_master
 
-    resource = OracleFusionResource(
-        base_url=_oracle_url(), username=os.environ["ORACLE_FUSION_USERNAME"],
-        password=os.environ.get("ORACLE_FUSION_PASSWORD"), oauth_client_id=os.environ.get("ORACLE_FUSION_CLIENT_ID"),
-        oauth_client_secret=os.environ.get("ORACLE_FUSION_CLIENT_SECRET"),
-        oauth_private_key_pem=os.environ.get("ORACLE_FUSION_PRIVATE_KEY"),
-        oauth_token_url=os.environ.get("ORACLE_FUSION_TOKEN_URL"), connect_timeout_s=CONNECT_TIMEOUT_S,
-        read_timeout_s=READ_TIMEOUT_S, max_attempts=ATTEMPTS, base_delay_s=FIRST_WAIT_S, max_delay_s=LONGEST_WAIT_S)
+    resource = oracle_resource_from_env(connect_timeout_s=CONNECT_TIMEOUT_S, read_timeout_s=READ_TIMEOUT_S,
+                                        max_attempts=ATTEMPTS, base_delay_s=FIRST_WAIT_S, max_delay_s=LONGEST_WAIT_S)
     with resource.client() as client:
         return customer_master(client)
 
@@ -87,16 +82,12 @@ def _sage_url() -> str:
 
 
 def _sage_read() -> list[dict[str, str]]:
-    from paysync_dagster.lib.settings import DEFAULT_SAGE300_COMPANY
-    from paysync_dagster.defs.sage.resources import Sage300Resource
+    from paysync_dagster.cli.doctor import sage_resource_from_env
     from paysync_dagster.lib.mapping import load_mapping
 
     mapping = load_mapping()  # the suspense customer (receipts.sage.suspense_customer) is left out
-    resource = Sage300Resource(
-        base_url=_sage_url(), company=_setting("SAGE300_COMPANY", DEFAULT_SAGE300_COMPANY),
-        username=os.environ["SAGE300_USERNAME"], password=os.environ.get("SAGE300_PASSWORD") or "",
-        connect_timeout_s=CONNECT_TIMEOUT_S, timeout_s=READ_TIMEOUT_S, max_attempts=ATTEMPTS,
-        base_delay_s=FIRST_WAIT_S, max_delay_s=LONGEST_WAIT_S)
+    resource = sage_resource_from_env(connect_timeout_s=CONNECT_TIMEOUT_S, timeout_s=READ_TIMEOUT_S,
+                                      max_attempts=ATTEMPTS, base_delay_s=FIRST_WAIT_S, max_delay_s=LONGEST_WAIT_S)
     with resource.client() as client:
         return resource.adapter(client, mapping).customer_master()
 
