@@ -52,6 +52,8 @@ _BACKFILL_STATUS = """query Status($id: String!) { partitionBackfillOrError(back
   ... on PartitionBackfill { status numPartitions } ... on PythonError { message } } }"""
 _CURSOR = """query Cursor($selector: SensorSelector!) { sensorOrError(sensorSelector: $selector) { __typename
   ... on Sensor { sensorState { typeSpecificData { ... on SensorData { lastCursor } } } } } }"""
+_TICKS = """query Ticks($selector: SensorSelector!, $after: Float) { sensorOrError(sensorSelector: $selector) {
+  __typename ... on Sensor { sensorState { ticks(afterTimestamp: $after, limit: 5) { timestamp status } } } } }"""
 _EVENTS = """query Events($runId: ID!, $after: String) { runOrError(runId: $runId) { __typename
   ... on Run { status eventConnection(afterCursor: $after) { cursor hasMore
     events { __typename ... on MessageEvent { stepKey message } } } } } }"""
@@ -204,6 +206,26 @@ def _quiet(stack: ProductionStack) -> bool:
     return cursor >= landed and _no_run_in_flight(stack)
 
 
+def _settled(stack: ProductionStack) -> None:
+    """Quiet, and then one evaluation of the batch alerts after it: that sensor reads the clock and the
+    reconciliation tables every minute, so an incident a date opened while its reconciliation had not run
+    yet (the date is past the untied-batch threshold today) is resolved by the tick after the runs, not by
+    the runs themselves. Snapshots are compared in that settled state."""
+    import time
+
+    stack.wait(lambda: _quiet(stack), timeout=RUN_TIMEOUT, interval=2, what="every landed row run")
+    since = time.time()
+
+    def evaluated() -> bool:
+        found = stack.graphql(_TICKS, {"selector": support.sensor_selector("paysync_queue_and_batch_alerts"),
+                                       "after": since})["sensorOrError"]
+        assert found["__typename"] == "Sensor", found
+        return any(t["timestamp"] > since and t["status"] != "STARTED" for t in found["sensorState"]["ticks"])
+
+    stack.wait(evaluated, timeout=RUN_TIMEOUT, interval=2, what="the batch alerts evaluated after the runs")
+    assert _quiet(stack), "a run started while the alerts were evaluated"
+
+
 def _snapshot(stack: ProductionStack) -> dict[str, list[tuple]]:
     """Every warehouse table, every row (less the write-time columns), in one order."""
     from paysync_dagster.lib.warehouse.tables import metadata
@@ -275,13 +297,13 @@ def test_a_backfill_launched_twice_leaves_every_warehouse_table_identical(produc
     assert stack.history[0] + timedelta(days=BACKFILL_DAYS) <= stack.history[1], "the restart test needs a date of its own"
 
     _backfill(stack, days, "production test: first")
-    stack.wait(lambda: _quiet(stack), timeout=RUN_TIMEOUT, interval=2, what="every landed row run")
+    _settled(stack)
     before = _snapshot(stack)
     assert before["paytrace_transactions"] and before["oracle_cash_receipts"] and before["sage_cash_receipts"]
     assert {str(r[0]) for r in before["reconciliation_kpis"]} >= set(days)
 
     _backfill(stack, days, "production test: again")
-    stack.wait(lambda: _quiet(stack), timeout=RUN_TIMEOUT, interval=2, what="every landed row run")
+    _settled(stack)
     after = _snapshot(stack)
     explained = _refunds_recorded_later(stack, before, after)
     differing = {name: (len(before[name]), len(after[name])) for name in before
