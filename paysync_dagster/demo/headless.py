@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+from collections import Counter
 from collections.abc import Sequence
 from datetime import date, timedelta
 from typing import TYPE_CHECKING
@@ -138,6 +139,8 @@ def erp_summary(database_url: str, start: date, end: date, c: ErpConnector) -> s
     finally:
         engine.dispose()
     lines = [*charges_summary(engine_url=database_url, start=start, end=end, c=c),
+             *vault_sync_summary(engine_url=database_url, start=start, end=end, c=c),
+             *refunds_summary(engine_url=database_url, start=start, end=end, c=c),
              f"{c.title} cash receipts (one outcome per payment)",
              f"{'outcome':<12}{'payments':>9}{'amount':>18}{'applied':>18}"]
     lines += [f"{o:<12}{n:>9}{format_amount(int(a or 0)):>18}{format_amount(int(ap or 0)):>18}" for o, n, a, ap in outcomes]
@@ -172,4 +175,60 @@ def charges_summary(*, engine_url: str, start: date, end: date, c: ErpConnector)
              f"{'outcome':<26}{'installments':>13}{'amount':>18}"]
     lines += [f"{o:<26}{len(rs):>13}{format_amount(sum(r.amount_minor for r in rs), rs[0].currency):>18}"
               for o, rs in sorted(by_outcome.items())]
+    return [*lines, ""]
+
+
+def vault_sync_summary(*, engine_url: str, start: date, end: date, c: ErpConnector) -> list[str]:
+    """The week's customer vault sync in one ERP: each link as its last run left it (none when off)."""
+    from sqlalchemy import select
+
+    from paysync_dagster.lib.warehouse import make_engine
+    from paysync_dagster.lib.warehouse.tables import customer_sync as t
+
+    engine = make_engine(engine_url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(select(t.c.account, t.c.outcome, t.c.business_date)
+                                .where(t.c.erp == c.name, t.c.business_date.between(start, end), t.c.dry_run.is_(False))
+                                .order_by(t.c.business_date)).all()
+    finally:
+        engine.dispose()
+    if not rows:
+        return []
+    # a link's effect on the date it happened, and how the last run left it
+    changed = Counter(r.outcome for r in rows if r.outcome != "in_step")
+    last = {r.account: r.outcome for r in rows}
+    lines = [f"{c.title} customer vault sync ({len(last)} accounts; what the week's runs did)",
+             f"{'outcome':<26}{'times':>7}"]
+    lines += [f"{o:<26}{n:>7}" for o, n in sorted(changed.items())]
+    lines.append(f"{'in step at the end':<26}{sum(1 for o in last.values() if o == 'in_step'):>7}")
+    return [*lines, ""]
+
+
+def refunds_summary(*, engine_url: str, start: date, end: date, c: ErpConnector) -> list[str]:
+    """The week's ERP-initiated card refunds in one ERP: each record as its last run left it (none when off)."""
+    from sqlalchemy import select
+
+    from paysync_dagster.lib.money import format_amount
+    from paysync_dagster.lib.warehouse import make_engine
+    from paysync_dagster.lib.warehouse.tables import card_refunds as t
+
+    engine = make_engine(engine_url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(select(t.c.record_key, t.c.outcome, t.c.amount_minor, t.c.currency, t.c.written_back)
+                                .where(t.c.erp == c.name, t.c.business_date.between(start, end), t.c.dry_run.is_(False))
+                                .order_by(t.c.business_date)).all()
+    finally:
+        engine.dispose()
+    last = {r.record_key: r for r in rows}
+    if not last:
+        return []
+    by_outcome: dict[str, list] = {}
+    for r in last.values():
+        by_outcome.setdefault(r.outcome, []).append(r)
+    lines = [f"{c.title} card refunds asked for in the ERP (each record as its last run left it)",
+             f"{'outcome':<26}{'records':>8}{'amount':>18}{'written back':>14}"]
+    lines += [f"{o:<26}{len(rs):>8}{format_amount(sum(r.amount_minor for r in rs), rs[0].currency):>18}"
+              f"{sum(1 for r in rs if r.written_back):>14}" for o, rs in sorted(by_outcome.items())]
     return [*lines, ""]

@@ -157,6 +157,10 @@ def prepare_environment(home: Path, sandbox_url: str, start: date, *,
     # The demo charges Oracle's card-on-file invoices (off unless set, in production). Not Sage's: Sage marks
     # the customer, and the generated history has those customers pay their other invoices by card too.
     env.setdefault("PAYSYNC_CARD_CHARGES", "oracle")
+    # The other outbound flows, on in the demo (off unless set, in production): Sage's customers kept in step
+    # with PayTrace's vault, and the refunds a clerk marks for a card refund in either ERP.
+    env.setdefault("PAYSYNC_VAULT_SYNC", "sage")
+    env.setdefault("PAYSYNC_ERP_REFUNDS", "oracle,sage")
     env.setdefault("PAYSYNC_DATABASE_URL", f"sqlite:///{home / 'warehouse.db'}")
     env.setdefault("PAYSYNC_PARTITIONS_START", (start - timedelta(days=30)).isoformat())
     env.setdefault("PAYSYNC_MERCHANT_TIMEZONE", DEFAULT_MERCHANT_TIMEZONE)
@@ -207,6 +211,13 @@ def run_demo(*, headless: bool, days: int, per_day: int, seed: int, ui_port: int
         # The bank's statement of the week's deposits, as a treasury export would drop it for PaySync.
         csv_path, _ = write_bank_files(env["PAYSYNC_BANK_FILES_DIR"], seed, start, end, per_day, tz_name)
         print(f"  bank statement  {csv_path} (and .bai2)   reports: {env['PAYSYNC_REPORTS_DIR']}")
+        if env.get("PAYSYNC_ERP_REFUNDS"):
+            from paysync_dagster.demo.erp_refunds import enter_card_refunds
+            from paysync_dagster.lib.mapping import load_mapping
+
+            rules = load_mapping(Path(env["PAYSYNC_MAPPING_FILE"]) if env.get("PAYSYNC_MAPPING_FILE") else None)
+            for line in enter_card_refunds(sandbox_url, start, end, env, rules):
+                print(f"  erp refund      {line}")
         if headless:
             from paysync_dagster.demo.headless import run_headless
 

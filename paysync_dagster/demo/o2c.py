@@ -185,7 +185,8 @@ def report(results: Sequence[OrderToCash]) -> str:
 # -- the demo's two modes ------------------------------------------------------------------------------------
 
 
-def _clients(env: dict[str, str]) -> tuple[PayTraceClient, OracleFusionClient]:
+def clients(env: dict[str, str]) -> tuple[PayTraceClient, OracleFusionClient]:
+    """The demo's PayTrace and Oracle clients, from its environment."""
     return (PayTraceClient(env["PAYTRACE_BASE_URL"], env["PAYTRACE_USERNAME"], env["PAYTRACE_PASSWORD"],
                            env["PAYTRACE_INTEGRATOR_ID"]),
             OracleFusionClient(env["ORACLE_FUSION_BASE_URL"], username=env["ORACLE_FUSION_USERNAME"],
@@ -198,7 +199,7 @@ def _run(env: dict[str, str], post_receipts: Callable[[Sequence[dict[str, Any]],
     from paysync_dagster.lib.warehouse import make_engine
 
     mapping = load_mapping()
-    paytrace, oracle = _clients(env)
+    paytrace, oracle = clients(env)
     sage = _sage(env) if "sage" in _erps(env) else None
     engine = make_engine(env["PAYSYNC_DATABASE_URL"])
     try:

@@ -252,6 +252,26 @@ class Charges(_Strict):
         return v
 
 
+class VaultSync(_Strict):
+    """Customer vault sync between each ERP's customer accounts and PayTrace's vault profiles (runs only
+    for the ERPs ``PAYSYNC_VAULT_SYNC`` names)."""
+
+    first_sync: Literal["erp", "paytrace", "review"] = Field(
+        "erp", description="a link synced for the first time whose two sides differ: whose values win "
+                           "(erp: the ERP is the system of record; review: an exception for a person)")
+    max_deletions: int = Field(3, ge=0, description="at most this many vault profiles deleted in one run for "
+                                                    "accounts gone from the ERP; more is held as an exception")
+
+
+class Refunds(_Strict):
+    """ERP-initiated card refunds (runs only for the ERPs ``PAYSYNC_ERP_REFUNDS`` names)."""
+
+    card_refund: dict[Literal["oracle", "sage"], str] = Field(
+        default_factory=lambda: {"oracle": "Card Refund", "sage": "CARDRFND"},
+        description="what marks an ERP refund record to be refunded to the card: Oracle, the credit memo's "
+                    "ReceiptMethod; Sage 300, the refund entry's PaymentCode")
+
+
 class Mapping(_Strict):
     version: str = Field(min_length=1)
     merchant_time_zone: str = "America/Los_Angeles"
@@ -265,6 +285,8 @@ class Mapping(_Strict):
     tolerances: Tolerances = Field(default_factory=Tolerances)
     alerts: Alerts = Field(default_factory=Alerts)
     charges: Charges = Field(default_factory=Charges)
+    vault_sync: VaultSync = Field(default_factory=VaultSync)
+    refunds: Refunds = Field(default_factory=Refunds)
 
     # Where the rules came from, so checks made later (against an ERP's chart of accounts) still
     # name the file and the line.

@@ -11,7 +11,6 @@ records and writes nothing.
 
 # No `from __future__ import annotations` here: Dagster reads the run config's class from the annotation.
 import json
-import os
 from collections import Counter
 from datetime import date
 
@@ -19,7 +18,7 @@ import dagster as dg
 from pydantic import Field
 from sqlalchemy import Engine, select
 
-from paysync_dagster.defs.erp.connectors import CONNECTORS, ErpConnector, ErpSettingError
+from paysync_dagster.defs.erp.connectors import ErpConnector, erps_named
 from paysync_dagster.defs.erp.posting import API_RETRY, erp_resource
 from paysync_dagster.defs.normalize.rules import MAPPING
 from paysync_dagster.defs.paytrace.partitions import daily_partitions
@@ -57,12 +56,7 @@ _EXCEPTIONS = {
 
 def charges_on(raw: str | None = None) -> list[str]:
     """The ERPs whose card-on-file invoices are charged (``PAYSYNC_CARD_CHARGES``, a comma list; none by default)."""
-    raw = os.environ.get(CHARGES_SETTING, "") if raw is None else raw
-    names = list(dict.fromkeys(n.strip().lower() for n in raw.split(",") if n.strip()))
-    unknown = [n for n in names if n not in CONNECTORS]
-    if unknown:
-        raise ErpSettingError(f"{CHARGES_SETTING}={raw!r}: unknown ERP {', '.join(unknown)} (known: {', '.join(CONNECTORS)})")
-    return names
+    return erps_named(CHARGES_SETTING, raw)
 
 
 class ChargeConfig(dg.Config):

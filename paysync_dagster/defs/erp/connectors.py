@@ -86,3 +86,13 @@ def erps_on(raw: str | None = None) -> list[ErpConnector]:
         raise ErpSettingError(f"{ERPS_SETTING}={raw!r}: " + (f"unknown ERP {', '.join(unknown)}" if unknown else "no ERP")
                               + f" (known: {', '.join(CONNECTORS)})")
     return [CONNECTORS[n] for n in names]
+
+
+def erps_named(setting: str, raw: str | None = None) -> list[str]:
+    """The ERPs an outbound flow's switch names (a comma list in the environment; none by default)."""
+    raw = os.environ.get(setting, "") if raw is None else raw
+    names = list(dict.fromkeys(n.strip().lower() for n in raw.split(",") if n.strip()))
+    unknown = [n for n in names if n not in CONNECTORS]
+    if unknown:
+        raise ErpSettingError(f"{setting}={raw!r}: unknown ERP {', '.join(unknown)} (known: {', '.join(CONNECTORS)})")
+    return names

@@ -5,7 +5,8 @@ Each ERP folder ``defs/<erp>/`` holds its resource and a ``definitions.py`` that
 applications and reconciliation, built here from its :class:`~.connectors.ErpConnector`. Nothing in
 them is copied per ERP. The assets are built once per process (:func:`erp_assets`) and put in the
 code location only when the ERP is on (``PAYSYNC_ERPS``), which is read when the definitions load; its
-card-on-file charges only when ``PAYSYNC_CARD_CHARGES`` names it as well.
+outbound flows only when their switches name it as well: card-on-file charges (``PAYSYNC_CARD_CHARGES``),
+the customer vault sync (``PAYSYNC_VAULT_SYNC``) and ERP-initiated card refunds (``PAYSYNC_ERP_REFUNDS``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from paysync_dagster.defs.erp.charges import card_charges_asset, charges_on
 from paysync_dagster.defs.erp.connectors import CONNECTORS, ErpConnector, erps_on
 from paysync_dagster.defs.erp.on_account import on_account_applications_asset
 from paysync_dagster.defs.erp.posting import cash_receipts_asset, customer_accounts_asset, open_invoices_asset
+from paysync_dagster.defs.erp.refunds import card_refunds_asset, erp_refunds_on
+from paysync_dagster.defs.erp.vault_sync import vault_sync_asset, vault_sync_on
 from paysync_dagster.defs.reconciliation.assets import reconciliation_asset
 
 
@@ -30,6 +33,13 @@ class ErpAssets:
     on_account_applications: dg.AssetsDefinition
     reconciliation: dg.AssetsDefinition
     card_charges: dg.AssetsDefinition  # in the code location only for the ERPs PAYSYNC_CARD_CHARGES names
+    vault_sync: dg.AssetsDefinition  # ... PAYSYNC_VAULT_SYNC names
+    card_refunds: dg.AssetsDefinition  # ... PAYSYNC_ERP_REFUNDS names
+
+    def outbound(self, name: str) -> list[dg.AssetsDefinition]:
+        """The outbound flows switched on for the ERP ``name``."""
+        return [a for a, on in ((self.card_charges, charges_on()), (self.vault_sync, vault_sync_on()),
+                                (self.card_refunds, erp_refunds_on())) if name in on]
 
     def all(self) -> list[dg.AssetsDefinition]:
         return [self.customer_accounts, self.open_invoices, self.cash_receipts, self.on_account_applications,
@@ -41,7 +51,8 @@ def build_erp_assets(c: ErpConnector) -> ErpAssets:
     cash_receipts = cash_receipts_asset(c, open_invoices)
     on_account = on_account_applications_asset(c, open_invoices, cash_receipts)
     return ErpAssets(customer_accounts_asset(c), open_invoices, cash_receipts, on_account,
-                     reconciliation_asset(c, cash_receipts, on_account), card_charges_asset(c))
+                     reconciliation_asset(c, cash_receipts, on_account), card_charges_asset(c), vault_sync_asset(c),
+                     card_refunds_asset(c))
 
 
 @cache
@@ -55,7 +66,7 @@ def erp_definitions(name: str) -> dg.Definitions:
     if name not in {c.name for c in erps_on()}:
         return dg.Definitions()
     assets = erp_assets(name)
-    return dg.Definitions(assets=[*assets.all(), *([assets.card_charges] if name in charges_on() else [])])
+    return dg.Definitions(assets=[*assets.all(), *assets.outbound(name)])
 
 
 def customer_account_keys() -> list[dg.AssetKey]:

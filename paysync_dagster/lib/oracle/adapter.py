@@ -32,6 +32,14 @@ unapplied until it runs, which reconciliation reports as such. The default, ``"a
 applies at once (26c+ pods). Cash left on account and applied later, once its invoice appears, is a
 reference POSTed to the existing receipt's ``remittanceReferences`` (:meth:`add_references`).
 
+The outbound direction (PaySync acting on what Oracle asks for): :meth:`OracleAdapter.card_on_file_installments`
+and :meth:`~OracleAdapter.card_on_file_accounts` read the invoices marked by ``ReceiptMethod``;
+:meth:`~OracleAdapter.card_refunds` reads the credit memos a clerk marked for a card refund (their
+``ReceiptMethod``) and :meth:`~OracleAdapter.write_back_refund` writes the result in the credit memo's
+``CreditMemoComments``. What of ``receivablesCreditMemos`` is confirmed in Oracle's docs, and what is
+not (``ReceiptMethod`` on a credit memo, the credited invoice, a PATCH of ``CreditMemoComments``), is
+listed in :mod:`paysync_dagster.sandbox.oracle.credit_memos`.
+
 Batching (``batch_size`` > 1): receipt creates and receipt look-ups go as parts of one batch request
 (all or nothing). Applications go in batches only where Oracle enables ``applyReceipt`` for batch
 execution; ``batch_actions=None`` finds out with the first batch and falls back to one call each.
@@ -54,6 +62,7 @@ from paysync_dagster.lib.oracle.errors import (DUPLICATE_RECEIPT, OracleAmbiguou
 from paysync_dagster.lib.oracle.records import (ReceiptApplication, parse_application, parse_page,
                                                 parse_payment_schedule, parse_receipt)
 from paysync_dagster.lib.outbound.due import DueInstallment
+from paysync_dagster.lib.outbound.erp_refunds import ErpRefund
 from paysync_dagster.lib.posting.erp import (ApplySpec, DuplicateError, ErpReceipt, FetchedInvoice, OutcomeUnknown,
                                              ReceiptSpec, RejectedError, UnavailableError)
 from paysync_dagster.lib.posting.matching import OpenInvoice, Target
@@ -61,6 +70,18 @@ from paysync_dagster.lib.posting.matching import OpenInvoice, Target
 # Whether a pod runs applyReceipt inside batch requests, once learnt (by base URL), so that every
 # later run skips the refused batch. Learnt again after a restart: one refused batch per process.
 _BATCH_ACTIONS_LEARNT: dict[str, bool] = {}
+
+#: where a card refund's result is written on the credit memo: the header comments of receivablesCreditMemos
+#: (Oracle's create examples name it so; ``Comments`` is the SOAP name, read too when a pod sends it)
+CREDIT_MEMO_COMMENTS = "CreditMemoComments"
+#: CreditMemoComments' maximum length (the resource's describe, as transcribed by a third party; the
+#: RA_CUSTOMER_TRX_ALL.COMMENTS column is as wide)
+CREDIT_MEMO_COMMENTS_LENGTH = 1760
+WRITTEN_BACK_ATTRIBUTES = (CREDIT_MEMO_COMMENTS, "Comments")
+#: the credited invoice's number on a credit memo: no attribute is confirmed; the sandbox's first, then a
+#: name Oracle uses elsewhere for a credited transaction
+CREDITED_INVOICE_ATTRIBUTES = ("CreditedTransactionNumber", "PreviousTransactionNumber")
+CREDIT_MEMOS = "/receivablesCreditMemos"
 
 REFUND_REASON = "REFUND"
 REFUND_MATCH_BY = "Customer Reference"
@@ -189,11 +210,9 @@ class OracleAdapter:
         installment id, due date or balance are left out (nothing can be charged or applied for them).
         The currency is the row's ``EnteredCurrency``, else the invoice's ``InvoiceCurrencyCode``."""
         method = receipt_method.strip()
-        with translated():
-            rows = self.client.search_invoices(self.client.q(ReceiptMethod=method), onlyData="true")
         by_account: dict[str, list[dict[str, Any]]] = {}
-        for inv in rows:
-            if _text(inv.get("ReceiptMethod")) != method or not _text(inv.get("TransactionNumber")):
+        for inv in self._invoices_with_method(method):
+            if not _text(inv.get("TransactionNumber")):
                 continue
             account = _text(inv.get("BillToCustomerNumber"))
             if account:
@@ -207,6 +226,71 @@ class OracleAdapter:
                 for (account, _), items in zip(chunk, schedules):
                     out.extend(_due_installments(by_account[account], items, account, due_on_or_before))
         return sorted(out, key=lambda d: (d.due_date, d.invoice_number, _id_order(d.installment_id)))
+
+    def card_on_file_accounts(self, receipt_method: str) -> set[str]:
+        """The customer accounts that pay by card on file: the ``BillToCustomerNumber`` of every
+        receivablesInvoices row whose ``ReceiptMethod`` is ``receipt_method`` (trimmed), whatever its
+        status or balance (the search :meth:`card_on_file_installments` makes; the filter is checked here
+        too). A row without an account number is left out; a blank method names no account."""
+        method = (receipt_method or "").strip()
+        if not method:
+            return set()
+        return {account for inv in self._invoices_with_method(method)
+                if (account := _text(inv.get("BillToCustomerNumber")))}
+
+    def _invoices_with_method(self, method: str) -> list[dict[str, Any]]:
+        """receivablesInvoices rows whose ``ReceiptMethod`` is ``method``: asked of Oracle with ``q``
+        and checked again here, in case a pod ignores the filter."""
+        with translated():
+            rows = self.client.search_invoices(self.client.q(ReceiptMethod=method), onlyData="true")
+        return [inv for inv in rows if _text(inv.get("ReceiptMethod")) == method]
+
+    # -- card refunds a clerk asks for (the outbound direction) ---------------------------------------------------
+
+    def card_refunds(self, receipt_method: str) -> list[ErpRefund]:
+        """The credit memos a clerk keyed in Oracle to be refunded to a card: every receivablesCreditMemos
+        row whose ``ReceiptMethod`` is ``receipt_method`` (trimmed; asked of Oracle with ``q`` and checked
+        here again), any status, every page; in CustomerTransactionId order. Fields are read by name:
+
+        - ``key`` the CustomerTransactionId (what :meth:`write_back_refund` PATCHes); ``document_number``
+          the TransactionNumber; ``customer_account`` the BillToCustomerNumber;
+        - ``amount_minor`` the ``EnteredAmount`` (negative in Oracle: a credit) as a positive number of
+          minor units of ``currency``, the ``CreditMemoCurrency`` (else USD);
+        - ``document_date`` the TransactionDate;
+        - ``original_transaction_id`` the ``CrossReference`` when it is all digits (where the clerk puts
+          the PayTrace transaction id), else None;
+        - ``invoice_number`` the credited invoice, when the row names it (:data:`CREDITED_INVOICE_ATTRIBUTES`,
+          unconfirmed names), else "";
+        - ``written_back`` the ``CreditMemoComments`` (else ``Comments``), trimmed; ``editable`` True.
+
+        A row without CustomerTransactionId, BillToCustomerNumber or amount, or of amount zero, is left
+        out (nothing can be refunded or written back for it). An amount that cannot be read makes the
+        whole answer unreadable (:class:`OracleResponseError`: the posting loop's unknown outcome) rather
+        than hiding a refund. ``ReceiptMethod`` on a credit memo is not confirmed in Oracle's docs (see
+        :mod:`paysync_dagster.sandbox.oracle.credit_memos`): a pod without it answers the filter with 400,
+        the posting loop's RejectedError. A blank method: none."""
+        method = (receipt_method or "").strip()
+        if not method:
+            return []
+        with translated():
+            rows = self.client.search_credit_memos(self.client.q(ReceiptMethod=method), onlyData="true")
+            refunds = [r for row in rows if (r := _erp_refund(row, method)) is not None]
+        return sorted(refunds, key=lambda r: _id_order(r.key))
+
+    def write_back_refund(self, refund: ErpRefund, text: str) -> None:
+        """Write PaySync's result on the clerk's credit memo: PATCH its ``CreditMemoComments`` to
+        ``text``, cut to :data:`CREDIT_MEMO_COMMENTS_LENGTH` characters. The same PATCH twice gives the
+        same credit memo, so it is repeated after a lost answer. A refund that is not Oracle's, or whose
+        key is not a CustomerTransactionId, is a ValueError and nothing is sent; what Oracle refuses (a
+        credit memo gone: 404; a pod that does not let the comments be updated: 400) is the posting loop's
+        :class:`~paysync_dagster.lib.posting.erp.RejectedError` (:func:`translated`)."""
+        if refund.erp != self.name:
+            raise ValueError(f"refund {refund.key} is not Oracle's ({refund.erp})")
+        key = refund.key.strip()
+        if not (key.isascii() and key.isdigit()):
+            raise ValueError(f"not an Oracle credit memo id (CustomerTransactionId): {refund.key!r}")
+        with translated():
+            self.client.update_credit_memo(int(key), {CREDIT_MEMO_COMMENTS: (text or "")[:CREDIT_MEMO_COMMENTS_LENGTH]})
 
     def account_id(self, account_number: str) -> int | None:
         if account_number not in self._account_ids:
@@ -462,6 +546,37 @@ def _due_installments(invoices: Sequence[Mapping[str, Any]], schedules: Sequence
         out.append(DueInstallment("oracle", _text(invoice.get("TransactionNumber")), installment, account,
                                   schedule.balance_minor, currency, due))
     return out
+
+
+def _first_text(row: Mapping[str, Any], names: Sequence[str]) -> str:
+    """The first of ``names`` the row has a non-blank value for, trimmed ("" when none)."""
+    return next((value for name in names if (value := _text(row.get(name)))), "")
+
+
+def _erp_refund(row: Mapping[str, Any], method: str) -> ErpRefund | None:
+    """A receivablesCreditMemos row as an :class:`ErpRefund` (see :meth:`OracleAdapter.card_refunds`), or
+    None when it is not one: another receipt method, or no id, account or amount."""
+    if _text(row.get("ReceiptMethod")) != method:
+        return None
+    key, account, raw = _text(row.get("CustomerTransactionId")), _text(row.get("BillToCustomerNumber")), \
+        _text(row.get("EnteredAmount"))
+    if not key or not account or not raw:
+        return None
+    number = _text(row.get("TransactionNumber"))
+    currency = _text(row.get("CreditMemoCurrency")) or "USD"
+    try:
+        amount_minor = abs(money.to_minor(row["EnteredAmount"], currency))
+    except money.MoneyError as exc:
+        raise OracleResponseError(f"unreadable amount of credit memo {number or key}: {exc}", path=CREDIT_MEMOS) from exc
+    if amount_minor == 0:
+        return None
+    cross = _text(row.get("CrossReference"))
+    return ErpRefund(
+        erp="oracle", key=key, document_number=number, customer_account=account, amount_minor=amount_minor,
+        currency=currency, document_date=_date(row.get("TransactionDate")),
+        original_transaction_id=int(cross) if cross.isascii() and cross.isdigit() else None,
+        invoice_number=_first_text(row, CREDITED_INVOICE_ATTRIBUTES),
+        written_back=_first_text(row, WRITTEN_BACK_ATTRIBUTES), editable=True)
 
 
 def _date(value: Any) -> date | None:  # noqa: ANN401

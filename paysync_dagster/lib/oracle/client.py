@@ -1,5 +1,5 @@
-"""Oracle Fusion Cloud ERP REST client: receivables receipts and invoices, customer activities, order hub,
-batch (spec: ``specs/oracle_fusion_rest.md``).
+"""Oracle Fusion Cloud ERP REST client: receivables receipts, invoices and credit memos, customer activities,
+order hub, batch (spec: ``specs/oracle_fusion_rest.md``).
 
 The wire belongs here: the resource root ``/fscmRestApi/resources/11.13.18.05``, the
 ``REST-Framework-Version`` header (4 unless configured; ``q`` is written in the grammar of that
@@ -357,6 +357,22 @@ class OracleFusionClient:
 
     def search_invoices(self, q: str | None = None, **params: Any) -> list[Json]:
         return self.list_items("/receivablesInvoices", {"q": q, **params})
+
+    def search_credit_memos(self, q: str | None = None, **params: Any) -> list[Json]:
+        """Every ``receivablesCreditMemos`` item matching ``q`` (all pages); ``params`` are further query
+        parameters (``onlyData``, ``fields``, ``orderBy``, ``finder``...). Credit memo amounts
+        (``EnteredAmount``) are negative; the currency is ``CreditMemoCurrency``."""
+        return self.list_items("/receivablesCreditMemos", {"q": q, **params})
+
+    def get_credit_memo(self, customer_transaction_id: int | str) -> Json:
+        return self.get(f"/receivablesCreditMemos/{_key(customer_transaction_id)}")
+
+    def update_credit_memo(self, customer_transaction_id: int | str, fields: Mapping[str, Any], *,
+                           if_match: str | None = None) -> Json:
+        """PATCH a credit memo with ``fields`` (repeated after an uncertain failure: a PATCH sets values,
+        so sending it twice changes nothing more); returns the item as Oracle answers it."""
+        return self._call("PATCH", f"/receivablesCreditMemos/{_key(customer_transaction_id)}", body=dict(fields),
+                          headers={"If-Match": if_match} if if_match else None)
 
     def invoice_installments(self, invoice_id: int | str) -> list[Json]:
         return self.list_items(f"/receivablesInvoices/{_key(invoice_id)}/child/receivablesInvoiceInstallments")

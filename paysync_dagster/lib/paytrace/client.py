@@ -348,6 +348,21 @@ class PayTraceClient:
         # Not blindly retried: a repeat after an unseen success would answer "171 not unique".
         return self._post("/v1/customer/create", body, retry_uncertain=False, secrets=(card_number, csc))
 
+    def create_customer_from_transaction(self, customer_id: str, transaction_id: int | str,
+                                         billing_address: Json | None = None, email: str | None = None) -> Json:
+        """Store the card of an earlier transaction in the vault under ``customer_id`` (no card number
+        passes through PaySync). Not blindly retried: a repeat after an unseen success answers 171."""
+        body = {"customer_id": customer_id, "transaction_id": transaction_id, "billing_address": billing_address,
+                "email": email}
+        return self._post("/v1/customer/create_from_transaction", body, retry_uncertain=False)
+
+    def update_customer(self, customer_id: str, billing_address: Json | None = None, email: str | None = None,
+                        phone: str | None = None) -> Json:
+        """Change a vault profile's billing address (only the fields sent), e-mail or phone. The same
+        update sent twice leaves the same profile, so an uncertain answer is retried."""
+        body = {"customer_id": customer_id, "billing_address": billing_address, "email": email, "phone": phone}
+        return self._post("/v1/customer/update", body, retry_uncertain=True)
+
     def delete_customer(self, customer_id: str) -> Json:
         """Remove a vault profile."""
         return self._post("/v1/customer/delete", {"customer_id": customer_id}, retry_uncertain=False)

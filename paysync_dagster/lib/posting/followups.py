@@ -17,6 +17,7 @@ import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from paysync_dagster.lib.outbound.refunds import made_for_erp
 from paysync_dagster.lib.posting.erp import ErpReceipt, OutcomeUnknown, RejectedError, UnavailableError
 from paysync_dagster.lib.posting.ledger import ADJUSTMENT, APPLICATION, REFUND, Entry
 from paysync_dagster.lib.posting.poster import LIVE, Outcome, receipt_reference
@@ -31,7 +32,11 @@ def follow_up(poster: Poster, p: Mapping[str, Any]) -> Outcome:
     kind, status = p["kind"], p["status"]
     out = Outcome(int(p["transaction_id"]), p["business_date"], kind, "skipped", int(p["amount_minor"]), p["currency"])
     try:
-        if kind == "decline":
+        made = made_for_erp(poster.ledger.engine, out.transaction_id, kind, poster.adapter.name) \
+            if kind in ("refund", "void") else None
+        if made:
+            out.reason = made  # the ERP's own refund record asked for it: recorded there already
+        elif kind == "decline":
             out.outcome, out.reason = "exception", f"declined by the card issuer ({p.get('paytrace_state')}): no receipt"
             out.exception = ("declined", f"PayTrace declined the payment: {p.get('description') or 'no description'}",
                              "nothing to post; ask the customer for another payment")

@@ -41,6 +41,13 @@ How each posting effect is represented in Sage 300:
   posts first (found again by its number before any resend). An unposted receipt is refused (post
   the batch, then replay), unless the refund is the whole receipt, which deletes its entry.
 
+The outbound direction (PaySync acting on what Sage asks for): :meth:`SageAdapter.card_on_file_accounts`
+and :meth:`~SageAdapter.card_on_file_installments` read the customers marked by ``PaymentCode``;
+:meth:`~SageAdapter.update_customer` writes vault contact details back to AR/ARCustomers;
+:meth:`~SageAdapter.card_refunds` reads the refund entries a clerk marked for a card refund (their
+``PaymentCode``) and :meth:`~SageAdapter.write_back_refund` writes the result on the entry's
+``EntryReference`` while its batch is unposted.
+
 Posting the batches: :meth:`SageAdapter.post_date` sets a date's PaySync batches ReadyToPost and runs
 the posting processes; :meth:`SageAdapter.after_run` does it only when the settings ask to post after
 each run (otherwise a person posts them in Sage, which is the usual practice).
@@ -58,6 +65,7 @@ from typing import Any
 
 from paysync_dagster.lib.money import format_amount
 from paysync_dagster.lib.outbound.due import DueInstallment
+from paysync_dagster.lib.outbound.erp_refunds import ErpRefund
 from paysync_dagster.lib.posting.erp import (ApplySpec, DuplicateError, ErpReceipt, FetchedInvoice, OutcomeUnknown,
                                              ReceiptSpec, RejectedError, UnavailableError)
 from paysync_dagster.lib.posting.matching import OpenInvoice
@@ -68,8 +76,8 @@ from paysync_dagster.lib.sage.errors import (INVALID_ACTION, SageAmbiguousMatch,
                                              SageDuplicate, SageNotFound, SageOutcomeUnknown, SageRateLimited,
                                              SageRejected, SageResponseError, SageServerError, SageTransportError)
 from paysync_dagster.lib.sage.records import (AppliedLine, PostedDocument, ReceiptBatch, ReceiptEntry, minor,
-                                              parse_customer, parse_int, parse_posted_document, parse_posted_receipt,
-                                              parse_receipt_batch)
+                                              parse_customer, parse_date, parse_int, parse_posted_document,
+                                              parse_posted_receipt, parse_receipt_batch)
 from paysync_dagster.lib.scrub import mask_card_numbers
 
 #: entries that are cash received (a receipt); ApplyDocument entries move no cash
@@ -83,6 +91,19 @@ UNPOSTED = "SAGE_UNPOSTED"
 #: what :meth:`SageAdapter.customer_master` reads of AR/ARCustomers (the spec's names, §0)
 CUSTOMER_MASTER_FIELDS = ("CustomerNumber", "CustomerName", "Email", "PhoneNumber", "AddressLine1", "AddressLine2",
                           "AddressLine3", "AddressLine4", "City", "StateProvince", "ZipPostalCode", "Country")
+#: what :meth:`SageAdapter.update_customer` may change: a :meth:`SageAdapter.customer_master` column ->
+#: its AR/ARCustomers field (spec §0)
+CUSTOMER_UPDATE_FIELDS = {"name": "CustomerName", "email": "Email", "phone": "PhoneNumber",
+                          "address_line1": "AddressLine1", "address_line2": "AddressLine2", "city": "City",
+                          "state": "StateProvince", "postal_code": "ZipPostalCode", "country": "Country"}
+#: the widths of those AR/ARCustomers fields (Sage's fields are fixed-width: a longer value is refused,
+#: never cut; the sandbox's schema declares the same widths)
+CUSTOMER_FIELD_LENGTHS = {"CustomerName": 60, "Email": 50, "PhoneNumber": 30, "AddressLine1": 60, "AddressLine2": 60,
+                          "City": 30, "StateProvince": 30, "ZipPostalCode": 20, "Country": 30}
+#: the width of a refund entry's EntryReference (where a card refund's result is written back)
+ENTRY_REFERENCE_LENGTH = 60
+#: the currency of an amount whose row, batch and customer name none
+DEFAULT_CURRENCY = "USD"
 
 
 @dataclass(frozen=True)
@@ -168,6 +189,11 @@ def _field(row: Mapping[str, Any], name: str) -> str:
     """A text field of a row, trimmed; "" when Sage leaves it out or null."""
     value = row.get(name)
     return "" if value is None else str(value).strip()
+
+
+def _refund_currency(batch: Mapping[str, Any], entry: Mapping[str, Any]) -> str:
+    """The currency a refund entry or its batch names ("" when neither does)."""
+    return _field(entry, "CustomerCurrencyCode") or _field(entry, "CurrencyCode") or _field(batch, "CurrencyCode")
 
 
 # -- a receipt as Sage holds it ---------------------------------------------------------------------------------
@@ -425,6 +451,161 @@ class SageAdapter:
             out.append(DueInstallment("sage", d.document_number or "", "1", d.customer_number or "", balance,
                                       d.currency, due))
         return sorted(out, key=lambda i: (i.due_date, i.invoice_number, i.customer_account))
+
+    def card_on_file_accounts(self, payment_code: str) -> set[str]:
+        """The customers who pay by card on file with ``payment_code``: the ``CustomerNumber`` of every
+        AR/ARCustomers row whose ``PaymentCode`` is that code (spec ``sage300_webapi.md`` §0: Sage marks
+        the customer, not the invoice). The ``$filter`` asks Sage for the code as given and upper-cased
+        (Sage keeps codes upper-case and compares them as stored); every row answered is checked here,
+        trimmed and case-insensitively (a next link drops the ``$filter``, §2: later pages are of every
+        customer). A blank code names no customer: an empty set."""
+        code = (payment_code or "").strip()
+        if not code:
+            return set()
+        asked = or_(*(eq("PaymentCode", v) for v in dict.fromkeys((code, code.upper()))))
+        with translated():
+            rows = self.client.list_customers(filter=asked, select=["CustomerNumber", "PaymentCode"])
+        wanted = code.casefold()
+        return {number for row in rows
+                if (number := _field(row, "CustomerNumber")) and _field(row, "PaymentCode").casefold() == wanted}
+
+    def update_customer(self, account: str, changes: Mapping[str, str]) -> None:
+        """Change a customer's contact details in Sage: one PATCH of ``AR/ARCustomers('<account>')`` (spec
+        §0; §2.4: master data takes PATCH, which changes only what it sends) with the fields in
+        ``changes``. Its keys are :meth:`customer_master`'s columns: ``name`` (CustomerName), ``email``
+        (Email), ``phone`` (PhoneNumber), ``address_line1`` (AddressLine1), ``address_line2``
+        (AddressLine2), ``city`` (City), ``state`` (StateProvince), ``postal_code`` (ZipPostalCode),
+        ``country`` (Country); values are sent trimmed ("" clears a field, None is ""). Since
+        :meth:`customer_master` reads ``address_line2`` as AddressLine2..4 joined, a new ``address_line2``
+        also clears AddressLine3 and AddressLine4, so that the next read gives back what was written.
+
+        Checked before anything is sent: a key that is not one of those (``account_number`` too: Sage's
+        CustomerNumber cannot change) or a value that is not text is a ValueError naming it; so is a value
+        longer than its Sage field (:data:`CUSTOMER_FIELD_LENGTHS`: Sage refuses it, nothing is cut). No
+        changes: nothing is sent. The same PATCH twice leaves the same customer. What Sage refuses (an
+        unknown customer, a blank name) is the posting loop's error (:func:`translated`)."""
+        number = (account or "").strip()
+        if not number:
+            raise ValueError("update_customer needs the customer's account number")
+        body: dict[str, str] = {}
+        for key, value in changes.items():
+            name = CUSTOMER_UPDATE_FIELDS.get(key)
+            if name is None:
+                raise ValueError(f"update_customer cannot change {key!r}: the fields it changes are "
+                                 f"{', '.join(CUSTOMER_UPDATE_FIELDS)}")
+            if value is not None and not isinstance(value, str):
+                raise ValueError(f"update_customer: {key!r} ({name}) must be text, not {type(value).__name__}")
+            text = (value or "").strip()
+            width = CUSTOMER_FIELD_LENGTHS[name]
+            if len(text) > width:
+                raise ValueError(f"update_customer: {key!r} is {len(text)} characters; Sage's {name} holds {width}")
+            body[name] = text
+        if not body:
+            return
+        if "AddressLine2" in body:
+            body.update(AddressLine3="", AddressLine4="")
+        with translated():
+            self.client.patch_customer(number, body)
+
+    # -- card refunds a clerk asks for (the outbound direction) ---------------------------------------------------
+
+    def card_refunds(self, payment_code: str) -> list[ErpRefund]:
+        """The refunds a clerk entered in Sage to be paid back to a card: every entry of every
+        ``AR/ARRefundBatches`` batch (spec §2.4, AR0140; all statuses, every page, since no documented
+        ``$filter`` reaches an entry's fields) whose ``PaymentCode`` is ``payment_code`` (trimmed,
+        case-insensitive), except PaySync's own (:meth:`mark_refund`'s: an entry of a PaySync batch,
+        :meth:`SageReceiptSettings.is_ours`, or one whose ``CheckNumber`` is a PaySync refund's reference,
+        ``...:RFND``), and except entries of no amount. Refund fields were not in the public material (spec
+        §0); they are read by the names the sandbox and :class:`~paysync_dagster.lib.sage.client.NewRefund`
+        use, each tolerated missing:
+
+        - ``key`` ``"<BatchNumber>:<EntryNumber>"``; ``document_number`` the entry's DocumentNumber
+          (``RF...``); ``customer_account`` its CustomerNumber;
+        - ``amount_minor`` its CustomerRefundAmount (else the sum of its RefundDetails' amounts) in minor
+          units of ``currency``: the entry's CustomerCurrencyCode or CurrencyCode, else the batch's
+          CurrencyCode, else the customer's CurrencyCode (AR/ARCustomers), else :data:`DEFAULT_CURRENCY`;
+        - ``document_date`` its DocumentDate, else the batch's BatchDate;
+        - ``original_transaction_id`` its TransactionID when that is all digits (the PayTrace transaction);
+        - ``invoice_number`` "": a refund draws on posted credits (credit notes, prepayments, unapplied
+          cash), and neither the spec nor the sandbox keeps the invoice a credit note credits;
+        - ``written_back`` its EntryReference (trimmed): where :meth:`write_back_refund` writes;
+        - ``editable`` while the batch is Open or ReadyToPost (Sage refuses edits of a posted batch:
+          ``InvalidAction``). Entries of a deleted batch are left out: their refunds were withdrawn.
+
+        In batch and entry order. A blank code: none."""
+        code = (payment_code or "").strip().casefold()
+        if not code:
+            return []
+        with translated():
+            batches = self.client.refund_batches()
+        wanted: list[tuple[Mapping[str, Any], Mapping[str, Any], int, int]] = []
+        for b in batches:
+            # A deleted batch's refunds were withdrawn: nothing to pay back.
+            if self.settings.is_ours(_field(b, "Description")) or _field(b, "BatchStatus") == "Deleted":
+                continue
+            batch_number = parse_int(b.get("BatchNumber"), field="BatchNumber")
+            for r in b.get("Refunds") or ():
+                entry_number = parse_int(r.get("EntryNumber"), field="EntryNumber")
+                if batch_number is None or entry_number is None or _field(r, "PaymentCode").casefold() != code \
+                        or _field(r, "CheckNumber").endswith(REFUND_SUFFIX):
+                    continue
+                wanted.append((b, r, batch_number, entry_number))
+        unknown = sorted({_field(r, "CustomerNumber") for b, r, _, _ in wanted if not _refund_currency(b, r)} - {""})
+        currencies = self._currencies(unknown)
+        out = []
+        for b, r, batch_number, entry_number in wanted:
+            customer = _field(r, "CustomerNumber")
+            currency = _refund_currency(b, r) or currencies.get(customer) or DEFAULT_CURRENCY
+            with translated():
+                total = minor(r.get("CustomerRefundAmount"), currency, field="CustomerRefundAmount")
+                if total is None and r.get("RefundDetails"):
+                    total = sum(minor(d.get("CustomerRefundAmount"), currency, field="CustomerRefundAmount") or 0
+                                for d in r["RefundDetails"])
+                on = parse_date(r.get("DocumentDate"), field="DocumentDate") or \
+                    parse_date(b.get("BatchDate"), field="BatchDate")
+            if total is None or total <= 0:
+                continue
+            transaction = _field(r, "TransactionID")
+            out.append(ErpRefund(
+                erp=self.name, key=f"{batch_number}:{entry_number}", document_number=_field(r, "DocumentNumber"),
+                customer_account=customer, amount_minor=total, currency=currency, document_date=on,
+                original_transaction_id=int(transaction) if transaction.isascii() and transaction.isdigit() else None,
+                invoice_number="", written_back=_field(r, "EntryReference"),
+                editable=_field(b, "BatchStatus") in EDITABLE))
+        return out
+
+    def _currencies(self, customers: Sequence[str]) -> dict[str, str]:
+        """The CurrencyCode of each of ``customers`` (AR/ARCustomers, ``batch_size`` a request)."""
+        out: dict[str, str] = {}
+        with translated():
+            for chunk in _chunks(list(customers), self.batch_size):
+                for row in self.client.list_customers(filter=or_(*(eq("CustomerNumber", c) for c in chunk)),
+                                                      select=["CustomerNumber", "CurrencyCode"]):
+                    if _field(row, "CustomerNumber") in chunk and _field(row, "CurrencyCode"):
+                        out[_field(row, "CustomerNumber")] = _field(row, "CurrencyCode")
+        return out
+
+    def write_back_refund(self, refund: ErpRefund, text: str) -> None:
+        """Write PaySync's result on the clerk's refund entry: its ``EntryReference`` becomes ``text``
+        (cut to the field's 60 characters, :data:`ENTRY_REFERENCE_LENGTH`), by a PATCH of its
+        ``AR/ARRefundBatches(<BatchNumber>)`` batch updating that entry (``UpdateOperation`` Update, by
+        ``EntryNumber``; spec §2.4: transactions take PATCH). The same PATCH twice gives the same entry,
+        so it is repeated after a lost answer. A refund read as not editable (its batch posted or deleted)
+        is a ValueError and nothing is sent; a batch posted since it was read is refused by Sage
+        (``InvalidAction``), as is an entry deleted since (``RecordNotFound``): the posting loop's
+        :class:`~paysync_dagster.lib.posting.erp.RejectedError`."""
+        if refund.erp != self.name:
+            raise ValueError(f"refund {refund.key} is not Sage's ({refund.erp})")
+        if not refund.editable:
+            raise ValueError(f"Sage refund {refund.key} ({refund.document_number}) is in a posted batch: Sage takes no "
+                             "write-back on it")
+        batch, sep, entry = refund.key.partition(":")
+        if not (sep and batch.isascii() and batch.isdigit() and entry.isascii() and entry.isdigit()):
+            raise ValueError(f"not a Sage refund key (<batch>:<entry>): {refund.key!r}")
+        row = {"UpdateOperation": "Update", "EntryNumber": int(entry),
+               "EntryReference": (text or "")[:ENTRY_REFERENCE_LENGTH]}
+        with translated():
+            self.client.patch(REFUND_BATCHES, int(batch), {"Refunds": [row]}, repeatable=True)
 
     def _pending_applications(self) -> dict[tuple[str, str], int]:
         """What every unposted CA batch applies to each posted document (customer, document)."""

@@ -146,6 +146,15 @@ SECTIONS: tuple[Section, ...] = (
                Column(("start",), "from (YYYY-MM-DD)"), Column(("end",), "until (YYYY-MM-DD)"))),
     ), "Invoices due of customers who pay by card on file, charged through PayTrace (for the ERPs "
        "PAYSYNC_CARD_CHARGES names)."),
+    Section("vault_sync", "Customer vault sync", (
+        Field(("vault_sync", "first_sync"), "First sync of a link whose sides differ", "select",
+              ("", "erp", "paytrace", "review"), optional=True, help="erp: the ERP's values go to PayTrace; review: an exception"),
+        Field(("vault_sync", "max_deletions"), "Profiles deleted at most per run", "number", optional=True),
+    ), "ERP customer accounts and PayTrace vault profiles kept in step (for the ERPs PAYSYNC_VAULT_SYNC names)."),
+    Section("refunds", "ERP-initiated card refunds", (
+        Field(("refunds", "card_refund", "oracle"), "Oracle receipt method of credit memos refunded to the card", optional=True),
+        Field(("refunds", "card_refund", "sage"), "Sage 300 payment code of refund entries refunded to the card", optional=True),
+    ), "ERP refund records refunded through PayTrace (for the ERPs PAYSYNC_ERP_REFUNDS names)."),
     Section("alerts", "Alerts", tuple(
         Field(("alerts", k), label, "number", optional=True) for k, label in (
             ("max_open_exceptions", "Open exceptions before an incident"),
@@ -248,7 +257,7 @@ def from_form(base: dict[str, Any], form: Iterable[tuple[str, str]]) -> Submitte
             else:
                 _read_table(item, values, data, out)
     for path in (("gl_accounts", "default_accounts"), ("date_formats",), ("receipts", "sage"), ("charges", "card_on_file"),
-                 ("charges",)):
+                 ("charges",), ("vault_sync",), ("refunds", "card_refund"), ("refunds",)):
         if _get(data, path) == {}:  # every optional key of it blank: no section, so its defaults apply
             _set(data, path, None)
     return out

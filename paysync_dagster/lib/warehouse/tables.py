@@ -380,6 +380,64 @@ card_charges = Table(
 )
 Index("ix_card_charges_business_date", card_charges.c.business_date)
 
+# Customer vault sync (``<erp>_vault_sync``). ``customer_sync_links``: per ERP account linked to a
+# PayTrace vault profile, the standardized contact values both sides last agreed on (``base``, JSON)
+# and the date an open conflict was first reported; the state the next run compares with.
+# ``customer_sync``: what a date's run did per link or account (in_step | updated_in_paytrace |
+# updated_in_erp | conflict | key_in_erp | profile_created | profile_deleted | unlinked |
+# no_card_payment | first_sync_review | deletion_held | failed | would_...), with both versions.
+customer_sync_links = Table(
+    "customer_sync_links",
+    metadata,
+    Column("erp", String(10), primary_key=True),
+    Column("account", String(100), primary_key=True),
+    Column("vault_id", String(100), nullable=False),
+    Column("base", Text, nullable=True),
+    Column("reported_on", Date, nullable=True),
+    Column("synced_at", DateTime, nullable=False),
+)
+customer_sync = Table(
+    "customer_sync",
+    metadata,
+    Column("business_date", Date, nullable=False),
+    Column("erp", String(10), nullable=False),
+    Column("account", String(100), nullable=False),
+    Column("vault_id", String(100), nullable=False),
+    Column("outcome", String(40), nullable=False),
+    Column("fields", String(200), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("erp_version", Text, nullable=True),
+    Column("paytrace_version", Text, nullable=True),
+    Column("dry_run", Boolean, nullable=False),
+    UniqueConstraint("business_date", "erp", "account", "vault_id", name="uq_customer_sync_date_erp_account"),
+)
+Index("ix_customer_sync_business_date", customer_sync.c.business_date)
+
+# ERP-initiated card refunds (``<erp>_card_refunds``): per date, what became of each ERP refund record
+# marked for a card refund; the refunds and voids themselves are posting-ledger entries (system
+# ``paytrace``, actions ``card_refund`` and ``card_void``). ``outcome``: refunded | voided | done_before |
+# waiting_for_settlement | no_original_payment | refused | paytrace_unreachable | not_written_back | would_...
+card_refunds = Table(
+    "card_refunds",
+    metadata,
+    Column("business_date", Date, nullable=False),
+    Column("erp", String(10), nullable=False),
+    Column("record_key", String(100), nullable=False),
+    Column("document_number", String(50), nullable=False),
+    Column("customer_account", String(100), nullable=False),
+    Column("amount_minor", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("original_transaction_id", BigInteger, nullable=True),
+    Column("paytrace_transaction_id", BigInteger, nullable=True),
+    Column("kind", String(10), nullable=False),
+    Column("outcome", String(40), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("written_back", Boolean, nullable=False),
+    Column("dry_run", Boolean, nullable=False),
+    UniqueConstraint("business_date", "erp", "record_key", name="uq_card_refunds_date_erp_record"),
+)
+Index("ix_card_refunds_business_date", card_refunds.c.business_date)
+
 # Append-only history of the mapping file as the studio saved it (``paysync studio``): each version's
 # whole text, who saved it, why, and its diff against the version before. ``target`` is the file the
 # pipeline loads; ``number`` counts that file's versions from 1 (the file as the studio first found it).

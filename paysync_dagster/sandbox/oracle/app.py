@@ -6,7 +6,7 @@
 - ``GET  /fscmRestApi/resources`` (context root: versions, sample 13's shape);
 - ``POST /fscmRestApi/resources/11.13.18.05/`` (batch, ``application/vnd.oracle.adf.batch+json``);
 - under ``/fscmRestApi/resources/11.13.18.05/`` (``latest`` is an alias): ``standardReceipts``,
-  ``receivablesInvoices``, ``receivablesCustomerAccountActivities``,
+  ``receivablesInvoices``, ``receivablesCreditMemos``, ``receivablesCustomerAccountActivities``,
   ``receivablesCustomerAccountSiteActivities``, ``salesOrdersForOrderHub`` (modules of this package);
 - the control API under ``/fscmRestApi/_sandbox/`` (:mod:`.control`), never faulted, no auth.
 
@@ -106,6 +106,12 @@ receivablesInvoices
 - PATCH of the invoice: only InvoiceStatus, PaymentTerms, TransactionDate (docs' wording), plus the
   nested installments array. With activity, it can be neither made incomplete nor re-termed.
 
+receivablesCreditMemos
+- GET (collection and item) and PATCH only, seeded by ``seed.add_credit_memo``; PATCH takes
+  CreditMemoComments, InternalNotes, CrossReference, CreditMemoStatus, AllowCompletion, TransactionType.
+  ``ReceiptMethod`` and ``CreditedTransactionNumber`` are sandbox attributes, and a PATCH of the text
+  fields is not confirmed for Oracle: see :mod:`.credit_memos`, which lists what was found and where.
+
 Activities and orders
 - ``transactionPaymentSchedules`` use the attribute names of a third-party schema (InstallmentId,
   InstallmentNumber, InstallmentStatus 'Open'/'Closed', TransactionId, TransactionNumber,
@@ -149,7 +155,7 @@ from starlette.routing import Route
 
 from ..asgi import acknowledge_lifespan
 from ..faults import FaultConfig, FaultInjector, fault_config
-from . import activities, invoices, orders, receipts
+from . import activities, credit_memos, invoices, orders, receipts
 from .control import control_app
 from .rest import BATCH, ERROR, TITLES, Call, Registry, Result, dispatch, error_json, run_batch
 from .security import OAuthServerConfig, check_basic, check_bearer, token_endpoint
@@ -163,7 +169,7 @@ TOKEN_PATH = "/oauth2/v1/token"
 FRAMEWORK_VERSIONS = range(1, 10)
 
 REGISTRY: Registry = {spec.name: spec for spec in (
-    receipts.SPEC, invoices.SPEC, activities.ACCOUNT_SPEC, activities.SITE_SPEC, orders.SPEC)}
+    receipts.SPEC, invoices.SPEC, credit_memos.SPEC, activities.ACCOUNT_SPEC, activities.SITE_SPEC, orders.SPEC)}
 
 
 class OracleSandbox:

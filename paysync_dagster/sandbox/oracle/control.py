@@ -6,7 +6,8 @@
 - ``POST /seed`` -> ``{"seed", "start_date", "end_date" | "days", "per_day", "tz_name"?, "card_on_file"?}``
   seeds from the PayTrace generator's catalogue (and its card-on-file invoices, when asked);
   ``{"invoices": [...], "customers": [...]}`` seeds those catalogue dicts. Answers what was added.
-  Idempotent.
+  Idempotent. ``"credit_memos": [...]`` (alone or with invoices/customers) keys in receivables credit
+  memos, each a dict of :func:`~.seed.add_credit_memo`'s keyword arguments (not idempotent).
 - ``GET  /faults``, ``POST /faults`` (a full :class:`~paysync_dagster.sandbox.faults.FaultConfig`)
 - ``GET  /stats`` -> ``{"oracle": counts, "requests": {"METHOD resource": {status: n}}, "faults": ...}``
 - ``GET  /state`` -> every receipt with its remittance references and applications, every invoice with
@@ -36,7 +37,7 @@ from paysync_dagster.lib.timeutil import DEFAULT_MERCHANT_TIMEZONE
 from ..asgi import control_body
 from ..faults import FaultConfig
 from . import receipts
-from .seed import SeedSpec, seed_from_catalogue, seed_from_generator
+from .seed import SeedSpec, seed_credit_memos, seed_from_catalogue, seed_from_generator
 from .state import ApiError, OracleState
 
 if TYPE_CHECKING:
@@ -141,8 +142,12 @@ def control_routes(sandbox: OracleSandbox, prefix: str) -> list[Route]:
             if "invoices" in body or "customers" in body:
                 added = await run_in_threadpool(seed_from_catalogue, state, body.get("invoices") or [],
                                                 body.get("customers") or [])
-            else:
+            elif "credit_memos" not in body:
                 added = await run_in_threadpool(seed_from_generator, state, seed_spec(body))
+            else:
+                added = {}
+            if "credit_memos" in body:
+                added = {**added, **await run_in_threadpool(seed_credit_memos, state, body["credit_memos"] or [])}
         except (ValueError, TypeError, KeyError, ApiError) as exc:
             return JSONResponse({"error": "invalid_seed", "detail": str(exc)}, 400)
         return JSONResponse({"added": added, "oracle": state.counts()})

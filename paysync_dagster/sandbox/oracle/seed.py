@@ -21,7 +21,7 @@ from typing import Any
 from paysync_dagster.lib.money import to_wire
 from paysync_dagster.lib.timeutil import DEFAULT_MERCHANT_TIMEZONE
 
-from . import invoices
+from . import credit_memos, invoices
 from .state import OracleState
 
 CATALOGUE_SOURCE = "PaySync Catalogue"
@@ -154,3 +154,35 @@ def seed_from_generator(state: OracleState, spec: SeedSpec) -> dict[str, int]:
         more = seed_card_on_file(state, card_on_file_invoices(spec.seed, spec.start_date, spec.end_date, spec.per_day))
         added = {k: added[k] + more[k] for k in added}
     return added
+
+
+def add_credit_memo(state: OracleState, *, account_number: str, amount_minor: int, currency: str, receipt_method: str,
+                    cross_reference: str = "", invoice_number: str = "",
+                    transaction_date: date | str | None = None) -> int:
+    """Key in one receivables credit memo, as a clerk would in Oracle; returns its CustomerTransactionId.
+
+    ``amount_minor`` is the credit, positive (Oracle prints it negative as ``EnteredAmount``);
+    ``receipt_method`` must be a configured one ("Card Refund" marks a card refund); ``cross_reference``
+    is where a clerk puts the PayTrace transaction id; ``invoice_number`` is the credited invoice
+    (``CreditedTransactionNumber``, not checked against the invoices); ``transaction_date`` defaults to
+    the sandbox's today. The customer account is created when missing. A refusal is an
+    :class:`~.state.ApiError` and leaves nothing behind. See :mod:`.credit_memos`."""
+    return credit_memos.create_record(
+        state, account_number=account_number, amount_minor=amount_minor, currency=currency,
+        receipt_method=receipt_method, cross_reference=cross_reference, invoice_number=invoice_number,
+        transaction_date=transaction_date).id
+
+
+def seed_credit_memos(state: OracleState, memos: Iterable[Mapping[str, Any]]) -> dict[str, int]:
+    """:func:`add_credit_memo` for each dict of its keyword arguments, all or nothing (the control API's
+    ``/seed`` with ``"credit_memos"``). Not idempotent: every call keys in new credit memos."""
+    added = 0
+    with state.transaction():
+        for memo in memos:
+            add_credit_memo(state, **{k: memo[k] for k in memo if k in _CREDIT_MEMO_KEYS})
+            added += 1
+    return {"credit_memos": added}
+
+
+_CREDIT_MEMO_KEYS = ("account_number", "amount_minor", "currency", "receipt_method", "cross_reference",
+                     "invoice_number", "transaction_date")

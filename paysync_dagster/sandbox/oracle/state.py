@@ -1,4 +1,4 @@
-"""In-memory store of the Oracle Fusion sandbox: customers, invoices, receipts, orders, tokens.
+"""In-memory store of the Oracle Fusion sandbox: customers, invoices, credit memos, receipts, orders, tokens.
 
 One :class:`OracleState` per sandbox. Every read and write happens under its re-entrant lock (HTTP
 handlers run in Starlette's thread pool, the control API and tests call in from other threads), and
@@ -25,7 +25,8 @@ from typing import Any
 
 DEFAULT_USERS: Mapping[str, str] = {"paysync.integration": "paysync-demo-password"}
 DEFAULT_BUSINESS_UNITS = ("Vision Operations", "US1 Business Unit")
-DEFAULT_RECEIPT_METHODS = ("Manual", "ACH", "Check", "Credit Card", "Wire", "Lockbox", "PayTrace Card", "Card on File")
+DEFAULT_RECEIPT_METHODS = ("Manual", "ACH", "Check", "Credit Card", "Wire", "Lockbox", "PayTrace Card", "Card on File",
+                           "Card Refund")
 OBSOLETE_RECEIPT_METHODS = ("Bills of Exchange", "BOE Remittance")
 DEFAULT_CURRENCIES = ("USD", "EUR", "GBP", "CAD", "AUD", "JPY", "CHF", "MXN")
 LEDGER_CURRENCY = "USD"
@@ -119,6 +120,22 @@ class Invoice:
 
 
 @dataclass
+class CreditMemo:
+    """A receivables credit memo (``receivablesCreditMemos``). ``amount_minor`` is the credit as a
+    positive number; Oracle prints it negative (``EnteredAmount``)."""
+
+    id: int
+    number: str
+    account_id: int
+    currency: str
+    amount_minor: int
+    fields: dict[str, Any]
+    created: str
+    updated: str
+    version: int = 1
+
+
+@dataclass
 class Application:
     """A receipt application to an installment; unapplying keeps the row with status UNAPP (history)."""
 
@@ -196,6 +213,8 @@ class Store:
     invoices: dict[int, Invoice] = field(default_factory=dict)
     receipts: dict[int, Receipt] = field(default_factory=dict)
     orders: dict[int, SalesOrder] = field(default_factory=dict)
+    credit_memos: dict[int, CreditMemo] = field(default_factory=dict)
+    credit_memo_numbers: dict[str, int] = field(default_factory=dict)  # TransactionNumber -> credit memo id
     installment_index: dict[int, int] = field(default_factory=dict)  # installment id -> invoice id
     # Indexes for the look-ups every posting makes (by number), so a big catalogue stays fast.
     invoice_numbers: dict[str, int] = field(default_factory=dict)  # TransactionNumber -> invoice id
@@ -206,6 +225,7 @@ class Store:
     next_party_id: int = FIRST_PARTY_ID
     next_transaction_number: int = 100001
     next_order_number: int = 84001
+    next_credit_memo_number: int = 700001
     counters: Counter = field(default_factory=Counter)
 
 
@@ -363,4 +383,5 @@ class OracleState:
             s = self.store
             return {"customers": len(s.customers), "invoices": len(s.invoices), "receipts": len(s.receipts),
                     "applications": sum(1 for r in s.receipts.values() for a in r.applications if a.status == "APP"),
-                    "sales_orders": len(s.orders), **dict(sorted(s.counters.items()))}
+                    "sales_orders": len(s.orders), "credit_memos": len(s.credit_memos),
+                    **dict(sorted(s.counters.items()))}

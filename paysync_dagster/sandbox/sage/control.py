@@ -22,6 +22,12 @@
   (the Web API cannot: ``OEOrders`` has no PATCH). Answers ``{"shipped": bool, "order": {...},
   "invoice": {...} | null}``; an order with nothing left to ship answers ``shipped`` false (repeatable);
   an unknown order is 404 ``RecordNotFound``.
+- ``POST /card_refund`` ``{"customer", "amount_minor", "transaction_id", "payment_code"? ("CARDRFND"),
+  "date"? (the business date)}`` -> what a clerk enters to have a customer's card refunded
+  (:func:`.seed.seed_card_refund`): a posted credit note and an open refund batch ("Card refunds <date>")
+  whose entry draws on it with that ``PaymentCode`` and ``TransactionID``. Answers ``{"credit_note",
+  "batch_number", "entry_number", "document_number", "amount", "currency"}``; an unknown customer or
+  an amount not above zero is 400.
 - ``GET/POST /settings`` ``{"page_size", "allow_admin", "session_error_on_expired", "database_offline",
   "session_idle_s"}`` -> the settings after the change.
 - ``POST /clock`` ``{"today": "YYYY-MM-DD" | null}`` -> the business date defaults use.
@@ -126,7 +132,7 @@ def post_now(sandbox: SageSandbox, ledger: str, lo: int | None, hi: int | None) 
 
 
 def control_routes(sandbox: SageSandbox, prefix: str) -> list[Route]:
-    from .seed import seed_from_catalogue, seed_from_generator
+    from .seed import CARD_REFUND_PAYMENT_CODE, seed_card_refund, seed_from_catalogue, seed_from_generator
 
     state = sandbox.state
 
@@ -188,6 +194,23 @@ def control_routes(sandbox: SageSandbox, prefix: str) -> list[Route]:
             return answer({"shipped": result["shipped"], "order": render(result["order"], ORDER),
                            "invoice": render(result["invoice"], POSTED_DOCUMENT) if result["invoice"] else None})
 
+    async def card_refund(request: Request) -> Response:
+        body = await control_body(request)
+        try:
+            customer, amount_minor = body.get("customer"), body.get("amount_minor")
+            if not isinstance(customer, str) or not customer:
+                raise ValueError("customer is required")
+            if body.get("transaction_id") in (None, ""):
+                raise ValueError("transaction_id is required")
+            on = date.fromisoformat(str(body["date"])) if body.get("date") else None
+            result = await run_in_threadpool(seed_card_refund, state, customer, amount_minor, body["transaction_id"],
+                                             str(body.get("payment_code") or CARD_REFUND_PAYMENT_CODE), on=on)
+        except ValueError as exc:
+            return JSONResponse({"error": "invalid_request", "detail": str(exc)}, 400)
+        except SageError as err:
+            return answer(err.body(), err.status)
+        return answer(result)
+
     async def get_settings(request: Request) -> Response:
         return answer(settings(state))
 
@@ -224,6 +247,7 @@ def control_routes(sandbox: SageSandbox, prefix: str) -> list[Route]:
         Route(f"{p}/expire_sessions", expire_sessions, methods=["POST"]),
         Route(f"{p}/post_batches", post_batches, methods=["POST"]),
         Route(f"{p}/ship_order", ship_order, methods=["POST"]),
+        Route(f"{p}/card_refund", card_refund, methods=["POST"]),
         Route(f"{p}/settings", get_settings, methods=["GET"]),
         Route(f"{p}/settings", set_settings, methods=["POST"]),
         Route(f"{p}/clock", clock, methods=["POST"]),

@@ -17,6 +17,11 @@ to Sage: its ``accounts: {sage: ...}`` override when there is one), with the san
 unidentified card receipts on (as a company set up for PaySync has it). Banks: ``PAYTRACE`` (card clearing: its GL account is the mapping's default account)
 and ``SEATAC`` (the sample company's operating bank, on ``1020-000``).
 
+Card refunds (:func:`seed_card_refund`): what a clerk enters to have a customer's card refunded, a
+posted credit note and an open refund batch drawing on it, with payment code ``CARDRFND``
+(:data:`CARD_REFUND_PAYMENT_CODE`; the sandbox keeps no list of payment codes, any code is taken) and
+the PayTrace transaction in ``TransactionID``.
+
 Determinism: customers go in by account number and invoices by invoice number; seeding is
 idempotent (what exists is left alone).
 """
@@ -213,3 +218,59 @@ def seed_from_generator(state: SageState, spec: Any) -> dict[str, int]:
         more = seed_card_on_file(state, card_on_file_invoices(spec.seed, spec.start_date, spec.end_date, spec.per_day))
         added = {k: added[k] + more[k] for k in added}
     return added
+
+
+#: the payment code of a refund entry a clerk marks to be paid back to a card (mapping ``refunds.card_refund.sage``)
+CARD_REFUND_PAYMENT_CODE = "CARDRFND"
+CARD_REFUND_BATCH = "Card refunds"  # the description a clerk gives the batches (never PaySync's "PaySync <date>")
+
+
+def seed_card_refund(state: SageState, customer: str, amount_minor: int, transaction_id: int | str,
+                     payment_code: str = CARD_REFUND_PAYMENT_CODE, *, on: date | None = None,
+                     description: str = "Card refund") -> dict[str, Any]:
+    """What a clerk enters in Sage to have a customer's card refunded, through the Web API's own rules:
+    a credit note of ``amount_minor`` for ``customer`` (an ``ARInvoiceBatches`` batch "Card refunds
+    <date>", posted: a Sage refund draws only on a posted credit), then an open ``ARRefundBatches`` batch
+    of the same description whose one entry draws that amount on the credit note, with ``PaymentCode``
+    ``payment_code`` and ``TransactionID`` the PayTrace transaction to refund. ``on``: the documents'
+    date (default: the business date). Each call enters a new credit note and a new batch.
+
+    Returns ``{"credit_note", "batch_number", "entry_number", "document_number", "amount", "currency"}``
+    (the refund entry's ``RF...`` number is ``document_number``). An unknown customer or an amount not
+    above zero is a ValueError; what Sage would refuse raises its :class:`~.errors.SageError`."""
+    from paysync_dagster.lib.money import to_decimal
+
+    from . import invoices, refunds
+
+    if isinstance(amount_minor, bool) or not isinstance(amount_minor, int) or amount_minor <= 0:
+        raise ValueError(f"a card refund needs an amount above zero in minor units, not {amount_minor!r}")
+    with state.lock:
+        row = state.customer(customer)
+        if row is None:
+            raise ValueError(f"customer {customer!r} does not exist")
+        # Checked first, so that a refused refund leaves no posted credit note behind.
+        if DEFAULT_BANK not in state.store.banks:
+            raise ValueError(f"bank {DEFAULT_BANK} does not exist (seed the chart first)")
+        if not payment_code or len(payment_code) > 12 or len(str(transaction_id)) > 64:
+            raise ValueError(f"PaymentCode {payment_code!r} (1 to 12 characters) or TransactionID {transaction_id!r} "
+                             "(at most 64) does not fit Sage's fields")
+        currency = row["CurrencyCode"] or CURRENCY
+        day = on or state.today()
+        value = to_decimal(amount_minor, currency)
+        text = f"{description} of PayTrace transaction {transaction_id}"[:60]
+        batch_description = f"{CARD_REFUND_BATCH} {day.isoformat()}"
+        credit = invoices.create(state, {
+            "BatchDate": day.isoformat(), "Description": batch_description, "Invoices": [{
+                "CustomerNumber": customer, "DocumentType": "CreditNote", "DocumentDate": day.isoformat(),
+                "InvoiceDescription": text, "InvoiceDetails": [{"Description": text,
+                                                                "ExtendedAmountWithoutTIP": value}]}]})
+        invoices.post_batches(state, [credit])
+        credit_note = credit["Invoices"][0]["DocumentNumber"]
+        batch = refunds.create(state, {
+            "BatchDate": day.isoformat(), "Description": batch_description, "BankCode": DEFAULT_BANK, "Refunds": [{
+                "CustomerNumber": customer, "DocumentDate": day.isoformat(), "EntryDescription": text,
+                "PaymentCode": payment_code, "TransactionID": str(transaction_id),
+                "RefundDetails": [{"DocumentNumber": credit_note, "CustomerRefundAmount": value}]}]})
+        entry = batch["Refunds"][0]
+        return {"credit_note": credit_note, "batch_number": batch["BatchNumber"], "entry_number": entry["EntryNumber"],
+                "document_number": entry["DocumentNumber"], "amount": value, "currency": currency}

@@ -7,8 +7,7 @@ reason while its invoice stays open."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, timedelta
 
 import dagster as dg
 import pytest
@@ -28,36 +27,14 @@ from paysync_dagster.lib.paytrace.client import PayTraceClient
 from paysync_dagster.lib.warehouse.tables import card_charges, payment_exceptions, posting_ledger
 from paysync_dagster.lib.warehouse.tables import oracle_cash_receipts as ORACLE_RECEIPTS
 from paysync_dagster.sandbox.card_on_file import RECEIPT_METHOD, expired_card_account
-from paysync_dagster.sandbox.paytrace.state import (DEFAULT_INTEGRATOR_ID, DEFAULT_PASSWORD, DEFAULT_USERNAME, FakeClock,
-                                                    HistorySpec)
-from paysync_dagster.sandbox.server import ServerThread, build_app
-from paysync_dagster_tests.conftest import SANDBOX_TZ, oracle_resource, paytrace_resource
+from paysync_dagster.sandbox.paytrace.state import DEFAULT_INTEGRATOR_ID, DEFAULT_PASSWORD, DEFAULT_USERNAME, FakeClock
+from paysync_dagster.sandbox.server import ServerThread
+from paysync_dagster_tests.conftest import oracle_resource, paytrace_resource
+from paysync_dagster_tests.defs.erp.outbound_support import END, START, evening, materialize, world  # noqa: F401 (a fixture)
 
-START, END = date(2026, 3, 2), date(2026, 3, 13)
 ORACLE = erp_assets("oracle")
 RECEIPT_PATH = [paytrace_transactions, paytrace_settlement_batches, ORACLE.customer_accounts, normalized_payments,
                 ORACLE.open_invoices, ORACLE.cash_receipts]
-
-
-def _evening(day: date) -> float:
-    """18:30 UTC: 10:30 or 11:30 in Los Angeles, so PayTrace dates a charge made then on ``day``."""
-    return datetime.combine(day, time(18, 30), tzinfo=timezone.utc).timestamp()
-
-
-@pytest.fixture
-def world() -> Iterator[tuple[ServerThread, FakeClock]]:
-    clock = FakeClock(_evening(START))
-    history = HistorySpec(seed=11, start_date=START, end_date=END, per_day=20, card_on_file=True)
-    with ServerThread(build_app(history=history, tz_name=SANDBOX_TZ, clock=clock)) as server:
-        yield server, clock
-
-
-def _materialize(url: str, database_url: str, day: date, assets: list, run_config: dict | None = None) -> dg.ExecuteInProcessResult:
-    result = dg.materialize(assets, partition_key=day.isoformat(), raise_on_error=False, run_config=run_config, resources={
-        "warehouse": WarehouseResource(database_url=database_url), "paytrace": paytrace_resource(url),
-        "oracle": oracle_resource(url)})
-    assert result.success, [e.message for e in result.all_events if e.is_failure]
-    return result
 
 
 def _due(url: str, day: date) -> list[DueInstallment]:
@@ -101,13 +78,13 @@ def test_charges_once_each_come_back_as_receipts_and_the_expired_card_ends_in_du
     url = server.url
     expired = expired_card_account(11, 20, START.year)
     day = START + timedelta(days=5)
-    clock.epoch = _evening(day)
+    clock.epoch = evening(day)
     recurring = _recurring(day)
     due = _due(url, day) + recurring
     assert {i.customer_account for i in due} >= {expired} and len(due) >= 4 and recurring
 
     # A dry run lists what would be charged and sends, records and writes nothing.
-    dry = _materialize(url, sqlite_url, day, [ORACLE.card_charges],
+    dry = materialize(url, sqlite_url, day, [ORACLE.card_charges],
                        {"ops": {"oracle_card_charges": {"config": {"dry_run": True}}}})
     meta = dry.asset_materializations_for_node("oracle_card_charges")[0].metadata
     assert meta["outcome_would_charge"].value == len(due) and meta["dry_run"].value is True
@@ -119,7 +96,7 @@ def test_charges_once_each_come_back_as_receipts_and_the_expired_card_ends_in_du
 
     # The run, redelivered twice: one sale per installment.
     for _ in range(3):
-        _materialize(url, sqlite_url, day, [ORACLE.card_charges])
+        materialize(url, sqlite_url, day, [ORACLE.card_charges])
     rows = _rows(sqlite_engine, day)
     assert set(rows) == {f"{i.invoice_number}:{i.installment_id}" for i in due}
     charged = [i for i in due if i.customer_account != expired]
@@ -137,7 +114,7 @@ def test_charges_once_each_come_back_as_receipts_and_the_expired_card_ends_in_du
 
     # The approved charges come back through the normal receipt path and pay their invoices; a recurring
     # charge names no invoice and its receipt stays on the customer's account.
-    _materialize(url, sqlite_url, day, RECEIPT_PATH)
+    materialize(url, sqlite_url, day, RECEIPT_PATH)
     still_due = {(i.invoice_number, i.installment_id) for i in _due(url, day)}
     assert not still_due & {(i.invoice_number, i.installment_id) for i in charged}
     monthly = {rows[f"{i.invoice_number}:{i.installment_id}"]["paytrace_transaction_id"]: i for i in recurring}
@@ -152,8 +129,8 @@ def test_charges_once_each_come_back_as_receipts_and_the_expired_card_ends_in_du
     for retry_day, outcome in ((day + timedelta(days=3), "declined_retry_scheduled"),
                                (day + timedelta(days=7), "dunning_exhausted"),
                                (day + timedelta(days=8), "dunning_exhausted")):
-        clock.epoch = _evening(retry_day)
-        _materialize(url, sqlite_url, retry_day, [ORACLE.card_charges])
+        clock.epoch = evening(retry_day)
+        materialize(url, sqlite_url, retry_day, [ORACLE.card_charges])
         after = _rows(sqlite_engine, retry_day)
         for i in declined:
             assert after[f"{i.invoice_number}:{i.installment_id}"]["outcome"] == outcome
@@ -182,7 +159,7 @@ def test_sage_charges_its_card_on_file_customers_once_each(world: tuple[ServerTh
     server, clock = world
     sage = erp_assets("sage")
     day = START + timedelta(days=5)
-    clock.epoch = _evening(day)
+    clock.epoch = evening(day)
     with sage_resource(server.url).client() as client:
         from paysync_dagster.defs.normalize.rules import MAPPING
 

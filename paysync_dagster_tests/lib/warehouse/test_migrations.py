@@ -38,7 +38,8 @@ LEDGER = {"erp": "oracle", "reference": "PT-7", "transaction_id": 7, "action": "
 
 # What revisions after the release before migrations added: whole tables, and columns of older ones.
 LATER_TABLES = {"sage_cash_receipts", "sage_open_invoices", "sage_late_applications", "payment_customer_accounts",
-                "mapping_promotions", "alert_incidents", "mapping_versions", "card_charges"}
+                "mapping_promotions", "alert_incidents", "mapping_versions", "card_charges", "customer_sync_links",
+                "customer_sync", "card_refunds"}
 LATER_COLUMNS = {"reconciliation_transactions": {"erp"}, "reconciliation_batches": {"erp"},
                  "reconciliation_variances": {"erp"}, "reconciliation_kpis": {"erp"},
                  "normalized_payments": {"approval_code"}}
