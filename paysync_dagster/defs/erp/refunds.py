@@ -81,7 +81,7 @@ def _row(day: date, o: RefundOutcome, dry_run: bool) -> dict:
 def _exception(day: date, c: ErpConnector, o: RefundOutcome) -> dict:
     code, action = _EXCEPTIONS[o.outcome]
     r = o.refund
-    return {"business_date": day, "transaction_id": o.original_transaction_id or refund_key(r),
+    return {"business_date": day, "transaction_id": refund_key(r),  # one per record (two may name one payment)
             "stage": f"{c.name}_card_refunds", "reason_code": code,
             "reason": f"{c.title} refund {r.document_number} of {format_amount(r.amount_minor, r.currency)} "
                       f"(customer {r.customer_account}): {o.reason or o.outcome}",

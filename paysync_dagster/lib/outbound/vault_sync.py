@@ -48,6 +48,7 @@ IN_STEP, TO_PAYTRACE, TO_ERP, CONFLICT, KEY_IN_ERP, CREATED, DELETED, UNLINKED, 
     "in_step", "updated_in_paytrace", "updated_in_erp", "conflict", "key_in_erp", "profile_created",
     "profile_deleted", "unlinked", "no_card_payment", "first_sync_review", "deletion_held", "failed")
 UNREACHABLE = "unreachable"  # no answer (or no certain one): the next run looks first, then sends
+NO_PROFILE = "profile_missing"  # customers.map names a PayTrace customer id the vault does not hold
 WOULD = "would_"  # a dry run's outcomes: would_<outcome>
 EXCEPTION_OUTCOMES = (CONFLICT, KEY_IN_ERP, REVIEW_FIRST, HELD, FAILED, UNREACHABLE)
 MAX_REFERENCE = 80
@@ -220,7 +221,7 @@ class VaultSync:
             return replace(o, outcome=UNLINKED, base=None, reason="both the account and the profile are gone")
         if profile is None:
             if state.base is None:
-                return replace(o, outcome=NO_CARD, base=None,
+                return replace(o, outcome=NO_PROFILE, base=None,
                                reason=f"the linked PayTrace profile {state.vault_id} does not exist")
             return replace(o, outcome=UNLINKED, base=None,
                            reason=f"profile {state.vault_id} was deleted in PayTrace; the link is dropped "
@@ -337,8 +338,10 @@ class VaultSync:
         if dry_run:
             return replace(o, outcome=WOULD + CREATED, reason=f"from PayTrace transaction {txn}")
         row = standardize(data.accounts[account])
-        billing = to_paytrace(row, [f for f in self.fields if f in ("name", "address_line1", "address_line2", "city",
-                                                                     "state", "postal_code", "country")])
+        # The ERP's billing address when it keeps one whole (Sage); else the card payment's stays (Oracle
+        # gives one line of undocumented layout), and the first sync brings the name in step.
+        address = ("name", "address_line1", "address_line2", "city", "state", "postal_code", "country")
+        billing = to_paytrace(row, list(address)) if set(address) <= set(self.fields) else {"billing_address": None}
         entry = ours or self.pt_ledger.record_intents([Entry(
             LEDGER_SYSTEM, ref, account_key(self.erp, account), PROFILE_CREATE, day, 0, self.currency,
             detail={"erp": self.erp, "account": account, "vault_id": vault_id, "from_transaction": txn})])[ref]
@@ -380,7 +383,7 @@ def links_after(outcomes: Iterable[SyncOutcome], before: Mapping[str, LinkState]
     """The links' state for the next run: the base each outcome leaves; dropped links gone."""
     out: dict[str, LinkState] = {}
     for o in outcomes:
-        if o.outcome in (UNLINKED, NO_CARD, DELETED) or o.outcome.startswith(WOULD) or not o.vault_id:
+        if o.outcome in (UNLINKED, NO_CARD, NO_PROFILE, DELETED) or o.outcome.startswith(WOULD) or not o.vault_id:
             continue
         if o.outcome in EXCEPTION_OUTCOMES:
             prior = before.get(o.account)

@@ -385,7 +385,8 @@ Index("ix_card_charges_business_date", card_charges.c.business_date)
 # and the date an open conflict was first reported; the state the next run compares with.
 # ``customer_sync``: what a date's run did per link or account (in_step | updated_in_paytrace |
 # updated_in_erp | conflict | key_in_erp | profile_created | profile_deleted | unlinked |
-# no_card_payment | first_sync_review | deletion_held | failed | would_...), with both versions.
+# no_card_payment | profile_missing | first_sync_review | deletion_held | failed | unreachable | would_...),
+# with both versions.
 customer_sync_links = Table(
     "customer_sync_links",
     metadata,
