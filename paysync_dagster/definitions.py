@@ -12,6 +12,7 @@ from paysync_dagster.defs.erp.connectors import erps_on
 from paysync_dagster.defs.oracle.resources import OracleFusionResource
 from paysync_dagster.defs.paytrace.resources import PayTraceResource
 from paysync_dagster.defs.sage.resources import Sage300Resource
+from paysync_dagster.defs.sagepro.resources import SageProResource
 from paysync_dagster.defs.shared.resources import WarehouseResource
 from paysync_dagster.lib.settings import (DEFAULT_ORACLE_FUSION_BASE_URL, DEFAULT_PAYTRACE_BASE_URL,
                                           DEFAULT_SAGE300_BASE_URL, DEFAULT_SAGE300_COMPANY, load_environment)
@@ -55,8 +56,12 @@ def sage_resource() -> Sage300Resource:
     )
 
 
+def sagepro_resource() -> SageProResource:
+    return SageProResource(data_dir=_setting("SAGEPRO_DATA_DIR", ""), company=_setting("SAGEPRO_COMPANY", "01"))
+
+
 # Each ERP's resource, by connector name (an ERP that is off needs none of its settings).
-ERP_RESOURCES = {"oracle": oracle_resource, "sage": sage_resource}
+ERP_RESOURCES = {"oracle": oracle_resource, "sage": sage_resource, "sagepro": sagepro_resource}
 
 
 def resources() -> dict[str, dg.ConfigurableResource]:

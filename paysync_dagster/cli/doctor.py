@@ -271,7 +271,35 @@ def _refused(exc: BaseException) -> bool:
     return type(exc).__name__ in ("OracleAuthError", "SageAuthError") or getattr(exc, "http_status", None) in (401, 403)
 
 
+def check_sagepro(c: ErpConnector) -> Iterator[Finding]:
+    """Sage Pro: the data folder is set, and each table PaySync reads is there with the fields it reads
+    (read-only, like every PaySync read of it)."""
+    from pathlib import Path
+
+    from paysync_dagster.lib.sagepro.reader import SageProError, SageProReader
+
+    folder = os.environ.get("SAGEPRO_DATA_DIR", "").strip()
+    if not folder:
+        yield Finding(FIX, f"{c.title} settings", "SAGEPRO_DATA_DIR is not set: the Sage Pro data folder (holding "
+                                                  "ardata/ and sodata/), a read-only share or a copy")
+        return
+    company = os.environ.get("SAGEPRO_COMPANY", "").strip() or "01"
+    yield Finding(OK, f"{c.title} settings", f"SAGEPRO_DATA_DIR {folder}, company {company}")
+    try:
+        reader = SageProReader(Path(folder), company)
+        counts = {"customers": sum(1 for _ in reader.customers()), "open invoices": sum(1 for _ in reader.open_invoices()),
+                  "invoice lines": sum(1 for _ in reader.invoice_lines()), "sales orders": sum(1 for _ in reader.sales_orders()),
+                  "cash receipts": sum(1 for _ in reader.cash_receipts())}
+    except (SageProError, ValueError) as exc:
+        yield Finding(FIX, f"{c.title} tables", str(exc))
+        return
+    yield Finding(OK, f"{c.title} tables", ", ".join(f"{n} {what}" for what, n in counts.items()) + " (read only)")
+
+
 def check_erp(c: ErpConnector, mapping: Mapping | None) -> Iterator[Finding]:
+    if c.keyed_by_hand:
+        yield from check_sagepro(c)
+        return
     spec = ERP_CHECKS.get(c.name)
     if spec is None:
         yield Finding(SKIPPED, c.title, "the doctor has no checks for this ERP yet")

@@ -95,6 +95,15 @@ optional faults. The bare URL goes to stdout (for scripts), a summary to stderr;
 `paysync sandbox bank-files --out DIR` writes the same history's bank statement."""
 
 
+
+def refuse_options_before(ctx: click.Context) -> None:
+    """A group's own options given before its subcommand would be ignored: refused, saying where they go."""
+    given = [max(p.opts, key=len) for p in ctx.command.params
+             if ctx.get_parameter_source(p.name) is click.ParameterSource.COMMANDLINE]
+    if given:
+        raise Refused(f"{', '.join(given)} before {ctx.invoked_subcommand} would be ignored",
+                      f"put {'it' if len(given) == 1 else 'them'} after `{ctx.invoked_subcommand}`")
+
 @click.group(cls=Group, invoke_without_command=True, help=_HELP,
              short_help="serve the local PayTrace (and ERP) simulators")
 @click.option("--host", default=DEFAULT_HOST, help="address to listen on")
@@ -108,11 +117,7 @@ optional faults. The bare URL goes to stdout (for scripts), a summary to stderr;
 @click.pass_context
 def sandbox(ctx: click.Context, host: str, port: int, history: History, faults: Any, card_on_file: bool) -> None:
     if ctx.invoked_subcommand is not None:
-        given = [max(p.opts, key=len) for p in ctx.command.params
-                 if ctx.get_parameter_source(p.name) is click.ParameterSource.COMMANDLINE]
-        if given:
-            raise Refused(f"{', '.join(given)} before {ctx.invoked_subcommand} would be ignored",
-                          f"put {'it' if len(given) == 1 else 'them'} after `{ctx.invoked_subcommand}`")
+        refuse_options_before(ctx)
         return
     from paysync_dagster.sandbox.faults import fault_config
     from paysync_dagster.sandbox.paytrace.state import HistorySpec
@@ -168,3 +173,9 @@ def bank_files(out: Path, history: History) -> None:
         raise Failure(f"cannot write to {out}: {exc.strerror or exc}", "give --out a folder you can write to") from None
     for path in paths:
         click.echo(path)
+
+
+# `paysync sandbox sagepro ...` (imported here, at the end: it takes its options from this module).
+from paysync_dagster.cli.sandbox_sagepro import sagepro  # noqa: E402
+
+sandbox.add_command(sagepro)

@@ -89,6 +89,10 @@ def run_headless(env: dict[str, str], start: date, end: date) -> int:
         from paysync_dagster.demo import o2c
 
         order_to_cash_ok = o2c.headless(env, job, instance)
+        if "sagepro" in env.get("PAYSYNC_ERPS", ""):
+            from paysync_dagster.demo import sagepro_loop
+
+            order_to_cash_ok = sagepro_loop.headless(env, job, instance, end) and order_to_cash_ok
     print_summary(env["PAYSYNC_DATABASE_URL"], start, end)
     where = (f"in PostgreSQL (database {env['DAGSTER_PG_DB']}; the server's data stays under "
              f"{env['PAYSYNC_HOME']}/postgres until the next demo on PostgreSQL)" if env.get("DAGSTER_PG_DB")

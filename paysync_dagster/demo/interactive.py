@@ -41,7 +41,7 @@ SANDBOX_CREDENTIALS = {
     "SAGE300_PASSWORD": "PAYSYNC",
 }
 # The demo runs every ERP PaySync posts to, side by side for the same merchant.
-DEMO_ERPS = "oracle,sage"
+DEMO_ERPS = "oracle,sage,sagepro"
 DATABASES = ("sqlite", "postgres")
 # With --db postgres: the Dagster instance settings of production, and the two databases of the demo's server.
 POSTGRES_INSTANCE_TEMPLATE = REPO / "deploy" / "dagster.postgres.yaml"
@@ -154,6 +154,7 @@ def prepare_environment(home: Path, sandbox_url: str, start: date, *,
         **{k: env.get(k) or v for k, v in SANDBOX_CREDENTIALS.items()},
     })
     env.setdefault("PAYSYNC_ERPS", DEMO_ERPS)
+    env.setdefault("SAGEPRO_DATA_DIR", str(home / "sagepro"))  # the Sage Pro stand-in's tables (written per demo)
     # The demo charges Oracle's card-on-file invoices (off unless set, in production). Not Sage's: Sage marks
     # the customer, and the generated history has those customers pay their other invoices by card too.
     env.setdefault("PAYSYNC_CARD_CHARGES", "oracle")
@@ -211,6 +212,12 @@ def run_demo(*, headless: bool, days: int, per_day: int, seed: int, ui_port: int
         # The bank's statement of the week's deposits, as a treasury export would drop it for PaySync.
         csv_path, _ = write_bank_files(env["PAYSYNC_BANK_FILES_DIR"], seed, start, end, per_day, tz_name)
         print(f"  bank statement  {csv_path} (and .bai2)   reports: {env['PAYSYNC_REPORTS_DIR']}")
+        if "sagepro" in env.get("PAYSYNC_ERPS", ""):
+            from paysync_dagster.demo.sagepro_loop import write_standin
+
+            invoices = write_standin(Path(env["SAGEPRO_DATA_DIR"]), seed, start, end, per_day, tz_name)
+            print(f"  sage pro        {env['SAGEPRO_DATA_DIR']}   (a stand-in's Visual FoxPro tables, {invoices} invoices;"
+                  " PaySync only reads them)")
         if env.get("PAYSYNC_ERP_REFUNDS"):
             from paysync_dagster.demo.erp_refunds import enter_card_refunds
             from paysync_dagster.lib.mapping import load_mapping

@@ -110,6 +110,7 @@ class GlAccounts(_Strict):
 class CustomerAccounts(_Strict):
     oracle: str | None = None
     sage: str | None = None
+    sagepro: str | None = None
 
 
 class Customers(_Strict):

@@ -29,8 +29,8 @@ NORMALIZED_COLUMNS = [
     "business_date", "transaction_id", "kind", "paytrace_state", "status", "oracle_status", "sage_status",
     "amount_minor", "currency", "base_currency", "fx_rate", "fx_rate_date", "fx_rate_source", "base_amount_minor",
     "occurred_at", "settled_at", "settlement_batch", "invoice_reference_raw", "invoice_reference",
-    "paytrace_customer_id", "oracle_customer_account", "sage_customer_account", "customer_email", "customer_name",
-    "gl_account", "card_brand", "card_last_four", "approval_code", "billing_name", "billing_street", "billing_city", "billing_state",
+    "paytrace_customer_id", "oracle_customer_account", "sage_customer_account", "sagepro_customer_account",
+    "customer_email", "customer_name", "gl_account", "card_brand", "card_last_four", "approval_code", "billing_name", "billing_street", "billing_city", "billing_state",
     "billing_postal_code", "billing_country", "description", "source", "mapping_version",
 ]
 EXCEPTION_COLUMNS = [
@@ -115,12 +115,16 @@ def _gl_accounts(fired: pd.Series, mapping: Mapping) -> pd.Series:
     return pd.Series(np.asarray(accounts, dtype=object)[fired.to_numpy()], index=fired.index, dtype=object)
 
 
+# The ERPs a payer's account is looked up in (each ERP's customers in erp_customers; customers.map links).
+CUSTOMER_ERPS = ("oracle", "sage", "sagepro")
+
+
 def find_customers(df: pd.DataFrame, mapping: Mapping, erp_customers: pd.DataFrame | None) -> pd.DataFrame:
-    """Per row and ERP, the account (``oracle``, ``sage``; "" = not found) and how it was found
-    (``oracle_by``, ``sage_by``): ``map`` (customers.map), ``by_email`` (customers.by_email), or the ERP
+    """Per row and ERP, the account (``oracle``, ``sage``, ``sagepro``; "" = not found) and how it was
+    found (``<erp>_by``): ``map`` (customers.map), ``by_email`` (customers.by_email), or the ERP
     look-up that found it (``id``, ``email``, ``domain``, ``name``)."""
-    accounts = {erp: pd.Series("", index=df.index, dtype=object) for erp in ("oracle", "sage")}
-    how = {erp: pd.Series("", index=df.index, dtype=object) for erp in ("oracle", "sage")}
+    accounts = {erp: pd.Series("", index=df.index, dtype=object) for erp in CUSTOMER_ERPS}
+    how = {erp: pd.Series("", index=df.index, dtype=object) for erp in CUSTOMER_ERPS}
     cid = text(df["customer_id"])
     email = per_unique(df["receipt_emailed_to"], lambda s: s.astype(str).str.strip().str.lower())
     name = per_unique(df["billing_name"], lambda s: s.astype(str).str.strip().str.upper())
@@ -149,8 +153,8 @@ def find_customers(df: pd.DataFrame, mapping: Mapping, erp_customers: pd.DataFra
                 fill = (out == "") & (looked != "") & (probe != "")
                 out[fill] = looked[fill]
                 how[erp][fill] = field
-    return pd.DataFrame({"oracle": accounts["oracle"], "oracle_by": how["oracle"],
-                         "sage": accounts["sage"], "sage_by": how["sage"]}, index=df.index)
+    return pd.DataFrame({k: v for erp in CUSTOMER_ERPS for k, v in ((erp, accounts[erp]), (f"{erp}_by", how[erp]))},
+                        index=df.index)
 
 
 def _exceptions(rows: pd.DataFrame, code: str, details: list[str]) -> pd.DataFrame:
@@ -287,6 +291,7 @@ def normalize(
         "paytrace_customer_id": text(df["customer_id"]),
         "oracle_customer_account": found["oracle"],
         "sage_customer_account": found["sage"],
+        "sagepro_customer_account": found["sagepro"],
         "customer_email": per_unique(df["receipt_emailed_to"], lambda s: s.astype(str).str.strip().str.lower()),
         "customer_name": per_unique(df["billing_name"], lambda s: s.astype(str).str.strip()),
         "gl_account": _gl_accounts(fired, mapping),

@@ -108,7 +108,7 @@ class BatchTransactionsSchema(pa.DataFrameModel):
         coerce = True
 
 
-_NORMALIZED_TEXT = ['kind', 'paytrace_state', 'status', 'oracle_status', 'sage_status', 'currency', 'base_currency', 'fx_rate', 'fx_rate_date', 'fx_rate_source', 'invoice_reference_raw', 'invoice_reference', 'paytrace_customer_id', 'oracle_customer_account', 'sage_customer_account', 'customer_email', 'customer_name', 'gl_account', 'card_brand', 'card_last_four', 'approval_code', 'billing_name', 'billing_street', 'billing_city', 'billing_state', 'billing_postal_code', 'billing_country', 'description', 'source', 'mapping_version']
+_NORMALIZED_TEXT = ['kind', 'paytrace_state', 'status', 'oracle_status', 'sage_status', 'currency', 'base_currency', 'fx_rate', 'fx_rate_date', 'fx_rate_source', 'invoice_reference_raw', 'invoice_reference', 'paytrace_customer_id', 'oracle_customer_account', 'sage_customer_account', 'sagepro_customer_account', 'customer_email', 'customer_name', 'gl_account', 'card_brand', 'card_last_four', 'approval_code', 'billing_name', 'billing_street', 'billing_city', 'billing_state', 'billing_postal_code', 'billing_country', 'description', 'source', 'mapping_version']
 _KINDS = ["sale", "authorization", "capture", "refund", "void", "decline", "chargeback"]
 
 
@@ -138,6 +138,7 @@ class NormalizedPaymentsSchema(pa.DataFrameModel):
     # The payer's account per ERP: columns while normalizing, stored as rows of payment_customer_accounts.
     oracle_customer_account: Series[object] = pa.Field(description="Oracle account number, or empty (resolved by invoice)")
     sage_customer_account: Series[object] = pa.Field(description="Sage customer number, or empty")
+    sagepro_customer_account: Series[object] = pa.Field(description="Sage Pro customer number (custno), or empty")
     customer_email: Series[object]
     customer_name: Series[object]
     gl_account: Series[object] = pa.Field(str_length={"min_value": 1}, description="first matching GL rule, else the default")

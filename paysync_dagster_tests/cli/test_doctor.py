@@ -41,19 +41,31 @@ def warehouse_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     return url
 
 
-def _demo_settings(sandbox_url: str, warehouse_url: str) -> dict[str, str | None]:
+@pytest.fixture(scope="module")
+def sagepro_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The Sage Pro stand-in's tables, as the demo writes them."""
+    from datetime import date
+
+    from paysync_dagster.sandbox.sagepro import StandInSpec, write_company
+
+    out = tmp_path_factory.mktemp("sagepro")
+    write_company(out, StandInSpec(11, date(2026, 3, 2), date(2026, 3, 3), 20, "America/Los_Angeles"))
+    return str(out)
+
+
+def _demo_settings(sandbox_url: str, warehouse_url: str, sagepro_dir: str = "") -> dict[str, str | None]:
     """What ``paysync demo`` gives its processes (paysync_dagster/demo: prepare_environment)."""
     return {**SANDBOX_CREDENTIALS, "PAYTRACE_BASE_URL": sandbox_url, "ORACLE_FUSION_BASE_URL": sandbox_url,
             "SAGE300_BASE_URL": f"{sandbox_url}/Sage300WebApi/v1.0/-", "PAYSYNC_ERPS": DEMO_ERPS,
-            "PAYSYNC_DATABASE_URL": warehouse_url}
+            "PAYSYNC_DATABASE_URL": warehouse_url, "SAGEPRO_DATA_DIR": sagepro_dir or None}
 
 
 def _lines(output: str, status: str, subject: str) -> list[str]:
     return [line for line in output.splitlines() if line.startswith(f"{status:<4}{subject}:")]
 
 
-def test_the_demo_settings_are_all_in_order(sandbox_url: str, warehouse_url: str) -> None:
-    done = invoke("doctor", env=_demo_settings(sandbox_url, warehouse_url))
+def test_the_demo_settings_are_all_in_order(sandbox_url: str, warehouse_url: str, sagepro_dir: str) -> None:
+    done = invoke("doctor", env=_demo_settings(sandbox_url, warehouse_url, sagepro_dir))
     assert done.exit_code == 0, done.output
     out = done.stdout
     checks = out.splitlines()[:-1]
@@ -61,7 +73,8 @@ def test_the_demo_settings_are_all_in_order(sandbox_url: str, warehouse_url: str
     assert checks and all(line.startswith(("OK  ", "--  ")) for line in checks), out
     for subject in ("PayTrace settings", "PayTrace API", "ERPs", "mapping file", "Oracle Fusion settings",
                     "Oracle Fusion API", "Oracle Fusion GL accounts", "Sage 300 settings", "Sage 300 API",
-                    "Sage 300 GL accounts", "Sage 300 suspense customer", "warehouse"):
+                    "Sage 300 GL accounts", "Sage 300 suspense customer", "Sage Pro settings", "Sage Pro tables",
+                    "warehouse"):
         assert len(_lines(out, "OK", subject)) == 1, (subject, out)
     # Sage's chart was read: the mapping's accounts were looked up there, not only checked for format.
     assert "in Sage 300's chart" in _lines(out, "OK", "Sage 300 GL accounts")[0]
@@ -69,9 +82,10 @@ def test_the_demo_settings_are_all_in_order(sandbox_url: str, warehouse_url: str
         assert SANDBOX_CREDENTIALS[secret] not in done.output
 
 
-def test_a_wrong_password_names_the_setting_and_never_shows_it(sandbox_url: str, warehouse_url: str) -> None:
+def test_a_wrong_password_names_the_setting_and_never_shows_it(sandbox_url: str, warehouse_url: str,
+                                                              sagepro_dir: str) -> None:
     wrong = "not-the-demo-password-7731"
-    done = invoke("doctor", env={**_demo_settings(sandbox_url, warehouse_url), "PAYTRACE_PASSWORD": wrong,
+    done = invoke("doctor", env={**_demo_settings(sandbox_url, warehouse_url, sagepro_dir), "PAYTRACE_PASSWORD": wrong,
                                  "SAGE300_PASSWORD": wrong})
     assert done.exit_code == 1
     out = done.stdout
@@ -85,13 +99,14 @@ def test_a_wrong_password_names_the_setting_and_never_shows_it(sandbox_url: str,
     assert done.stderr.strip() == "paysync doctor: 2 checks to fix; see the FIX lines above"
 
 
-def test_a_gl_account_the_erp_lacks_is_named(sandbox_url: str, warehouse_url: str, tmp_path: Path) -> None:
+def test_a_gl_account_the_erp_lacks_is_named(sandbox_url: str, warehouse_url: str, tmp_path: Path,
+                                             sagepro_dir: str) -> None:
     sample = mapping_file_for("dev").read_text()
     assert 'default: "101.10.12000.000"' in sample
     mapping = tmp_path / "mapping.yaml"
     # In Oracle's account format, so only a chart of accounts can tell it is missing.
     mapping.write_text(sample.replace('default: "101.10.12000.000"', 'default: "101.10.19999.000"'))
-    done = invoke("doctor", env={**_demo_settings(sandbox_url, warehouse_url), "PAYSYNC_MAPPING_FILE": str(mapping)})
+    done = invoke("doctor", env={**_demo_settings(sandbox_url, warehouse_url, sagepro_dir), "PAYSYNC_MAPPING_FILE": str(mapping)})
     assert done.exit_code == 1
     out = done.stdout
     assert _lines(out, "OK", "mapping file")
@@ -101,9 +116,9 @@ def test_a_gl_account_the_erp_lacks_is_named(sandbox_url: str, warehouse_url: st
     assert [line for line in out.splitlines() if line.startswith("FIX")] == [missing]
 
 
-def test_an_unreachable_erp_names_its_url_setting(sandbox_url: str, warehouse_url: str) -> None:
+def test_an_unreachable_erp_names_its_url_setting(sandbox_url: str, warehouse_url: str, sagepro_dir: str) -> None:
     closed = free_port()
-    done = invoke("doctor", env={**_demo_settings(sandbox_url, warehouse_url),
+    done = invoke("doctor", env={**_demo_settings(sandbox_url, warehouse_url, sagepro_dir),
                                  "SAGE300_BASE_URL": f"http://127.0.0.1:{closed}/Sage300WebApi/v1.0/-",
                                  "ORACLE_FUSION_USERNAME": None})
     assert done.exit_code == 1
@@ -114,3 +129,18 @@ def test_an_unreachable_erp_names_its_url_setting(sandbox_url: str, warehouse_ur
     assert "set ORACLE_FUSION_USERNAME" in oracle
     assert not _lines(out, "OK", "Oracle Fusion API")  # without its settings it is not tried
     assert _lines(out, "OK", "PayTrace API") and _lines(out, "OK", "warehouse")
+
+
+def test_sage_pro_without_its_folder_or_with_a_table_missing_is_named(sandbox_url: str, warehouse_url: str,
+                                                                       sagepro_dir: str, tmp_path: Path) -> None:
+    import shutil
+
+    unset = invoke("doctor", env=_demo_settings(sandbox_url, warehouse_url))
+    [line] = _lines(unset.stdout, "FIX", "Sage Pro settings")
+    assert "SAGEPRO_DATA_DIR is not set" in line
+    broken = tmp_path / "sagepro"
+    shutil.copytree(sagepro_dir, broken)
+    next(p for p in (broken / "ardata").iterdir() if p.name.lower() == "arcash01.dbf").unlink()
+    done = invoke("doctor", env=_demo_settings(sandbox_url, warehouse_url, str(broken)))
+    [line] = _lines(done.stdout, "FIX", "Sage Pro tables")
+    assert "ardata/arcash01.dbf: not found" in line and done.exit_code == 1

@@ -55,6 +55,9 @@ class ErpConnector:
     open_invoices: Table
     late_applications: Table
     reconciliation_name: str  # the reconciliation asset's name
+    # Sage Pro: PaySync never writes it; its receipts are proposed on a keying worksheet a clerk keys,
+    # and found keyed when its tables are read back. No outbound flow runs for it.
+    keyed_by_hand: bool = False
 
     @property
     def customer_account_column(self) -> str:
@@ -70,7 +73,11 @@ ORACLE = ErpConnector("oracle", "Oracle Fusion", "oracle", "oracle_fusion_api", 
 SAGE = ErpConnector("sage", "Sage 300", "sage", "sage300_api", tables.sage_cash_receipts, tables.sage_open_invoices,
                     tables.sage_late_applications, "sage_reconciliation_report")
 
-CONNECTORS: dict[str, ErpConnector] = {c.name: c for c in (ORACLE, SAGE)}
+SAGEPRO = ErpConnector("sagepro", "Sage Pro", "sagepro", "sagepro_files", tables.sagepro_cash_receipts,
+                       tables.sagepro_open_invoices, tables.sagepro_late_applications, "sagepro_reconciliation_report",
+                       keyed_by_hand=True)
+
+CONNECTORS: dict[str, ErpConnector] = {c.name: c for c in (ORACLE, SAGE, SAGEPRO)}
 
 
 class ErpSettingError(ValueError):
@@ -92,7 +99,10 @@ def erps_named(setting: str, raw: str | None = None) -> list[str]:
     """The ERPs an outbound flow's switch names (a comma list in the environment; none by default)."""
     raw = os.environ.get(setting, "") if raw is None else raw
     names = list(dict.fromkeys(n.strip().lower() for n in raw.split(",") if n.strip()))
-    unknown = [n for n in names if n not in CONNECTORS]
+    writable = [n for n, c in CONNECTORS.items() if not c.keyed_by_hand]
+    unknown = [n for n in names if n not in writable]
     if unknown:
-        raise ErpSettingError(f"{setting}={raw!r}: unknown ERP {', '.join(unknown)} (known: {', '.join(CONNECTORS)})")
+        raise ErpSettingError(f"{setting}={raw!r}: " + ", ".join(
+            f"{n}: Sage Pro takes no writes from PaySync" if n in CONNECTORS else f"unknown ERP {n}" for n in unknown)
+            + f" (an outbound flow runs for: {', '.join(writable)})")
     return names

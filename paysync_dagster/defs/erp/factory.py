@@ -22,6 +22,7 @@ from paysync_dagster.defs.erp.on_account import on_account_applications_asset
 from paysync_dagster.defs.erp.posting import cash_receipts_asset, customer_accounts_asset, open_invoices_asset
 from paysync_dagster.defs.erp.refunds import card_refunds_asset, erp_refunds_on
 from paysync_dagster.defs.erp.vault_sync import vault_sync_asset, vault_sync_on
+from paysync_dagster.defs.erp.worksheet import keying_worksheet_asset
 from paysync_dagster.defs.reconciliation.assets import reconciliation_asset
 
 
@@ -29,25 +30,31 @@ from paysync_dagster.defs.reconciliation.assets import reconciliation_asset
 class ErpAssets:
     customer_accounts: dg.AssetsDefinition
     open_invoices: dg.AssetsDefinition
-    cash_receipts: dg.AssetsDefinition
-    on_account_applications: dg.AssetsDefinition
+    cash_receipts: dg.AssetsDefinition  # Sage Pro: the keying worksheet's proposals
+    on_account_applications: dg.AssetsDefinition | None  # none for an ERP keyed by hand
     reconciliation: dg.AssetsDefinition
-    card_charges: dg.AssetsDefinition  # in the code location only for the ERPs PAYSYNC_CARD_CHARGES names
-    vault_sync: dg.AssetsDefinition  # ... PAYSYNC_VAULT_SYNC names
-    card_refunds: dg.AssetsDefinition  # ... PAYSYNC_ERP_REFUNDS names
+    # The outbound flows (none for an ERP keyed by hand), each in the code location only for the ERPs
+    # its switch names: PAYSYNC_CARD_CHARGES, PAYSYNC_VAULT_SYNC, PAYSYNC_ERP_REFUNDS.
+    card_charges: dg.AssetsDefinition | None = None
+    vault_sync: dg.AssetsDefinition | None = None
+    card_refunds: dg.AssetsDefinition | None = None
 
     def outbound(self, name: str) -> list[dg.AssetsDefinition]:
         """The outbound flows switched on for the ERP ``name``."""
         return [a for a, on in ((self.card_charges, charges_on()), (self.vault_sync, vault_sync_on()),
-                                (self.card_refunds, erp_refunds_on())) if name in on]
+                                (self.card_refunds, erp_refunds_on())) if a is not None and name in on]
 
     def all(self) -> list[dg.AssetsDefinition]:
-        return [self.customer_accounts, self.open_invoices, self.cash_receipts, self.on_account_applications,
-                self.reconciliation]
+        return [a for a in (self.customer_accounts, self.open_invoices, self.cash_receipts,
+                            self.on_account_applications, self.reconciliation) if a is not None]
 
 
 def build_erp_assets(c: ErpConnector) -> ErpAssets:
     open_invoices = open_invoices_asset(c)
+    if c.keyed_by_hand:
+        proposals = keying_worksheet_asset(c, open_invoices)
+        return ErpAssets(customer_accounts_asset(c), open_invoices, proposals, None,
+                         reconciliation_asset(c, proposals, None))
     cash_receipts = cash_receipts_asset(c, open_invoices)
     on_account = on_account_applications_asset(c, open_invoices, cash_receipts)
     return ErpAssets(customer_accounts_asset(c), open_invoices, cash_receipts, on_account,

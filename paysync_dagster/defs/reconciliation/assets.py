@@ -65,8 +65,24 @@ def _chart(engine, day: date, base: str, erp: str) -> tuple[str, list[dict[str, 
     return svg, points
 
 
+def _with_keying_age(transactions: pd.DataFrame, today: date) -> pd.DataFrame:
+    """For an ERP a clerk keys by hand: how long each receipt missing in the ERP has waited on its
+    keying worksheet (the worksheet of the transaction's business date)."""
+    if transactions.empty:
+        return transactions
+    missing = transactions["status"] == "missing_in_erp"
+    if not missing.any():
+        return transactions
+    out = transactions.copy()
+    dates = pd.to_datetime(out.loc[missing, "business_date"]).dt.date
+    ages = [(today - d).days for d in dates]
+    out.loc[missing, "detail"] = [f"{detail}; on the keying worksheet of {d}, not keyed for {a} day{'s' if a != 1 else ''}"
+                                  for detail, d, a in zip(out.loc[missing, "detail"], dates, ages)]
+    return out
+
+
 def reconciliation_asset(c: ErpConnector, cash_receipts: dg.AssetsDefinition,
-                         on_account: dg.AssetsDefinition) -> dg.AssetsDefinition:
+                         on_account: dg.AssetsDefinition | None) -> dg.AssetsDefinition:
     """The reconciliation of one ERP, named by its connector."""
     name = c.reconciliation_name
 
@@ -76,7 +92,7 @@ def reconciliation_asset(c: ErpConnector, cash_receipts: dg.AssetsDefinition,
         group_name="reconciliation",
         kinds={"pandas", "sql"},
         # After the late applications, so that cash applied today is not reported unapplied.
-        deps=[cash_receipts, on_account, "paytrace_settlement_batches"],
+        deps=[cash_receipts, *([on_account] if on_account is not None else []), "paytrace_settlement_batches"],
         pool=c.pool,
         required_resource_keys={"warehouse", c.resource_key},
         retry_policy=dg.RetryPolicy(max_retries=3, delay=10, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS),
@@ -125,6 +141,8 @@ def _reconcile(context: dg.AssetExecutionContext, warehouse: WarehouseResource, 
     t = rec.transactions
     in_scope = (t["business_date"] == day) | t["settlement_batch"].isin(batch_numbers)
     transactions = t[in_scope].reset_index(drop=True)
+    if c.keyed_by_hand:
+        transactions = _with_keying_age(transactions, _merchant_today())
     context.log.info(f"{len(transactions)} transactions, {len(rec.batches)} batches, "
                      f"{len(erp_receipts)} ERP receipts read, bank leg {'on' if bank is not None else 'off'}")
 

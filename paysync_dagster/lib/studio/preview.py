@@ -164,10 +164,10 @@ def _outcomes(raw: pd.DataFrame, mapping: Mapping, customers: pd.DataFrame | Non
                                    f"{format_amount(int(p['amount_minor']), p['currency'])} to "
                                    f"{m.customer_account or 'no customer (unidentified)'}, GL "
                                    f"{gl_account_for(mapping, erp, p['gl_account'])}, status "
-                                   f"{p[f'{erp}_status'] or '(none)'}; applied: {applied or 'nothing'}"
+                                   f"{p.get(f'{erp}_status') or '(none)'}; applied: {applied or 'nothing'}"
                                    + (f"; on account {format_amount(unapplied, p['currency'])}" if unapplied and allocations else ""))
         normalized = (f"{p['kind']} {p['status']}, invoice reference {p['invoice_reference'] or '(none)'}, "
-                      f"{p[f'{erps[0]}_status'] or '(no status word)'} in {erps[0]}" if erps else p["status"])
+                      f"{p.get(f'{erps[0]}_status') or '(no status word)'} in {erps[0]}" if erps else p["status"])
         out[txn] = Outcome(normalized, p["gl_account"], _describe_rule(mapping, int(fired.get(txn, -1))),
                            customers_shown, invoices_shown, receipts_shown)
     return out

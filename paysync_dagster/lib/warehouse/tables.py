@@ -603,6 +603,9 @@ oracle_late_applications = late_applications_table("oracle")
 sage_open_invoices = open_invoices_table("sage")
 sage_cash_receipts = cash_receipts_table("sage")
 sage_late_applications = late_applications_table("sage")
+sagepro_open_invoices = open_invoices_table("sagepro")
+sagepro_cash_receipts = cash_receipts_table("sagepro")
+sagepro_late_applications = late_applications_table("sagepro")
 
 # What each stage last built for each transaction of a date: the landing row (``landing_id``) its
 # current row came from. A near-real-time run builds only the transactions whose landing row moved

@@ -445,3 +445,19 @@ def open_invoices(seed: int, start_date: date, end_date: date, per_day: int,
         out.extend(day.invoices)
     out.sort(key=lambda inv: inv["invoice_number"])
     return out
+
+
+def invoices_with_po_numbers(seed: int, start_date: date, end_date: date, per_day: int,
+                             tz_name: str = DEFAULT_MERCHANT_TIMEZONE) -> tuple[list[dict], dict[str, str]]:
+    """The invoices the history pays (each day's ``invoices``, in date order) and, per invoice number, the
+    PO number a paying transaction typed as its reference: what an ERP sandbox is seeded with."""
+    invoices: list[dict] = []
+    po_numbers: dict[str, str] = {}
+    for day in generate(seed, start_date, end_date, per_day, tz_name):
+        references = {rec[ID]: rec[REFERENCE] for rec in day.transactions if rec[REFERENCE]}
+        for inv in day.invoices:
+            invoices.append(inv)
+            po = next((references[i] for i in inv["paid_by"] if i in references), "")
+            if po:
+                po_numbers[inv["invoice_number"]] = po
+    return invoices, po_numbers

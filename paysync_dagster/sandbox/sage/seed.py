@@ -198,17 +198,10 @@ def seed_from_generator(state: SageState, spec: Any) -> dict[str, int]:
     """Seed with the catalogue the PayTrace generator pays for ``spec`` (a ``SeedSpec``: seed,
     start_date, end_date, per_day, tz_name), PO numbers from the paying transactions; when
     ``spec.card_on_file``, also the card-on-file customers and invoices of the same history."""
-    from paysync_dagster.sandbox.paytrace.generator import ID, REFERENCE, customer_catalogue, generate
+    from paysync_dagster.sandbox.paytrace.generator import customer_catalogue, invoices_with_po_numbers
 
-    invoices: list[dict] = []
-    po_numbers: dict[str, str] = {}
-    for day in generate(spec.seed, spec.start_date, spec.end_date, spec.per_day, spec.tz_name):
-        references = {rec[ID]: rec[REFERENCE] for rec in day.transactions if rec[REFERENCE]}
-        for inv in day.invoices:
-            invoices.append(inv)
-            po = next((references[i] for i in inv["paid_by"] if i in references), "")
-            if po:
-                po_numbers[inv["invoice_number"]] = po
+    invoices, po_numbers = invoices_with_po_numbers(spec.seed, spec.start_date, spec.end_date, spec.per_day,
+                                                    spec.tz_name)
     suspense = {"account": SUSPENSE_CUSTOMER, "company": "Unidentified card receipts"}
     added = seed_from_catalogue(state, invoices, [*customer_catalogue(spec.seed, spec.per_day, spec.start_date.year),
                                                   suspense], po_numbers)

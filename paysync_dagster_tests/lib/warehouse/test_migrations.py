@@ -39,7 +39,8 @@ LEDGER = {"erp": "oracle", "reference": "PT-7", "transaction_id": 7, "action": "
 # What revisions after the release before migrations added: whole tables, and columns of older ones.
 LATER_TABLES = {"sage_cash_receipts", "sage_open_invoices", "sage_late_applications", "payment_customer_accounts",
                 "mapping_promotions", "alert_incidents", "mapping_versions", "card_charges", "customer_sync_links",
-                "customer_sync", "card_refunds"}
+                "customer_sync", "card_refunds", "sagepro_open_invoices", "sagepro_cash_receipts",
+                "sagepro_late_applications"}
 LATER_COLUMNS = {"reconciliation_transactions": {"erp"}, "reconciliation_batches": {"erp"},
                  "reconciliation_variances": {"erp"}, "reconciliation_kpis": {"erp"},
                  "normalized_payments": {"approval_code"}}
