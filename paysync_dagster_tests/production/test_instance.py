@@ -102,7 +102,7 @@ def test_each_api_pool_of_the_assets_has_a_documented_limit_that_dagster_applies
 
     from paysync_dagster.definitions import defs
 
-    monkeypatch.setenv("PAYSYNC_ERPS", "oracle,sage")  # every ERP's assets, so every pool
+    monkeypatch.setenv("PAYSYNC_ERPS", "oracle,sage,sagepro")  # every ERP's assets, so every pool
     declared = {a.node_def.pool for a in defs().resolve_asset_graph().assets_defs
                 if a.is_executable and isinstance(a.node_def, dg.OpDefinition)} - {None}
     limits = pool_limits()

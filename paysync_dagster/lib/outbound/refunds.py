@@ -38,7 +38,7 @@ from paysync_dagster.lib.orders import send_once
 from paysync_dagster.lib.outbound.erp_refunds import WRITE_BACK_PREFIX, ErpRefund
 from paysync_dagster.lib.paytrace.errors import PayTraceApiError, PayTraceError, PayTraceOutcomeUnknown
 from paysync_dagster.lib.posting.erp import OutcomeUnknown, RejectedError, UnavailableError
-from paysync_dagster.lib.posting.ledger import Entry, Ledger
+from paysync_dagster.lib.posting.ledger import FAILED, Entry, Ledger
 from paysync_dagster.lib.timeutil import utcnow
 from paysync_dagster.lib.warehouse.tables import posting_ledger
 
@@ -136,7 +136,7 @@ class Refunder:
         if entry is None and r.has_result:  # done before PaySync kept a ledger here, or by hand: nothing to send
             return RefundOutcome(r, DONE_BEFORE, r.original_transaction_id, reason=f"the record says {r.written_back!r}",
                                  written_back=True)
-        if entry is not None and entry.status == "failed":  # refused: reported on the date it happened
+        if entry is not None and entry.status == FAILED:  # refused: reported on the date it happened
             return RefundOutcome(r, REFUSED, entry.detail.get("original"), reason=str(entry.last_error or ""),
                                  kind=str(entry.detail.get("kind") or ""), reported_on=entry.business_date)
         original = r.original_transaction_id or self.original_of(r)

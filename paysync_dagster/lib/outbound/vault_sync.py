@@ -38,7 +38,7 @@ from paysync_dagster.lib.orders import send_once
 from paysync_dagster.lib.outbound.contacts import CONTACT_FIELDS, differing, from_paytrace, same, standardize, to_paytrace
 from paysync_dagster.lib.paytrace.errors import PayTraceApiError, PayTraceError, PayTraceOutcomeUnknown
 from paysync_dagster.lib.posting.erp import OutcomeUnknown, RejectedError, UnavailableError
-from paysync_dagster.lib.posting.ledger import Entry, Ledger
+from paysync_dagster.lib.posting.ledger import FAILED as NOT_MADE, Entry, Ledger
 
 LEDGER_SYSTEM = "paytrace"
 PROFILE_CREATE, PROFILE_UPDATE, PROFILE_DELETE, CUSTOMER_UPDATE = (
@@ -200,7 +200,7 @@ class VaultSync:
             if ledger is None:
                 continue
             for e in ledger.entries(transaction_ids=[account_key(self.erp, account)]):
-                if e.posted or e.status == "failed" or not e.attempts or e.action == PROFILE_CREATE:
+                if e.posted or e.status == NOT_MADE or not e.attempts or e.action == PROFILE_CREATE:
                     continue
                 target, fields = e.detail.get("target") or {}, tuple(e.detail.get("fields") or ())
                 found = (self._account_has(account, target, fields) if e.action == CUSTOMER_UPDATE else
