@@ -92,12 +92,29 @@ def _sage_read() -> list[dict[str, str]]:
         return resource.adapter(client, mapping).customer_master()
 
 
+def _sagepro_read() -> list[dict[str, str]]:
+    from pathlib import Path
+
+    from paysync_dagster.lib.sagepro.adapter import SageProAdapter
+    from paysync_dagster.lib.sagepro.reader import SageProError, SageProReader
+
+    try:
+        reader = SageProReader(Path(os.environ["SAGEPRO_DATA_DIR"]), _setting("SAGEPRO_COMPANY", "01"))
+        return SageProAdapter(reader).customer_master()
+    except (SageProError, ValueError) as exc:  # the file and the field at fault, in one line
+        raise Failure(f"Sage Pro: {exc}", "check SAGEPRO_DATA_DIR (the folder holding ardata/) and SAGEPRO_COMPANY") \
+            from None
+
+
 ERPS = {
     "oracle": _Erp("Oracle Fusion", "ORACLE_FUSION_BASE_URL",
                    "ORACLE_FUSION_USERNAME and ORACLE_FUSION_PASSWORD (or the OAuth settings)",
                    _oracle_required, _oracle_url, _oracle_read),
     "sage": _Erp("Sage 300", "SAGE300_BASE_URL", "SAGE300_USERNAME and SAGE300_PASSWORD (a Web API user, upper case)",
                  lambda: ("SAGE300_USERNAME",), _sage_url, _sage_read),
+    # Sage Pro: its tables, read only (no credentials; ARCUST's every column).
+    "sagepro": _Erp("Sage Pro", "SAGEPRO_DATA_DIR", "the folder's permissions", lambda: ("SAGEPRO_DATA_DIR",),
+                    lambda: _setting("SAGEPRO_DATA_DIR", ""), _sagepro_read),
 }
 
 
@@ -231,6 +248,9 @@ def customers(erp_name: str, out: str) -> None:
     the bill-to site's BillToSiteAddress (receivablesCustomerAccountSiteActivities), one line as Oracle
     writes it. email, phone, address_line2, city, state, postal_code and country stay empty: Oracle's
     Receivables REST API documents no field for them.
+
+    Sage Pro: every column from ARCUST (custno, company, email, phone, address1/2, city, state, zip,
+    country) in SAGEPRO_DATA_DIR, read only.
 
     Nothing is written when the ERP cannot be read: an existing file is left as it was.
     """

@@ -199,3 +199,22 @@ def test_missing_settings_and_an_unwritable_file_are_one_line(sandbox: tuple[San
     assert os.listdir(tmp_path) == []
     usage = invoke("erp", "customers", "--erp", "quickbooks", "--out", "-", env=_settings(url))
     assert usage.exit_code == 2 and "--erp" in one_line(usage)
+
+
+def test_sage_pro_every_customer_from_its_tables_and_a_missing_table_named(tmp_path: Path) -> None:
+    from paysync_dagster.sandbox.paytrace.generator import customer_catalogue
+    from paysync_dagster.sandbox.sagepro import StandInSpec, write_company
+
+    folder = tmp_path / "sagepro"
+    write_company(folder, StandInSpec(11, date(2026, 3, 2), date(2026, 3, 3), 20, "America/Los_Angeles"))
+    out = tmp_path / "sagepro.csv"
+    done = invoke("erp", "customers", "--erp", "sagepro", "--out", str(out), env={"SAGEPRO_DATA_DIR": str(folder)})
+    assert done.exit_code == 0, done.output
+    with out.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    catalogue = {c["account"]: c for c in customer_catalogue(11, 20, 2026)}
+    assert rows and {r["account_number"] for r in rows} <= set(catalogue)
+    assert all(r["name"] == catalogue[r["account_number"]]["company"] and r["city"] for r in rows)
+    next(p for p in (folder / "ardata").iterdir() if p.name.lower() == "arcust01.dbf").unlink()
+    done = invoke("erp", "customers", "--erp", "sagepro", "--out", str(out), env={"SAGEPRO_DATA_DIR": str(folder)})
+    assert done.exit_code == 1 and "ardata/arcust01.dbf: not found" in one_line(done)
