@@ -38,7 +38,7 @@ LABELS = {"payment_auto_match": "auto-match rate (payments)", "invoice_auto_matc
 AGE_BUCKETS = ("<1d", "1-3d", "3-7d", ">7d")
 #: variance causes that are the business, not an error: a batch explained by them alone ties out
 EXPLAINED = frozenset({"refund_in_later_batch", "chargeback", "fees", "timing"})
-OWN_RECEIPT = ("applied", "on_account")
+OWN_RECEIPT = ("applied", "on_account", "proposed", "keyed")  # proposed, keyed: an ERP keyed by hand (Sage Pro)
 
 
 def _row(day: date, kpi: str, numerator: int, denominator: int, currency: str = "") -> dict:
@@ -64,7 +64,9 @@ def date_kpis(day: date, outcomes: pd.DataFrame, payments: Iterable[int], declin
     rows = []
     own = outcomes[outcomes["owns_receipt"].astype(bool) & outcomes["outcome"].isin(OWN_RECEIPT)] if not outcomes.empty \
         else outcomes
-    applied = own[own["outcome"] == "applied"] if not own.empty else own
+    # Applied: posted onto invoices, or (keyed by hand) proposed or keyed onto invoices.
+    applied = own[(own["outcome"] == "applied") | (own["outcome"].isin(("proposed", "keyed"))
+                                                   & (own["invoices"].fillna("") != ""))] if not own.empty else own
     rows.append(_row(day, "payment_auto_match", len(applied), len(own)))
     invoices = int(own["invoices"].fillna("").map(lambda s: len([x for x in str(s).split(",") if x])).sum()) if not own.empty else 0
     unmatched = int((own["exception_code"] == "no_invoice_match").sum()) if not own.empty else 0
