@@ -287,9 +287,10 @@ def check_sagepro(c: ErpConnector) -> Iterator[Finding]:
     yield Finding(OK, f"{c.title} settings", f"SAGEPRO_DATA_DIR {folder}, company {company}")
     try:
         reader = SageProReader(Path(folder), company)
-        counts = {"customers": sum(1 for _ in reader.customers()), "open invoices": sum(1 for _ in reader.open_invoices()),
-                  "invoice lines": sum(1 for _ in reader.invoice_lines()), "sales orders": sum(1 for _ in reader.sales_orders()),
-                  "cash receipts": sum(1 for _ in reader.cash_receipts())}
+        tables = {"customers": reader.customers, "open invoices": reader.open_invoices,
+                  "invoice lines": reader.invoice_lines, "sales orders": reader.sales_orders,
+                  "cash receipts": reader.cash_receipts}
+        counts = {what: sum(1 for _ in read()) for what, read in tables.items()}
     except (SageProError, ValueError) as exc:
         yield Finding(FIX, f"{c.title} tables", str(exc))
         return

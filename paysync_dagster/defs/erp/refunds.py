@@ -26,8 +26,8 @@ from paysync_dagster.lib.exceptions import stage_writer
 from paysync_dagster.lib.markdown import table as md_table
 from paysync_dagster.lib.money import format_amount
 from paysync_dagster.lib.outbound.erp_refunds import ErpRefund
-from paysync_dagster.lib.outbound.refunds import (DONE_BEFORE, NO_ORIGINAL, NOT_WRITTEN_BACK, REFUNDED, REFUSED, UNREACHABLE,
-                                                  VOIDED, WOULD, LEDGER_SYSTEM, RefundOutcome, Refunder,
+from paysync_dagster.lib.outbound.refunds import (DONE_BEFORE, LEDGER_SYSTEM, NO_ORIGINAL, NOT_WRITTEN_BACK, REFUNDED,
+                                                  REFUSED, UNREACHABLE, VOIDED, WOULD, RefundOutcome, Refunder,
                                                   card_payments_by_invoice, refund_key)
 from paysync_dagster.lib.posting import Ledger
 from paysync_dagster.lib.posting.lease import posting_lease
@@ -134,7 +134,8 @@ def card_refunds_asset(c: ErpConnector) -> dg.AssetsDefinition:
         exceptions = [_exception(day, c, o) for o in outcomes
                       if o.is_exception_on(day) and (o.refund.key, o.outcome) not in seen]
         if not config.dry_run:
-            with stage_writer(engine, [day], f"{c.name}_card_refunds", {card_refunds: card_refunds.c.erp == c.name}) as write:
+            clear = {card_refunds: card_refunds.c.erp == c.name}
+            with stage_writer(engine, [day], f"{c.name}_card_refunds", clear) as write:
                 write(card_refunds, [_row(day, o, False) for o in outcomes])
                 write(payment_exceptions, exceptions)
         counts = Counter(o.outcome for o in outcomes)
@@ -143,7 +144,8 @@ def card_refunds_asset(c: ErpConnector) -> dg.AssetsDefinition:
             if o.outcome in (REFUNDED, VOIDED) or o.outcome.startswith(WOULD):
                 sent[o.refund.currency] += o.refund.amount_minor
         preview = [{"record": o.refund.document_number, "customer": o.refund.customer_account,
-                    "amount": format_amount(o.refund.amount_minor, o.refund.currency), "original": o.original_transaction_id or "",
+                    "amount": format_amount(o.refund.amount_minor, o.refund.currency),
+                    "original": o.original_transaction_id or "",
                     "outcome": o.outcome, "PayTrace id": o.paytrace_transaction_id or "",
                     "written back": "yes" if o.written_back else "", "reason": o.reason[:80]} for o in outcomes[:20]]
         return dg.MaterializeResult(metadata={

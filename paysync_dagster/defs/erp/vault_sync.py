@@ -24,8 +24,9 @@ from paysync_dagster.defs.shared.provenance import provenance
 from paysync_dagster.defs.shared.resources import WarehouseResource
 from paysync_dagster.lib.exceptions import stage_writer
 from paysync_dagster.lib.markdown import table as md_table
-from paysync_dagster.lib.outbound.vault_sync import (CONFLICT, FAILED, HELD, KEY_IN_ERP, LEDGER_SYSTEM, REVIEW_FIRST, UNREACHABLE, LinkState,
-                                                     SyncInput, SyncOutcome, SyncRules, VaultSync, account_key, links_after)
+from paysync_dagster.lib.outbound.vault_sync import (CONFLICT, FAILED, HELD, KEY_IN_ERP, LEDGER_SYSTEM, REVIEW_FIRST,
+                                                     UNREACHABLE, LinkState, SyncInput, SyncOutcome, SyncRules,
+                                                     VaultSync, account_key, links_after)
 from paysync_dagster.lib.posting import Ledger
 from paysync_dagster.lib.posting.lease import posting_lease
 from paysync_dagster.lib.timeutil import utcnow
@@ -137,7 +138,8 @@ def vault_sync_asset(c: ErpConnector) -> dg.AssetsDefinition:
                 last_card_payment=_last_card_payments(engine, c, day))
             writer = getattr(adapter, "update_customer", None)
             sync = VaultSync(c.name, paytrace, erp_writer=writer,
-                             erp_reader=lambda account: {r["account_number"]: r for r in adapter.customer_master()}.get(account),
+                             erp_reader=lambda account: next((r for r in adapter.customer_master()
+                                                              if r["account_number"] == account), None),
                              paytrace_ledger=Ledger(engine, LEDGER_SYSTEM, lease), erp_ledger=Ledger(engine, c.name, lease),
                              rules=rules, currency=MAPPING.currency.base, log=context.log.info)
             outcomes = sync.run(data, day, dry_run=config.dry_run)
@@ -146,7 +148,8 @@ def vault_sync_asset(c: ErpConnector) -> dg.AssetsDefinition:
                       if o.is_exception_on(day) and (o.account in links or (o.account, o.outcome) not in seen)]
         if not config.dry_run:
             now = utcnow()
-            with stage_writer(engine, [day], f"{c.name}_vault_sync", {customer_sync: customer_sync.c.erp == c.name}) as write:
+            clear = {customer_sync: customer_sync.c.erp == c.name}
+            with stage_writer(engine, [day], f"{c.name}_vault_sync", clear) as write:
                 write(customer_sync, [_row(day, o, False) for o in outcomes])
                 write(payment_exceptions, exceptions)
                 write.conn.execute(delete(customer_sync_links).where(customer_sync_links.c.erp == c.name))
@@ -155,10 +158,12 @@ def vault_sync_asset(c: ErpConnector) -> dg.AssetsDefinition:
                      "base": json.dumps(s.base, sort_keys=True) if s.base is not None else None,
                      "reported_on": s.reported_on, "synced_at": now} for s in links_after(outcomes, links).values()])
         counts = Counter(o.outcome for o in outcomes)
+        changed_first = sorted(outcomes, key=lambda o: (o.outcome == "in_step", o.account))
         preview = [{"account": o.account, "vault id": o.vault_id, "outcome": o.outcome, "fields": ", ".join(o.fields),
-                    "reason": o.reason[:90]} for o in sorted(outcomes, key=lambda o: (o.outcome == "in_step", o.account))[:20]]
+                    "reason": o.reason[:90]} for o in changed_first[:20]]
         return dg.MaterializeResult(metadata={
-            **provenance(), "dry_run": config.dry_run, "accounts_in_erp": len(master), "links": len(links_after(outcomes, links)),
+            **provenance(), "dry_run": config.dry_run, "accounts_in_erp": len(master),
+            "links": len(links_after(outcomes, links)),
             **{f"outcome_{k}": v for k, v in sorted(counts.items())}, "exceptions": len(exceptions),
             "preview": dg.MetadataValue.md(md_table(preview, ["account", "vault id", "outcome", "fields", "reason"]))})
 
