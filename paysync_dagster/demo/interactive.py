@@ -294,6 +294,11 @@ def _interactive(stack: ExitStack, env: dict[str, str], ui_port: int, receiver_p
     _start_stream(stack, env, receiver_url, event_interval, logs)
     studio_url = _start_studio(stack, env, _pick_port(studio_port), logs)
     print(f"  mapping studio  {studio_url}   (edits {env['PAYSYNC_MAPPING_FILE']}; the next run uses a saved version)")
+    if env.get("SAGEPRO_DATA_DIR") and "sagepro" in env.get("PAYSYNC_ERPS", ""):
+        sheet = Path(env["PAYSYNC_REPORTS_DIR"]) / end.isoformat() / f"sagepro_keying_{end.isoformat()}.csv"
+        print(f"  sage pro keying play the clerk once the backfill is done: paysync sandbox sagepro key --worksheet "
+              f"{sheet} --data-dir {env['SAGEPRO_DATA_DIR']}; then materialize sagepro_cash_receipts and "
+              f"sagepro_reconciliation_report for {end}")
     from paysync_dagster.demo.o2c import start_interactive
 
     start_interactive(stack, env, ui, backfill, receiver_url)  # today's eCommerce orders, once the backfill is done
