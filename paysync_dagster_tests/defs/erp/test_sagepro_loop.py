@@ -111,3 +111,18 @@ def test_proposed_keyed_by_the_clerk_and_reconciled(world: tuple[str, Path], sql
     assert settled and {statuses[t][0] for t in settled} <= {"matched", "unapplied_in_erp"}
     rest = {int(t) for t in refs if t not in chosen} - {t for t, (s, _d) in statuses.items() if s == "pending_settlement"}
     assert rest and {statuses[t][0] for t in rest} == {"missing_in_erp"}
+
+    # Someone changes a keyed receipt's amount in Sage Pro afterwards: drift, as for the ERPs PaySync posts to.
+    import dbf
+
+    changed = sorted(settled)[0]
+    path = next(p for p in (company / "ardata").iterdir() if p.name.lower() == "arcash01.dbf")
+    with dbf.Table(str(path)) as table:
+        for record in table:
+            if record.refno.strip() == str(changed):
+                with record:
+                    record.paidamt = record.paidamt - 1
+                break
+    _run(url, sqlite_url, company, [PRO.cash_receipts, PRO.reconciliation])
+    status, detail = _statuses(sqlite_engine)[changed]
+    assert status == "drift" and "but the ERP now shows" in detail, (status, detail)  # a dollar less
