@@ -30,17 +30,24 @@ def _settled_sales(sandbox_url: str, start: date, end: date, env: dict[str, str]
             and int(r["transaction_id"]) not in refunded]
 
 
-def _payer(env: dict[str, str], invoice: str) -> str | None:
-    """The customer of the invoice a sale paid, as Sage 300 has it (both ERPs are seeded from one catalogue)."""
+def _payers(env: dict[str, str], sales: list[dict], wanted: int, excluding: set[str]) -> list[tuple[dict, str]]:
+    """The first ``wanted`` sales with the customer of the invoice each paid, as Sage 300 has it (both ERPs
+    are seeded from one catalogue), customers in ``excluding`` left out; one Sage session for all."""
     from paysync_dagster.lib.sage.client import Sage300Client
     from paysync_dagster.lib.settings import DEFAULT_SAGE300_COMPANY
 
-    if not invoice:
-        return None
+    out = []
     with Sage300Client(env["SAGE300_BASE_URL"], env.get("SAGE300_COMPANY") or DEFAULT_SAGE300_COMPANY,
                        env["SAGE300_USERNAME"], env.get("SAGE300_PASSWORD") or "") as client:
-        documents = client.posted_documents_by_number(invoice)
-    return str(documents[0].get("CustomerNumber") or "") or None if documents else None
+        for sale in sales:
+            invoice = str(sale.get("invoice_id") or "")
+            documents = client.posted_documents_by_number(invoice) if invoice else []
+            payer = str(documents[0].get("CustomerNumber") or "") if documents else ""
+            if payer and payer not in excluding:
+                out.append((sale, payer))
+                if len(out) == wanted:
+                    break
+    return out
 
 
 def enter_card_refunds(sandbox_url: str, start: date, end: date, env: dict[str, str], mapping: Mapping) -> list[str]:
@@ -53,8 +60,7 @@ def enter_card_refunds(sandbox_url: str, start: date, end: date, env: dict[str, 
     _paytrace, oracle = o2c.clients(env)
     with _paytrace, oracle:
         ordering = {c.account for c in o2c.customers(oracle, o2c.ORDERS)}
-    sales = [(s, payer) for s in _settled_sales(sandbox_url, start, end, env)
-             if (payer := _payer(env, str(s.get("invoice_id") or ""))) and payer not in ordering][:2]
+    sales = _payers(env, _settled_sales(sandbox_url, start, end, env), 2, ordering)
     if len(sales) < 2:
         return []
     lines = []

@@ -6,9 +6,9 @@ import os
 import sys
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -153,50 +153,53 @@ def erp_summary(database_url: str, start: date, end: date, c: ErpConnector) -> s
     return "\n".join(lines)
 
 
-def charges_summary(*, engine_url: str, start: date, end: date, c: ErpConnector) -> list[str]:
-    """The week's card-on-file charges in one ERP: each installment as its last run left it (none when off)."""
+def _week_rows(engine_url: str, table_name: str, columns: Sequence[str], start: date, end: date,
+               c: ErpConnector) -> list:
+    """An outbound flow's table rows of the week for one ERP (dry runs left out), in date order."""
     from sqlalchemy import select
 
-    from paysync_dagster.lib.money import format_amount
     from paysync_dagster.lib.warehouse import make_engine
-    from paysync_dagster.lib.warehouse.tables import card_charges as t
+    from paysync_dagster.lib.warehouse.tables import metadata
 
+    t = metadata.tables[table_name]
     engine = make_engine(engine_url)
     try:
         with engine.connect() as conn:
-            rows = conn.execute(select(t.c.invoice_number, t.c.installment_id, t.c.outcome, t.c.amount_minor, t.c.currency)
+            return conn.execute(select(*(t.c[name] for name in columns))
                                 .where(t.c.erp == c.name, t.c.business_date.between(start, end), t.c.dry_run.is_(False))
                                 .order_by(t.c.business_date)).all()
     finally:
         engine.dispose()
-    last = {(r.invoice_number, r.installment_id): r for r in rows}
-    if not last:
-        return []
+
+
+def _last_by_outcome(rows: Sequence, key: Callable[[Any], Any]) -> dict[str, list]:
+    """Each item (``key``) as the week's last run left it, grouped by that run's outcome."""
+    last = {key(r): r for r in rows}
     by_outcome: dict[str, list] = {}
     for r in last.values():
         by_outcome.setdefault(r.outcome, []).append(r)
+    return dict(sorted(by_outcome.items()))
+
+
+def charges_summary(*, engine_url: str, start: date, end: date, c: ErpConnector) -> list[str]:
+    """The week's card-on-file charges in one ERP: each installment as its last run left it (none when off)."""
+    from paysync_dagster.lib.money import format_amount
+
+    rows = _week_rows(engine_url, "card_charges", ("invoice_number", "installment_id", "outcome", "amount_minor",
+                                                   "currency"), start, end, c)
+    by_outcome = _last_by_outcome(rows, lambda r: (r.invoice_number, r.installment_id))
+    if not by_outcome:
+        return []
     lines = [f"{c.title} card-on-file charges (each installment as its last run left it)",
              f"{'outcome':<26}{'installments':>13}{'amount':>18}"]
     lines += [f"{o:<26}{len(rs):>13}{format_amount(sum(r.amount_minor for r in rs), rs[0].currency):>18}"
-              for o, rs in sorted(by_outcome.items())]
+              for o, rs in by_outcome.items()]
     return [*lines, ""]
 
 
 def vault_sync_summary(*, engine_url: str, start: date, end: date, c: ErpConnector) -> list[str]:
     """The week's customer vault sync in one ERP: each link as its last run left it (none when off)."""
-    from sqlalchemy import select
-
-    from paysync_dagster.lib.warehouse import make_engine
-    from paysync_dagster.lib.warehouse.tables import customer_sync as t
-
-    engine = make_engine(engine_url)
-    try:
-        with engine.connect() as conn:
-            rows = conn.execute(select(t.c.account, t.c.outcome, t.c.business_date)
-                                .where(t.c.erp == c.name, t.c.business_date.between(start, end), t.c.dry_run.is_(False))
-                                .order_by(t.c.business_date)).all()
-    finally:
-        engine.dispose()
+    rows = _week_rows(engine_url, "customer_sync", ("account", "outcome", "business_date"), start, end, c)
     if not rows:
         return []
     # a link's effect on the date it happened, and how the last run left it
@@ -211,28 +214,15 @@ def vault_sync_summary(*, engine_url: str, start: date, end: date, c: ErpConnect
 
 def refunds_summary(*, engine_url: str, start: date, end: date, c: ErpConnector) -> list[str]:
     """The week's ERP-initiated card refunds in one ERP: each record as its last run left it (none when off)."""
-    from sqlalchemy import select
-
     from paysync_dagster.lib.money import format_amount
-    from paysync_dagster.lib.warehouse import make_engine
-    from paysync_dagster.lib.warehouse.tables import card_refunds as t
 
-    engine = make_engine(engine_url)
-    try:
-        with engine.connect() as conn:
-            rows = conn.execute(select(t.c.record_key, t.c.outcome, t.c.amount_minor, t.c.currency, t.c.written_back)
-                                .where(t.c.erp == c.name, t.c.business_date.between(start, end), t.c.dry_run.is_(False))
-                                .order_by(t.c.business_date)).all()
-    finally:
-        engine.dispose()
-    last = {r.record_key: r for r in rows}
-    if not last:
+    rows = _week_rows(engine_url, "card_refunds", ("record_key", "outcome", "amount_minor", "currency", "written_back"),
+                      start, end, c)
+    by_outcome = _last_by_outcome(rows, lambda r: r.record_key)
+    if not by_outcome:
         return []
-    by_outcome: dict[str, list] = {}
-    for r in last.values():
-        by_outcome.setdefault(r.outcome, []).append(r)
     lines = [f"{c.title} card refunds asked for in the ERP (each record as its last run left it)",
              f"{'outcome':<26}{'records':>8}{'amount':>18}{'written back':>14}"]
     lines += [f"{o:<26}{len(rs):>8}{format_amount(sum(r.amount_minor for r in rs), rs[0].currency):>18}"
-              f"{sum(1 for r in rs if r.written_back):>14}" for o, rs in sorted(by_outcome.items())]
+              f"{sum(1 for r in rs if r.written_back):>14}" for o, rs in by_outcome.items()]
     return [*lines, ""]

@@ -26,6 +26,7 @@ from typing import Any
 
 from paysync_dagster.lib.money import format_amount
 from paysync_dagster.lib.orders import send_once
+from paysync_dagster.lib.outbound.keys import stand_in_id
 from paysync_dagster.lib.outbound.due import DueInstallment
 from paysync_dagster.lib.paytrace.errors import PayTraceApiError, PayTraceError, PayTraceOutcomeUnknown
 from paysync_dagster.lib.paytrace.records import state_of
@@ -98,8 +99,7 @@ def charge_token(ref: str) -> str:
 def installment_key(inst: DueInstallment) -> int:
     """A stable negative number standing for the installment where a PayTrace transaction id is asked
     for (the exception queue's key) and no charge exists yet."""
-    digest = hashlib.sha256(f"{inst.erp}:{inst.invoice_number}:{inst.installment_id}".encode()).digest()
-    return -(int.from_bytes(digest[:7], "big") or 1)
+    return stand_in_id(f"{inst.erp}:{inst.invoice_number}:{inst.installment_id}")
 
 
 def _answer(item: dict[str, Any]) -> tuple[str, dict[str, Any]]:

@@ -2,10 +2,10 @@
 gets them in its own format.
 
 The fields are the columns ``paysync erp customers`` writes (``CONTACT_FIELDS``). Standardizing
-collapses white space; writes US state names as their two-letter codes, ZIP codes as 12345 or
-12345-6789, street suffixes and unit words as the USPS abbreviates them (Street -> St, Suite -> Ste),
-country names of the US as ``US``, e-mails in lower case, and North American phone numbers as ten
-digits. Two copies are the same when their standardized values are equal regardless of letter case.
+collapses white space; writes US state names as their two-letter codes and country names as their
+ISO codes (normalization's tables, ``lib/address.py``), ZIP codes as 12345 or 12345-6789, street
+suffixes and unit words as the USPS abbreviates them (Street -> St, Suite -> Ste), e-mails in lower
+case, and North American phone numbers as ten digits. Two copies are the same when their standardized values are equal regardless of letter case.
 """
 
 from __future__ import annotations
@@ -13,22 +13,11 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
+from paysync_dagster.lib.address import COUNTRIES, US_STATES  # normalization's tables: one list of each
+
 CONTACT_FIELDS = ("name", "email", "phone", "address_line1", "address_line2", "city", "state", "postal_code",
                   "country")
 
-_STATES = {
-    "alabama": "AL", "alaska": "AK", "arizona": "AZ", "arkansas": "AR", "california": "CA", "colorado": "CO",
-    "connecticut": "CT", "delaware": "DE", "district of columbia": "DC", "florida": "FL", "georgia": "GA",
-    "hawaii": "HI", "idaho": "ID", "illinois": "IL", "indiana": "IN", "iowa": "IA", "kansas": "KS",
-    "kentucky": "KY", "louisiana": "LA", "maine": "ME", "maryland": "MD", "massachusetts": "MA", "michigan": "MI",
-    "minnesota": "MN", "mississippi": "MS", "missouri": "MO", "montana": "MT", "nebraska": "NE", "nevada": "NV",
-    "new hampshire": "NH", "new jersey": "NJ", "new mexico": "NM", "new york": "NY", "north carolina": "NC",
-    "north dakota": "ND", "ohio": "OH", "oklahoma": "OK", "oregon": "OR", "pennsylvania": "PA",
-    "rhode island": "RI", "south carolina": "SC", "south dakota": "SD", "tennessee": "TN", "texas": "TX",
-    "utah": "UT", "vermont": "VT", "virginia": "VA", "washington": "WA", "west virginia": "WV",
-    "wisconsin": "WI", "wyoming": "WY", "puerto rico": "PR",
-}
-_US = {"us", "usa", "u.s.", "u.s.a.", "united states", "united states of america"}
 # USPS Publication 28: the common street suffixes and secondary unit designators.
 _STREET_WORDS = {
     "street": "St", "avenue": "Ave", "road": "Rd", "boulevard": "Blvd", "drive": "Dr", "lane": "Ln",
@@ -70,11 +59,10 @@ def standardize(raw: Mapping[str, object]) -> dict[str, str]:
     v["email"] = v["email"].lower()
     v["phone"] = _phone(v["phone"])
     v["address_line1"], v["address_line2"] = _street(v["address_line1"]), _street(v["address_line2"])
-    state = v["state"]
-    v["state"] = _STATES.get(state.lower(), state.upper() if len(state) == 2 else state)
+    state, country = v["state"], v["country"]
+    v["state"] = US_STATES.get(state.upper(), state.upper() if len(state) == 2 else state)
     v["postal_code"] = _postal(v["postal_code"])
-    v["country"] = "US" if v["country"].lower() in _US else (v["country"].upper() if len(v["country"]) == 2
-                                                              else v["country"])
+    v["country"] = COUNTRIES.get(country.upper(), country.upper() if len(country) == 2 else country)
     return v
 
 

@@ -23,7 +23,6 @@ asked for it records nothing more (``made_for_erp``): it holds the refund alread
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -35,6 +34,7 @@ from sqlalchemy import Engine, select
 
 from paysync_dagster.lib.money import format_amount, to_minor
 from paysync_dagster.lib.orders import send_once
+from paysync_dagster.lib.outbound.keys import stand_in_id
 from paysync_dagster.lib.outbound.erp_refunds import WRITE_BACK_PREFIX, ErpRefund
 from paysync_dagster.lib.paytrace.errors import PayTraceApiError, PayTraceError, PayTraceOutcomeUnknown
 from paysync_dagster.lib.posting.erp import OutcomeUnknown, RejectedError, UnavailableError
@@ -79,8 +79,7 @@ def write_back_reference(r: ErpRefund) -> str:
 
 def refund_key(r: ErpRefund) -> int:
     """A stable negative number standing for the record where a PayTrace transaction id is asked for."""
-    digest = hashlib.sha256(f"refund:{r.erp}:{r.key}".encode()).digest()
-    return -(int.from_bytes(digest[:7], "big") or 1)
+    return stand_in_id(f"refund:{r.erp}:{r.key}")
 
 
 def write_back_text(kind: str, paytrace_id: int | None, original: int | None) -> str:

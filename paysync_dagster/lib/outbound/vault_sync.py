@@ -35,6 +35,7 @@ from datetime import date
 from typing import Any
 
 from paysync_dagster.lib.orders import send_once
+from paysync_dagster.lib.outbound.keys import stand_in_id
 from paysync_dagster.lib.outbound.contacts import CONTACT_FIELDS, differing, from_paytrace, same, standardize, to_paytrace
 from paysync_dagster.lib.paytrace.errors import PayTraceApiError, PayTraceError, PayTraceOutcomeUnknown
 from paysync_dagster.lib.posting.erp import OutcomeUnknown, RejectedError, UnavailableError
@@ -125,8 +126,7 @@ def reference(erp: str, account: str, action: str, target: Mapping[str, str] | N
 
 def account_key(erp: str, account: str) -> int:
     """A stable negative number standing for the account where a PayTrace transaction id is asked for."""
-    digest = hashlib.sha256(f"vault:{erp}:{account}".encode()).digest()
-    return -(int.from_bytes(digest[:7], "big") or 1)
+    return stand_in_id(f"vault:{erp}:{account}")
 
 
 def new_vault_id(erp: str, account: str, account_is_vault_id: bool) -> str:

@@ -80,6 +80,13 @@ class SageProReceipts:
 
     def __init__(self, reader: SageProReader, prefix: str, *, currency: str = "USD"):
         self.reader, self.prefix, self.currency = reader, prefix, currency
+        self._cash: list[ProCashReceipt] | None = None
+
+    def _cash_receipts(self) -> list[ProCashReceipt]:
+        """ARCASH, read once for both of reconciliation's questions (one scan of the file, not two)."""
+        if self._cash is None:
+            self._cash = list(self.reader.cash_receipts())
+        return self._cash
 
     def _frame(self, rows: Iterable[ProCashReceipt], wanted: set[str] | None) -> tuple[pd.DataFrame, pd.DataFrame]:
         by_ref: dict[str, list[ProCashReceipt]] = {}
@@ -100,9 +107,10 @@ class SageProReceipts:
 
     def receipts(self, references: Sequence[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
         wanted = {r[len(self.prefix):] for r in references if r.startswith(self.prefix)}
-        return self._frame(self.reader.cash_receipts(), wanted)
+        return self._frame(self._cash_receipts(), wanted)
 
     def receipts_dated(self, start: object, end: object, prefix: str) -> tuple[pd.DataFrame, pd.DataFrame]:
         lo, hi = window_day(start), window_day(end)
-        rows = [r for r in self.reader.cash_receipts(lo, hi) if r.refno.strip().isdigit()]
+        rows = [r for r in self._cash_receipts()
+                if r.dtepaid is not None and lo <= r.dtepaid <= hi and r.refno.strip().isdigit()]
         return self._frame(rows, None) if prefix == self.prefix else self._frame([], None)
