@@ -17,11 +17,21 @@ REPO = Path(__file__).resolve().parents[1]
 PAYSYNC = [sys.executable, "-m", "paysync_dagster.cli"]
 
 
-def test_headless_demo_runs_the_main_job_and_prints_a_summary(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [*PAYSYNC, "demo", "--headless", "--days", "2", "--per-day", "40", "--sandbox-port", str(free_port()), "--home", str(tmp_path)],
-        cwd=REPO, env=demo_env(tmp_path), capture_output=True, text=True, timeout=600,
+def _headless_demo(home: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [*PAYSYNC, "demo", "--headless", "--days", "2", "--per-day", "40", "--sandbox-port", str(free_port()), "--home", str(home)],
+        cwd=REPO, env=demo_env(home), capture_output=True, text=True, timeout=600,
     )
+
+
+def _reconciliation_lines(out: str) -> list[str]:
+    """The summary's reconciliation figures (statuses, rates, amounts), without paths or times."""
+    return [line for line in out.splitlines()
+            if re.match(r"^  (auto-match|straight-through|unapplied cash|batch|transactions matched|statuses|open exceptions)", line)]
+
+
+def test_headless_demo_runs_the_main_job_and_prints_a_summary(tmp_path: Path) -> None:
+    result = _headless_demo(tmp_path)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     out = result.stdout
     assert "2/2 business dates ran clean" in out
@@ -32,6 +42,27 @@ def test_headless_demo_runs_the_main_job_and_prints_a_summary(tmp_path: Path) ->
     assert re.search(r"^Reconciliation \S+ to \S+, oracle$", out, re.MULTILINE) and \
         re.search(r"^Reconciliation \S+ to \S+, sage$", out, re.MULTILINE), out
     assert (tmp_path / "warehouse.db").exists()
+
+    # Run again in the same home: the sandboxes start afresh, so does PaySync's state (the previous demo's
+    # moved aside), and the reconciliation says what it said the first time (a kept ledger would report
+    # every receipt the new sandboxes never received as drift).
+    again = _headless_demo(tmp_path)
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+    assert f"moved to {tmp_path / 'previous'}" in again.stdout
+    assert (tmp_path / "previous" / "warehouse.db").exists() and (tmp_path / "previous" / "dagster_home" / "storage").is_dir()
+    assert "drift" not in " ".join(line for line in _reconciliation_lines(again.stdout) if "statuses" in line)
+    assert _reconciliation_lines(again.stdout) == _reconciliation_lines(out)
+
+
+def test_a_second_demo_on_a_home_in_use_is_refused_and_touches_nothing(tmp_path: Path) -> None:
+    from paysync_dagster.demo.state import hold_home
+
+    (tmp_path / "warehouse.db").write_bytes(b"the running demo's")
+    with hold_home(tmp_path):
+        result = _headless_demo(tmp_path)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert f"another demo is running on {tmp_path}" in result.stderr
+    assert (tmp_path / "warehouse.db").read_bytes() == b"the running demo's" and not (tmp_path / "previous").exists()
 
 
 QUERY = """{

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 import httpx
 
+from paysync_dagster.demo.state import PREVIOUS, HomeInUse, hold_home, set_aside_previous
 from paysync_dagster.lib.timeutil import DEFAULT_MERCHANT_TIMEZONE, zone
 
 if TYPE_CHECKING:
@@ -189,6 +190,25 @@ def run_demo(*, headless: bool, days: int, per_day: int, seed: int, ui_port: int
     tz_name = os.environ.get("PAYSYNC_MERCHANT_TIMEZONE") or DEFAULT_MERCHANT_TIMEZONE
     start, end = demo_week(tz_name, days)
     home = (home or Path(os.environ.get("PAYSYNC_HOME") or REPO / ".paysync")).resolve()
+    with ExitStack() as held:
+        try:
+            held.enter_context(hold_home(home))
+        except HomeInUse:
+            raise DemoError(f"another demo is running on {home}", "stop it first, or give this one another --home",
+                            exit_code=2) from None
+        # The sandboxes start afresh, so must the demo's own warehouse and instance (a warehouse named in the
+        # environment is the user's: it is left as it is, with the instance that goes with it).
+        own_warehouse = db == "postgres" or not os.environ.get("PAYSYNC_DATABASE_URL")
+        moved = set_aside_previous(home) if own_warehouse else []
+        return _run(home, moved, headless=headless, days=days, per_day=per_day, seed=seed, ui_port=ui_port,
+                    sandbox_port=sandbox_port, receiver_port=receiver_port, event_interval=event_interval, db=db,
+                    studio_port=studio_port, tz_name=tz_name, start=start, end=end)
+    return 0
+
+
+def _run(home: Path, moved: list[str], *, headless: bool, days: int, per_day: int, seed: int, ui_port: int,
+         sandbox_port: int, receiver_port: int, event_interval: float, db: str, studio_port: int, tz_name: str,
+         start: date, end: date) -> int:
     sandbox_port = _pick_port(sandbox_port)
     sandbox_url = f"http://127.0.0.1:{sandbox_port}"
     env = prepare_environment(home, sandbox_url, start,
@@ -200,6 +220,9 @@ def run_demo(*, headless: bool, days: int, per_day: int, seed: int, ui_port: int
     with ExitStack() as stack:
         stack.callback(signal.signal, signal.SIGTERM, previous)
         print(f"PaySync demo: {start} to {end} ({tz_name}), {per_day} PayTrace transactions a day, state in {home}")
+        if moved:
+            print(f"  previous demo   its warehouse, runs, reports and logs moved to {home / PREVIOUS} "
+                  "(the sandboxes start afresh, and PaySync with them)")
         if db == "postgres":
             _start_postgres(stack, home, env)
         args = _sandbox_args(sandbox_port, start, days, per_day, seed, tz_name,
