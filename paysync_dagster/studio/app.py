@@ -32,7 +32,7 @@ from paysync_dagster.lib.mapping import Mapping, MappingError, parse_mapping
 from paysync_dagster.lib.studio import forms, versions
 from paysync_dagster.lib.studio.preview import dates_with_payments, preview
 from paysync_dagster.studio import suggestions
-from paysync_dagster.studio.security import COOKIE, Session, Sessions, csrf_ok, password_matches
+from paysync_dagster.studio.security import COOKIE, LoginThrottle, Session, Sessions, csrf_ok, password_matches
 
 log = logging.getLogger("paysync.studio")
 MAX_FORM_BYTES = 1024 * 1024
@@ -51,6 +51,7 @@ class StudioConfig:
     local_user: str = "studio"  # the author of versions when there is no login
     paytrace: suggestions.PayTraceSettings | None = None
     sessions: Sessions = field(default_factory=Sessions)
+    login_throttle: LoginThrottle = field(default_factory=LoginThrottle)
 
 
 class PageError(Exception):
@@ -131,12 +132,21 @@ def create_app(config: StudioConfig) -> Starlette:
             form = await _form(request)
         except PageError as exc:
             return render(request, "login.html", None, exc.status, error=exc.message)
+        client = request.client.host if request.client else "unknown"
+        wait = config.login_throttle.retry_after(client)
+        if wait is not None:
+            response = render(request, "login.html", None, 429,
+                              error=f"too many wrong sign-ins from this address: try again in {_minutes(wait)}")
+            response.headers["Retry-After"] = str(wait)
+            return response
         user, password = form.get("user", ""), form.get("password", "")
         ok = await run_in_threadpool(lambda: user == config.login_user and
                                      password_matches(password, config.password_hash or ""))
         if not ok:
-            log.warning("studio: a sign-in was refused")
+            config.login_throttle.failed(client)
+            log.warning("studio: a sign-in from %s was refused", client)
             return render(request, "login.html", None, 401, error="wrong user or password")
+        config.login_throttle.succeeded(client)
         token, _session = config.sessions.new(user)
         response = RedirectResponse("/mapping", 303)
         _set_cookie(response, request, token)
@@ -318,6 +328,11 @@ def create_app(config: StudioConfig) -> Starlette:
         Mount("/static", StaticFiles(packages=[("paysync_dagster.studio", "static")]), name="static"),
     ]
     return Starlette(routes=routes)
+
+
+def _minutes(seconds: int) -> str:
+    minutes = -(-seconds // 60)
+    return f"{minutes} minute{'s' if minutes != 1 else ''}"
 
 
 def _set_cookie(response: Response, request: Request, token: str) -> None:

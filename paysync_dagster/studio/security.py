@@ -5,6 +5,9 @@
   ``paysync studio hash-password``; the password itself is never stored).
 - Sessions are random tokens kept in the server's memory (a restart signs everyone out), in an
   HttpOnly, SameSite=Strict cookie.
+- Sign-in attempts are throttled per client address: after ``LOGIN_FAILURES`` wrong ones within
+  ``LOGIN_WINDOW_SECONDS`` the address is refused (429 with Retry-After) until the oldest leaves the
+  window, whatever it sends, so a password cannot be guessed at the speed of the network.
 - Every POST carries the session's CSRF token (form field ``csrf`` or header ``X-CSRF-Token``) and,
   when the browser sends one, an Origin of the studio itself; anything else is refused with 403.
 """
@@ -18,11 +21,14 @@ import ipaddress
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 COOKIE = "paysync_studio"
 SESSION_SECONDS = 8 * 3600
 _SCRYPT = {"n": 2 ** 14, "r": 8, "p": 1}
+LOGIN_FAILURES = 5
+LOGIN_WINDOW_SECONDS = 15 * 60
 
 
 class PasswordHashError(ValueError):
@@ -108,3 +114,39 @@ class Sessions:
 
 def csrf_ok(session: Session, sent: str | None) -> bool:
     return bool(sent) and hmac.compare_digest(session.csrf.encode(), (sent or "").encode())
+
+
+class LoginThrottle:
+    """Wrong sign-ins per client address in a sliding window (thread-safe). Behind a proxy every client
+    shares the proxy's address, and so its limit: a proxy should have its own as well."""
+
+    def __init__(self, failures: int = LOGIN_FAILURES, window_seconds: float = LOGIN_WINDOW_SECONDS,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._failures, self._window, self._clock = failures, window_seconds, clock
+        self._by_client: dict[str, list[float]] = {}
+        self._lock = threading.Lock()
+
+    def retry_after(self, client: str) -> int | None:
+        """Seconds until ``client`` may try again, or None when it may now."""
+        with self._lock:
+            recent = self._recent(client, self._clock())
+            if len(recent) < self._failures:
+                return None
+            return max(1, int(recent[-self._failures] + self._window - self._clock()) + 1)
+
+    def failed(self, client: str) -> None:
+        with self._lock:
+            now = self._clock()
+            self._by_client[client] = [*self._recent(client, now), now]
+
+    def succeeded(self, client: str) -> None:
+        with self._lock:
+            self._by_client.pop(client, None)
+
+    def _recent(self, client: str, now: float) -> list[float]:
+        recent = [t for t in self._by_client.get(client, []) if t > now - self._window]
+        if recent:
+            self._by_client[client] = recent
+        else:
+            self._by_client.pop(client, None)
+        return recent

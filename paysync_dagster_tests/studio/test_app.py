@@ -17,7 +17,7 @@ from sqlalchemy import create_engine, select
 from paysync_dagster.lib.mapping import load_mapping
 from paysync_dagster.lib.warehouse.tables import audit_log, mapping_versions
 from paysync_dagster.sandbox.paytrace.state import DEFAULT_PASSWORD
-from paysync_dagster.studio.security import hash_password, password_matches
+from paysync_dagster.studio.security import LOGIN_FAILURES, LOGIN_WINDOW_SECONDS, LoginThrottle, hash_password, password_matches
 from paysync_dagster_tests.studio.conftest import World
 from paysync_dagster_tests.studio.support import Studio, serve_studio, studio_env
 
@@ -175,6 +175,14 @@ def test_the_login_guards_every_page(world: World, tmp_path: Path) -> None:
         client.post("/logout", data={"csrf": form["csrf"]})
         assert client.get("/mapping").headers["location"] == "/login"
 
+        # Guessing is throttled: after five wrong sign-ins even the right password waits its turn.
+        for _ in range(LOGIN_FAILURES):
+            assert client.post("/login", data={"user": "maria", "password": "guess"}).status_code == 401
+        held = client.post("/login", data={"user": "maria", "password": "correct horse battery"})
+        assert held.status_code == 429 and "too many wrong sign-ins" in held.text
+        assert 0 < int(held.headers["retry-after"]) <= LOGIN_WINDOW_SECONDS
+        assert client.get("/mapping").headers["location"] == "/login"
+
 
 def test_a_file_that_does_not_read_is_named_and_can_be_rolled_back(world: World, tmp_path: Path) -> None:
     with serve_studio(tmp_path, world.database_url, world.sandbox_url) as s, httpx.Client(base_url=s.url) as client:
@@ -188,3 +196,23 @@ def test_a_file_that_does_not_read_is_named_and_can_be_rolled_back(world: World,
         back = client.post("/versions/1/rollback", data={"csrf": form["csrf"], "base": "2"})
         assert back.status_code == 303 and s.mapping_file.read_text() == good
         assert client.get("/mapping").status_code == 200
+
+
+def test_the_login_throttle_counts_wrong_sign_ins_per_address_in_a_sliding_window() -> None:
+    now = [1000.0]
+    throttle = LoginThrottle(failures=3, window_seconds=600, clock=lambda: now[0])
+    for _ in range(3):
+        assert throttle.retry_after("10.0.0.7") is None
+        throttle.failed("10.0.0.7")
+        now[0] += 10
+    assert throttle.retry_after("10.0.0.7") == 600 - 30 + 1  # until the first of the three leaves the window
+    assert throttle.retry_after("10.0.0.8") is None  # another address is not held
+    now[0] += 600 - 30 + 1
+    assert throttle.retry_after("10.0.0.7") is None  # the first left the window: one more try
+    throttle.failed("10.0.0.7")
+    assert throttle.retry_after("10.0.0.7") is not None
+    throttle.succeeded("10.0.0.8")
+    throttle.failed("10.0.0.8")
+    throttle.succeeded("10.0.0.8")  # a right sign-in forgets the address's wrong ones
+    throttle.failed("10.0.0.8"), throttle.failed("10.0.0.8")
+    assert throttle.retry_after("10.0.0.8") is None
