@@ -50,7 +50,8 @@ def studio(ctx: click.Context, host: str, port: int, database_url: str | None) -
         return
     import os
 
-    from paysync_dagster.studio.security import PasswordHashError, check_hash, is_loopback
+    from paysync_dagster.lib.hosts import is_loopback
+    from paysync_dagster.studio.security import PasswordHashError, check_hash
 
     user, stored = os.environ.get(USER_SETTING) or None, os.environ.get(HASH_SETTING) or None
     if (user is None) != (stored is None):

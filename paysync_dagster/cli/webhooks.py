@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -12,11 +13,13 @@ import click
 
 from paysync_dagster.cli.errors import Failure, Group, Refused
 from paysync_dagster.cli.options import PORT, Seconds, Whole, merchant_zone
+from paysync_dagster.lib.hosts import is_loopback
 from paysync_dagster.webhooks.signing import HEADER, PREVIOUS_SECRET_ENV, SECRET_ENV, secrets_from_env, sign
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8720
 DEFAULT_URL = f"http://{DEFAULT_HOST}:{DEFAULT_PORT}/webhooks/paytrace"
+METRICS_TOKEN_ENV = "PAYSYNC_METRICS_TOKEN"  # a secret: GET /metrics answers only a request bearing it
 _NO_SECRET = f"{SECRET_ENV} is not set"
 _SET_SECRET = (f"set it to the secret shared with the sender (e.g. `export {SECRET_ENV}=$(openssl rand -hex 32)`), "
                f"and during a rotation {PREVIOUS_SECRET_ENV} to the old one")
@@ -40,8 +43,9 @@ def webhooks() -> None:
               help="request headers larger than this in all get 431")
 def serve(host: str, port: int, database_url: str | None, max_body_bytes: int, body_timeout: float, max_headers: int,
           max_header_bytes: int) -> None:
-    """Serve POST /webhooks/paytrace and GET /healthz. The signing secrets come from the environment
-    only: PAYSYNC_WEBHOOK_SECRET, and PAYSYNC_WEBHOOK_SECRET_PREVIOUS during a rotation."""
+    """Serve POST /webhooks/paytrace, GET /healthz and GET /metrics. The signing secrets come from the
+    environment only: PAYSYNC_WEBHOOK_SECRET, and PAYSYNC_WEBHOOK_SECRET_PREVIOUS during a rotation;
+    PAYSYNC_METRICS_TOKEN, when set, is the bearer token a metrics scrape must show."""
     secrets = secrets_from_env()
     if not secrets:
         raise Refused(f"refusing to start: {_NO_SECRET}", _SET_SECRET)
@@ -57,10 +61,14 @@ def serve(host: str, port: int, database_url: str | None, max_body_bytes: int, b
     url = database_url or default_database_url()
     limits = ReceiverLimits(max_body_bytes=max_body_bytes, body_timeout=body_timeout, max_headers=max_headers,
                             max_header_bytes=max_header_bytes)
-    app = create_app(url, secrets, tz_name, limits)
-    logging.getLogger("paysync.webhooks").info(
-        "starting", extra={"host": host, "port": port, "database": redact_url(url), "secrets": len(secrets), "tz": tz_name},
-    )
+    metrics_token = os.environ.get(METRICS_TOKEN_ENV) or None
+    app = create_app(url, secrets, tz_name, limits, metrics_token=metrics_token)
+    logger = logging.getLogger("paysync.webhooks")
+    logger.info("starting", extra={"host": host, "port": port, "database": redact_url(url), "secrets": len(secrets),
+                                   "tz": tz_name, "metrics": "token" if metrics_token else "open"})
+    if metrics_token is None and not is_loopback(host):
+        logger.warning(f"GET /metrics answers anyone who reaches {host}:{port} (the merchant's figures): "
+                       f"set {METRICS_TOKEN_ENV} and scrape with it as a bearer token")
     # One process: the SQLite warehouse takes one writer at a time anyway, and PostgreSQL deployments
     # scale by running more receivers behind a load balancer, each with its own pool.
     try:

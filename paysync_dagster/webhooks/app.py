@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import hmac
 import logging
 import threading
 import time
@@ -262,8 +263,10 @@ class ReceiverLimits:
 
 
 class Receiver:
-    def __init__(self, warehouse: Warehouse, secrets: list[str], tz_name: str, limits: ReceiverLimits):
+    def __init__(self, warehouse: Warehouse, secrets: list[str], tz_name: str, limits: ReceiverLimits,
+                 metrics_token: str | None = None):
         self.warehouse = warehouse
+        self.metrics_token = metrics_token
         self.metrics = ReceiverMetrics(warehouse.engine, tz_name)
         warehouse.metrics = self.metrics
         self.secrets = secrets
@@ -345,9 +348,18 @@ class Receiver:
         return {"event_id": _loggable_id(data.get("event_id")), "event_type": _loggable_id(data.get("event_type"))}
 
     async def metrics_page(self, request: Request) -> Response:
-        """Prometheus' text format; the pipeline figures are read from the warehouse now (off the event loop)."""
+        """Prometheus' text format; the pipeline figures are read from the warehouse now (off the event loop).
+        With a metrics token, only for a request that bears it: the figures are the merchant's cash, and the
+        port also faces PayTrace."""
         from prometheus_client import CONTENT_TYPE_LATEST
 
+        if self.metrics_token is not None:
+            sent = request.headers.get("authorization", "")
+            scheme, _, credentials = sent.partition(" ")
+            if scheme.lower() != "bearer" or not hmac.compare_digest(credentials.strip().encode(), self.metrics_token.encode()):
+                log.warning("metrics: a scrape without the metrics token was refused", extra={"status": 401})
+                return JSONResponse({"error": "GET /metrics needs Authorization: Bearer <PAYSYNC_METRICS_TOKEN>"},
+                                    status_code=401, headers={"WWW-Authenticate": 'Bearer realm="paysync-metrics"'})
         return Response(await run_in_threadpool(self.metrics.render), media_type=CONTENT_TYPE_LATEST)
 
     async def healthz(self, request: Request) -> JSONResponse:
@@ -377,12 +389,15 @@ def _db_reason(exc: SQLAlchemyError) -> str:
     return type(exc).__name__ + (f"/{type(orig).__name__}" if orig is not None else "")
 
 
-def create_app(database_url: str, secrets: list[str], tz_name: str, limits: ReceiverLimits | None = None) -> Starlette:
+def create_app(database_url: str, secrets: list[str], tz_name: str, limits: ReceiverLimits | None = None, *,
+               metrics_token: str | None = None) -> Starlette:
+    """The receiver's app. ``metrics_token`` (``PAYSYNC_METRICS_TOKEN``): ``GET /metrics`` then answers only
+    a request with ``Authorization: Bearer <token>``; without one it answers anyone who reaches the port."""
     usable = [s for s in secrets if s]
     if not usable:
         raise ValueError("the webhook receiver needs at least one secret (PAYSYNC_WEBHOOK_SECRET)")
     zone(tz_name)  # an unknown zone fails here, not on the first event
-    receiver = Receiver(Warehouse(database_url), usable, tz_name, limits or ReceiverLimits())
+    receiver = Receiver(Warehouse(database_url), usable, tz_name, limits or ReceiverLimits(), metrics_token or None)
     app = Starlette(
         routes=[Route(PATH, receiver.post, methods=["POST"]), Route("/healthz", receiver.healthz, methods=["GET"]),
                 Route(METRICS_PATH, receiver.metrics_page, methods=["GET"])],

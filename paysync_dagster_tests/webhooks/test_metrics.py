@@ -21,8 +21,8 @@ from paysync_dagster_tests.support import free_port
 from paysync_dagster_tests.webhooks import LA, PATH, SECRET, body_of, envelope, serving, signed_headers
 
 
-def scrape(url: str) -> dict[tuple[str, tuple], float]:
-    answer = httpx.get(url + "/metrics", timeout=30)
+def scrape(url: str, token: str | None = None) -> dict[tuple[str, tuple], float]:
+    answer = httpx.get(url + "/metrics", timeout=30, headers={"Authorization": f"Bearer {token}"} if token else {})
     assert answer.status_code == 200 and answer.headers["content-type"].startswith("text/plain; version=")
     return {(s.name, tuple(sorted(s.labels.items()))): s.value
             for family in text_string_to_metric_families(answer.text) for s in family.samples}
@@ -139,3 +139,18 @@ def test_metrics_say_when_the_warehouse_cannot_be_read() -> None:
     assert got[("paysync_pipeline_metrics_up", ())] == 0
     assert got[("paysync_webhook_events_rejected_total", (("reason", "warehouse_unavailable"),))] == 1
     assert not any(name.startswith(("paysync_receipts_posted", "paysync_exceptions_open")) for name, _ in got)
+
+
+def test_with_a_metrics_token_only_a_scrape_bearing_it_is_answered(sqlite_url: str) -> None:
+    token = "metrics-token-of-this-test"
+    with serving(create_app(sqlite_url, [SECRET], LA, metrics_token=token)) as url:
+        for headers in ({}, {"Authorization": "Bearer not-the-token"}, {"Authorization": f"Basic {token}"},
+                        {"Authorization": token}):
+            refused = httpx.get(url + "/metrics", headers=headers, timeout=30)
+            assert refused.status_code == 401, headers
+            assert refused.headers["www-authenticate"].startswith("Bearer")
+            assert "paysync_" not in refused.text and "PAYSYNC_METRICS_TOKEN" in refused.json()["error"]
+        body = body_of(envelope("evt-token", transaction_id=8_001))
+        assert post(url, body, signed_headers(body)) == 200  # events do not need it
+        got = scrape(url, token)
+    assert got[("paysync_webhook_events_accepted_total", (("duplicate", "false"),))] == 1
