@@ -76,43 +76,95 @@ def customers(paytrace_file: Path, erp_file: Path, fmt: str) -> None:
                + (f": {', '.join(found.unmatched[:20])}{' ...' if len(found.unmatched) > 20 else ''}" if found.unmatched else ""))
 
 
+TRUTH_COLUMNS = ("paytrace_customer_id", "erp_account")
+LABELLED_SET_FILES = ("customers.json", "accounts.csv", "truth.csv")
+
+
+def _labelled_set(folder: Path) -> tuple[list[dict[str, Any]], list[dict[str, str]], dict[str, str | None]]:
+    """A labelled set of one's own: ``customers.json`` (the body of ``customer/export``), ``accounts.csv``
+    (``paysync erp customers``' header) and ``truth.csv`` (paytrace_customer_id,erp_account; the account
+    left blank for a customer who has none)."""
+    missing = [name for name in LABELLED_SET_FILES if not (folder / name).is_file()]
+    if missing:
+        raise Failure(f"{folder}: no {', '.join(missing)}", f"a labelled set is a folder of {', '.join(LABELLED_SET_FILES)}")
+    customers = _paytrace_customers(folder / "customers.json")
+    accounts = _erp_accounts(folder / "accounts.csv")
+    fix = "the header is paytrace_customer_id,erp_account (one row per vault customer; blank: no account)"
+    rows = _csv_rows(folder / "truth.csv", TRUTH_COLUMNS, fix)
+    ids = {str(c.get("customer_id")) for c in customers}
+    numbers = {a["account_number"] for a in accounts}
+    truth: dict[str, str | None] = {}
+    for line, row in enumerate(rows, start=2):
+        customer, account = (row.get("paytrace_customer_id") or "").strip(), (row.get("erp_account") or "").strip()
+        if customer not in ids:
+            raise Failure(f"{folder / 'truth.csv'}, line {line}: paytrace_customer_id {customer!r} is not in customers.json", fix)
+        if account and account not in numbers:
+            raise Failure(f"{folder / 'truth.csv'}, line {line}: erp_account {account!r} is not in accounts.csv", fix)
+        if customer in truth:
+            raise Failure(f"{folder / 'truth.csv'}, line {line}: paytrace_customer_id {customer!r} a second time", fix)
+        truth[customer] = account or None
+    unlabelled = sorted(ids - set(truth))
+    if unlabelled:
+        raise Failure(f"{folder / 'truth.csv'}: no label for {len(unlabelled)} customer(s), e.g. {unlabelled[0]!r}", fix)
+    return customers, accounts, truth
+
+
 @click.command(short_help="customer suggestions on labelled masters, beside a baseline")
-@click.option("--seed", "seeds", type=int, multiple=True, default=(1, 2, 3), show_default=True,
-              help="seeds of the labelled masters (one master each)")
+@click.option("--seed", "seeds", type=int, multiple=True, help="seeds of generated labelled masters (one master each) "
+              "[default: 1, 2, 3 when no --set is given]")
 @click.option("--per-style", type=click.IntRange(min=1, max=1000), default=25, show_default=True,
-              help="vault customers of each style and decoy per master")
+              help="vault customers of each style and decoy per generated master")
+@click.option("--set", "sets", type=click.Path(exists=True, file_okay=False, path_type=Path), multiple=True,
+              help=f"a labelled set of your own: a folder of {', '.join(LABELLED_SET_FILES)} (repeatable)")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", help="output format")
-def evaluate(seeds: tuple[int, ...], per_style: int, fmt: str) -> None:
-    """Customer suggestions on labelled masters (sandbox/customer_master.py: legal suffixes,
-    abbreviations, typos, word order, e-mails, domains, phones, ids holding the account number, and
-    decoys: a near name in another city, a sister company at the same domain, one name on two
-    accounts, strangers), beside the exact-e-mail-or-name baseline: precision and recall in the
-    auto-accept band, recall at any confidence, false matches on customers without an account."""
+def evaluate(seeds: tuple[int, ...], per_style: int, sets: tuple[Path, ...], fmt: str) -> None:
+    """Customer suggestions on labelled masters, beside the exact-e-mail-or-name baseline: precision and
+    recall in the auto-accept band, recall at any confidence, false matches on customers without an
+    account. Generated masters (sandbox/customer_master.py: legal suffixes, abbreviations, typos, word
+    order, e-mails, domains, phones, ids holding the account number, and decoys: a near name in another
+    city, a sister company at the same domain, one name on two accounts, strangers), and labelled sets of
+    one's own (--set): a master's own figures, and all of them together."""
+    from paysync_dagster.lib.suggest.evaluation import Figures
     from paysync_dagster.lib.suggest.evaluation import evaluate as evaluate_master
     from paysync_dagster.sandbox.customer_master import customer_master
 
-    totals: dict[str, list[Any]] = {}
-    for seed in seeds:
+    masters: list[tuple[str, list[dict[str, Any]], list[dict[str, str]], dict[str, str | None]]] = []
+    for folder in sets:
+        masters.append((folder.name, *_labelled_set(folder)))
+    for seed in seeds or (() if sets else (1, 2, 3)):
         master = customer_master(seed, per_style)
-        for who, f in evaluate_master(master.customers, master.accounts, master.truth).items():
-            totals.setdefault(who, []).append(f)
-    rows = {who: {"band_precision": sum(f.band_precision for f in fs) / len(fs),
-                  "band_recall": sum(f.band_recall for f in fs) / len(fs),
-                  "recall_any": sum(f.recall_any for f in fs) / len(fs),
-                  "false_matches": sum(f.false_matches for f in fs),
-                  "without_account": sum(f.without_account for f in fs),
-                  "with_account": sum(f.with_account for f in fs)} for who, fs in totals.items()}
+        masters.append((f"seed {seed}", master.customers, master.accounts, master.truth))
+    per_master = {name: evaluate_master(customers, accounts, truth) for name, customers, accounts, truth in masters}
+
+    def row(fs: list[Figures]) -> dict[str, Any]:
+        return {"band_precision": sum(f.band_precision for f in fs) / len(fs),
+                "band_recall": sum(f.band_recall for f in fs) / len(fs),
+                "recall_any": sum(f.recall_any for f in fs) / len(fs),
+                "false_matches": sum(f.false_matches for f in fs),
+                "without_account": sum(f.without_account for f in fs),
+                "with_account": sum(f.with_account for f in fs)}
+
+    whos = ("paysync", "baseline")
+    rows = {who: row([figures[who] for figures in per_master.values()]) for who in whos}
     if fmt == "json":
-        click.echo(json.dumps({"seeds": list(seeds), "per_style": per_style, "figures": rows}, indent=2))
+        click.echo(json.dumps({"masters": list(per_master), "seeds": list(seeds or (() if sets else (1, 2, 3))),
+                               "per_style": per_style, "figures": rows,
+                               "per_master": {name: {who: row([f[who]]) for who in whos} for name, f in per_master.items()}},
+                              indent=2))
         return
-    click.echo(f"{len(seeds)} labelled master(s), {per_style} vault customers per style and decoy; band: confidence >= 0.9")
     header = ("", "band precision", "band recall", "recall (any)", "false matches (band)")
-    lines = [(who, f"{r['band_precision']:.1%}", f"{r['band_recall']:.1%}", f"{r['recall_any']:.1%}",
-              f"{r['false_matches']} of {r['without_account']} ({r['false_matches'] / max(r['without_account'], 1):.1%})")
-             for who, r in rows.items()]
-    widths = [max(len(h), *(len(line[i]) for line in lines)) for i, h in enumerate(header)]
-    for line in (header, *lines):
-        click.echo("  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip())
+
+    def line(label: str, r: dict[str, Any]) -> tuple[str, ...]:
+        return (label, f"{r['band_precision']:.1%}", f"{r['band_recall']:.1%}", f"{r['recall_any']:.1%}",
+                f"{r['false_matches']} of {r['without_account']} ({r['false_matches'] / max(r['without_account'], 1):.1%})")
+
+    click.echo(f"{len(masters)} labelled master(s) ({', '.join(per_master)}): {rows['paysync']['with_account']:,} vault "
+               f"customers with an account, {rows['paysync']['without_account']:,} without; band: confidence >= 0.9")
+    _table([header, *(line(who, rows[who]) for who in whos)])
+    if len(per_master) > 1:
+        click.echo("each master:")
+        _table([header, *(line(f"{name} / {who}", row([figures[who]]))
+                          for name, figures in per_master.items() for who in whos)])
 
 
 # ``suggest invoice-reference``, ``suggest gl-rules`` and ``suggest statuses``: the mapping file's

@@ -1,6 +1,9 @@
-"""Billing-address standardization: US state codes, ZIP5 / ZIP+4, ISO 3166 alpha-2 countries. Vectorized."""
+"""Billing-address standardization: US state codes, ZIP5 / ZIP+4, ISO 3166 alpha-2 countries (vectorized);
+USPS street words, and a street line's key for telling whether two lines are the same place."""
 
 from __future__ import annotations
+
+import re
 
 import pandas as pd
 
@@ -25,6 +28,33 @@ COUNTRIES = {
     "SCOTLAND": "GB", "WALES": "GB", "MX": "MX", "MEX": "MX", "MEXICO": "MX", "DE": "DE", "GERMANY": "DE",
     "FR": "FR", "FRANCE": "FR", "AU": "AU", "AUSTRALIA": "AU",
 }
+
+# USPS Publication 28: the common street suffixes, directions and secondary unit designators.
+USPS_STREET_WORDS = {
+    "street": "St", "avenue": "Ave", "road": "Rd", "boulevard": "Blvd", "drive": "Dr", "lane": "Ln",
+    "court": "Ct", "place": "Pl", "parkway": "Pkwy", "highway": "Hwy", "circle": "Cir", "terrace": "Ter",
+    "square": "Sq", "trail": "Trl", "way": "Way", "suite": "Ste", "apartment": "Apt", "building": "Bldg",
+    "floor": "Fl", "room": "Rm", "unit": "Unit", "north": "N", "south": "S", "east": "E", "west": "W",
+}
+_UNIT_WORDS = frozenset({"STE", "APT", "BLDG", "FL", "RM", "UNIT"})
+_ORDINALS = {"FIRST": "1ST", "SECOND": "2ND", "THIRD": "3RD", "FOURTH": "4TH", "FIFTH": "5TH", "SIXTH": "6TH",
+             "SEVENTH": "7TH", "EIGHTH": "8TH", "NINTH": "9TH", "TENTH": "10TH", "ELEVENTH": "11TH",
+             "TWELFTH": "12TH"}
+_SHORT = {k.upper(): v.upper() for k, v in USPS_STREET_WORDS.items()}
+
+
+def street_key(line: str) -> str:
+    """A street line as a key two writings of one place share: upper case, USPS words and ordinals
+    ("West First Avenue, Suite 200" and "W 1st Ave" -> "W 1ST AVE"), the unit dropped (a suite or an
+    apartment is the same building); "" when the line has no house number to anchor it."""
+    words = re.sub(r"[^0-9A-Z#]+", " ", (line or "").upper()).split()
+    out: list[str] = []
+    for word in words:
+        word = _ORDINALS.get(word, _SHORT.get(word, word))
+        if word in _UNIT_WORDS or word.startswith("#"):
+            break  # the unit and what follows it
+        out.append(word)
+    return " ".join(out) if out and out[0][0].isdigit() else ""
 
 
 def _clean(s: pd.Series) -> pd.Series:

@@ -59,3 +59,42 @@ def test_files_that_are_not_utf8_are_one_line_naming_the_file(tmp_path: Path) ->
     for args in (("--paytrace", str(binary), "--erp", str(erp)), ("--paytrace", str(paytrace), "--erp", str(binary))):
         result = invoke("mapping", "suggest", "customers", *args)
         assert result.exit_code != 0 and "binary: not UTF-8 text" in one_line(result)
+
+
+LABELLED = Path(__file__).resolve().parents[1] / "lib" / "suggest"
+# Hand-written masters (lib/suggest/labelled*/README.md): bill-to and ship-to accounts, chains, households,
+# sister companies at one domain or building, near names elsewhere, nicknames, street lines written otherwise.
+HAND_WRITTEN_SETS = sorted(p for p in LABELLED.glob("labelled*/*") if (p / "truth.csv").is_file())
+
+
+def test_evaluate_meets_the_goals_on_the_hand_written_sets() -> None:
+    assert len(HAND_WRITTEN_SETS) >= 3
+    result = invoke("mapping", "evaluate", *(a for p in HAND_WRITTEN_SETS for a in ("--set", str(p))), "--format", "json")
+    assert result.exit_code == 0, result.output
+    answer = json.loads(result.stdout)
+    assert answer["masters"] == [p.name for p in HAND_WRITTEN_SETS] and answer["seeds"] == []
+    ours, baseline = answer["figures"]["paysync"], answer["figures"]["baseline"]
+    assert ours["band_precision"] >= 0.98 and ours["recall_any"] >= 0.9 and ours["band_recall"] >= 0.9
+    assert ours["false_matches"] <= 0.01 * ours["without_account"]
+    assert ours["band_recall"] > baseline["band_recall"] + 0.4
+    for name, figures in answer["per_master"].items():
+        assert figures["paysync"]["band_precision"] >= 0.95, (name, figures)
+
+
+def test_a_labelled_set_that_does_not_hold_together_is_one_line_naming_the_file(tmp_path: Path) -> None:
+    paytrace, erp, truth = _files(tmp_path)
+    result = invoke("mapping", "evaluate", "--set", str(tmp_path))
+    assert result.exit_code != 0 and "no truth.csv" in one_line(result)
+    rows = [f"{cid},{account or ''}" for cid, account in truth.items()]
+    (tmp_path / "truth.csv").write_text("paytrace_customer_id,erp_account\n" + "\n".join(rows[:-1]) + "\n", encoding="utf-8")
+    result = invoke("mapping", "evaluate", "--set", str(tmp_path))
+    assert result.exit_code != 0 and "no label for 1 customer" in one_line(result)
+    cid = next(iter(truth))
+    (tmp_path / "truth.csv").write_text("paytrace_customer_id,erp_account\n" + "\n".join(rows[1:] + [f"{cid},NO-SUCH"]) + "\n",
+                                        encoding="utf-8")
+    result = invoke("mapping", "evaluate", "--set", str(tmp_path))
+    assert result.exit_code != 0 and "erp_account 'NO-SUCH' is not in accounts.csv" in one_line(result)
+    (tmp_path / "truth.csv").write_text("paytrace_customer_id,erp_account\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    result = invoke("mapping", "evaluate", "--set", str(tmp_path), "--seed", "2", "--per-style", "3")
+    assert result.exit_code == 0, result.output
+    assert "2 labelled master(s)" in result.stdout and "each master:" in result.stdout

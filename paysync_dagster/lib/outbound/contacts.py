@@ -13,18 +13,11 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from paysync_dagster.lib.address import COUNTRIES, US_STATES  # normalization's tables: one list of each
+from paysync_dagster.lib.address import COUNTRIES, US_STATES, USPS_STREET_WORDS  # one list of each
 
 CONTACT_FIELDS = ("name", "email", "phone", "address_line1", "address_line2", "city", "state", "postal_code",
                   "country")
 
-# USPS Publication 28: the common street suffixes and secondary unit designators.
-_STREET_WORDS = {
-    "street": "St", "avenue": "Ave", "road": "Rd", "boulevard": "Blvd", "drive": "Dr", "lane": "Ln",
-    "court": "Ct", "place": "Pl", "parkway": "Pkwy", "highway": "Hwy", "circle": "Cir", "terrace": "Ter",
-    "square": "Sq", "trail": "Trl", "way": "Way", "suite": "Ste", "apartment": "Apt", "building": "Bldg",
-    "floor": "Fl", "room": "Rm", "unit": "Unit", "north": "N", "south": "S", "east": "E", "west": "W",
-}
 _WORD = re.compile(r"[A-Za-z]+\.?")
 
 
@@ -35,7 +28,7 @@ def _spaces(value: object) -> str:
 def _street(value: str) -> str:
     def short(m: re.Match[str]) -> str:
         word = m.group(0).rstrip(".").lower()
-        return _STREET_WORDS.get(word, m.group(0))
+        return USPS_STREET_WORDS.get(word, m.group(0))
     return _WORD.sub(short, value)
 
 

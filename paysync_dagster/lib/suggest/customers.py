@@ -2,13 +2,18 @@
 its evidence in words, for a person to accept or reject (nothing here applies a suggestion).
 
 What counts, strongest first: the same e-mail address; an ERP account number written inside the
-PayTrace customer id ("C-1001", "ACME_300100200000287"); the same phone number; the name, compared the
-way a clerk does (case, punctuation, legal words such as Inc or GmbH, common abbreviations, word order
-and small typos set aside); the address (postal code, street number and city); the e-mail's domain
-when it is an organisation's own. A name alone is never enough when the city says otherwise, a domain
-two accounts share (sister companies) identifies neither without the name, and a name two accounts
-share (a company's bill-to and ship-to accounts) gives no suggestion unless something else tells
-them apart. At most one suggestion per PayTrace customer; a customer no account fits is unmatched.
+PayTrace customer id ("C-1001", "ACME_300100200000287"; a number without digits only as the whole id);
+the same phone number; the same street address (house number and street, USPS words and ordinals set
+aside, in the same postal code or city) under a name that agrees; the name, compared the way a clerk
+does (case, punctuation, legal words such as Inc or GmbH, common abbreviations, nicknames and titles,
+word order and small typos set aside, one name within the other: "Uptown Wine Bar" and "Uptown Wine
+Bar & Bistro", "Linda Baker" and "Tom & Linda Baker"); the place (postal code, city); the e-mail's
+domain when it is an organisation's own. A name alone is never enough when the city says otherwise, a
+domain two accounts share (sister companies) identifies neither without the name, a person at an
+organisation's domain is shown for review but not in the band unless the place agrees too, and a name
+two accounts share (a company's bill-to and ship-to accounts) stays below the band unless something
+of one account alone (its e-mail, phone, street address or number) tells them apart. At most one
+suggestion per PayTrace customer; a customer no account fits is unmatched.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from typing import Any
 
 from rapidfuzz import fuzz
 
+from paysync_dagster.lib.address import street_key
 from paysync_dagster.lib.names import has_legal_words, name_key
 
 #: the auto-accept band: a suggestion at or above it may be accepted in bulk after review
@@ -39,8 +45,39 @@ _ABBREVIATIONS = {
     "AUTO": "AUTOMOTIVE", "CONST": "CONSTRUCTION", "ELEC": "ELECTRIC", "EQUIP": "EQUIPMENT",
     "FDN": "FOUNDATION", "HOSP": "HOSPITAL", "INS": "INSURANCE", "MTN": "MOUNTAIN", "PHARM": "PHARMACEUTICAL",
     "RLTY": "REALTY", "SCI": "SCIENTIFIC", "SOLNS": "SOLUTIONS", "SOL": "SOLUTIONS", "TRANS": "TRANSPORT",
+    "MKT": "MARKET", "MKTS": "MARKETS", "MERC": "MERCANTILE", "DELI": "DELICATESSEN", "FAB": "FABRICATION",
+    "VET": "VETERINARY", "HOA": "HOMEOWNERS ASSOCIATION", "NW": "NORTHWEST", "NE": "NORTHEAST",
+    "SW": "SOUTHWEST", "SE": "SOUTHEAST", "SQ": "SQUARE", "AG": "AGRICULTURAL", "PHARM": "PHARMACY",
     "&": "AND", "N": "AND",
 }
+# A person's usual short names, and the name they stand for (only those that stand for one name).
+_NICKNAMES = {
+    "BOB": "ROBERT", "BOBBY": "ROBERT", "ROB": "ROBERT", "ROBBIE": "ROBERT", "BILL": "WILLIAM", "BILLY": "WILLIAM",
+    "WILL": "WILLIAM", "MIKE": "MICHAEL", "DAN": "DANIEL", "DANNY": "DANIEL", "JIM": "JAMES", "JIMMY": "JAMES",
+    "LIZ": "ELIZABETH", "BETH": "ELIZABETH", "BETSY": "ELIZABETH", "TOM": "THOMAS", "TOMMY": "THOMAS",
+    "JOE": "JOSEPH", "DAVE": "DAVID", "STEVE": "STEVEN", "KATHY": "KATHERINE", "KATE": "KATHERINE",
+    "KATIE": "KATHERINE", "SUE": "SUSAN", "TONY": "ANTHONY", "RICK": "RICHARD", "RICH": "RICHARD",
+    "DICK": "RICHARD", "ED": "EDWARD", "JENNY": "JENNIFER", "JEN": "JENNIFER", "MATT": "MATTHEW",
+    "NICK": "NICHOLAS", "CHUCK": "CHARLES", "CHARLIE": "CHARLES", "PEGGY": "MARGARET", "MAGGIE": "MARGARET",
+    "GREG": "GREGORY", "JEFF": "JEFFREY", "ANDY": "ANDREW", "TIM": "TIMOTHY", "BEN": "BENJAMIN",
+    "LARRY": "LAWRENCE", "PATTY": "PATRICIA", "TRISH": "PATRICIA", "DEB": "DEBORAH", "DEBBIE": "DEBORAH",
+}
+# Words around a person's name that are not the name: titles, generations, degrees.
+_TITLES = frozenset({"DR", "MR", "MRS", "MS", "MISS", "JR", "SR", "II", "III", "IV", "MD", "DDS", "DMD", "DVM",
+                     "ESQ", "PHD", "CPA", "AND"})
+# Words of a business's name, not a person's: a vault name with one is an organisation (a sister company
+# at an account's domain and place is one, a person there is not).
+_BUSINESS_WORDS = frozenset(set(_ABBREVIATIONS.values()) - {"AND"} | {
+    "ACADEMY", "AGENCY", "ANIMAL", "APPAREL", "ASSOCIATION", "AUTO", "BAKERY", "BANK", "BAR", "BISTRO", "BREWERY",
+    "BUILDERS", "CAFE", "CARE", "CATERING", "CHURCH", "CLINIC", "CLUB", "COLLISION", "CONSULTING", "CREAMERY",
+    "DENTAL", "DENTISTRY", "DESIGN", "DEVELOPMENT", "DINER", "ELECTRICAL", "ENTERPRISES", "FAMILY", "FARM",
+    "FARMS", "FINANCIAL", "FITNESS", "FLORIST", "FOODS", "GALLERY", "GARAGE", "GRILL", "HARDWARE", "HEALTH",
+    "HEATING", "HOMES", "HOTEL", "IMPORTS", "INN", "JANITORIAL", "KITCHEN", "LANDSCAPING", "LAW", "LOGISTICS",
+    "MACHINE", "MARKET", "MEDIA", "MOTORS", "OFFICE", "ORTHODONTICS", "OUTFITTERS", "PARTNERS", "PHARMACY",
+    "PIZZA", "PLUMBING", "PRESS", "PRINTING", "PROPERTIES", "PUMP", "RENTAL", "REPAIR", "RESTAURANT", "ROOFING",
+    "SALON", "SCHOOL", "SHOP", "SIGNS", "SPA", "STEEL", "STORE", "STUDIO", "TRADERS", "TRUCKING", "VALVE",
+    "WELDING", "WHOLESALE", "WINERY", "WORKS",
+})
 # Free mail providers: a domain many unrelated payers share says nothing about the organisation.
 _FREE_MAIL = frozenset({
     "GMAIL.COM", "GOOGLEMAIL.COM", "YAHOO.COM", "YAHOO.CO.UK", "HOTMAIL.COM", "OUTLOOK.COM", "LIVE.COM",
@@ -87,6 +124,8 @@ class _Party:
     street_number: str
     city: str
     state: str
+    street: str = ""  # street_key of the address line: house number and street
+    name_tokens: tuple[str, ...] = ()  # the name's words, nicknames written out, titles left out
     id_tokens: frozenset[str] = field(default_factory=frozenset)
 
 
@@ -98,6 +137,10 @@ def _expanded_name(name: str) -> str:
     """``name_key`` with abbreviations written out: "Acme Intl Mfg, Inc." -> "ACME INTERNATIONAL MANUFACTURING"."""
     words = re.sub(r"&", " AND ", (name or "").upper())
     return " ".join(_ABBREVIATIONS.get(w, w) for w in name_key(words).split())
+
+
+def _name_tokens(expanded: str) -> tuple[str, ...]:
+    return tuple(_NICKNAMES.get(w, w) for w in re.split(r"[ -]+", expanded) if w and w not in _TITLES)
 
 
 def _phone(value: str) -> str:
@@ -139,10 +182,12 @@ def paytrace_party(customer: Mapping[str, Any]) -> _Party:
     email, domain = _email(_text(customer.get("email")))
     name = _text(address.get("name")) or _text(shipping.get("name"))
     customer_id = _text(customer.get("customer_id"))
-    return _Party(key=customer_id, name=name, name_key=_expanded_name(name), email=email, domain=domain,
+    expanded = _expanded_name(name)
+    return _Party(key=customer_id, name=name, name_key=expanded, email=email, domain=domain,
                   phone=_phone(_text(customer.get("phone"))), postal=_postal(_text(address.get("zip"))),
                   street_number=_street_number(_text(address.get("street_address"))),
                   city=_text(address.get("city")).upper(), state=_text(address.get("state")).upper(),
+                  street=street_key(_text(address.get("street_address"))), name_tokens=_name_tokens(expanded),
                   id_tokens=_id_tokens(customer_id))
 
 
@@ -150,25 +195,52 @@ def erp_party(account: Mapping[str, Any]) -> _Party:
     """An ERP account, as a row of ``paysync erp customers``' CSV."""
     email, domain = _email(_text(account.get("email")))
     name = _text(account.get("name"))
-    return _Party(key=_text(account.get("account_number")), name=name, name_key=_expanded_name(name), email=email,
+    expanded = _expanded_name(name)
+    return _Party(key=_text(account.get("account_number")), name=name, name_key=expanded, email=email,
                   domain=domain, phone=_phone(_text(account.get("phone"))),
                   postal=_postal(_text(account.get("postal_code"))),
                   street_number=_street_number(_text(account.get("address_line1"))),
-                  city=_text(account.get("city")).upper(), state=_text(account.get("state")).upper())
+                  city=_text(account.get("city")).upper(), state=_text(account.get("state")).upper(),
+                  street=street_key(_text(account.get("address_line1"))), name_tokens=_name_tokens(expanded))
 
 
 def _name_score(a: _Party, b: _Party) -> float:
     if not a.name_key or not b.name_key:
         return 0.0
-    if a.name_key == b.name_key:
-        return 100.0
+    if a.name_key == b.name_key or (a.name_tokens and "".join(a.name_tokens) == "".join(b.name_tokens)):
+        return 100.0  # the same words, or the same letters spaced otherwise ("Northstar" / "North Star")
     # Word order set aside, and one name a few words shorter than the other ("Acme" in "Acme Widgets").
     return max(fuzz.token_sort_ratio(a.name_key, b.name_key), fuzz.ratio(a.name_key, b.name_key))
 
 
+def _name_within(a: _Party, b: _Party) -> bool:
+    """Whether one name's words are all in the other's (each word once; a typo in a long word forgiven):
+    "Uptown Wine Bar" in "Uptown Wine Bar & Bistro", "Linda Baker" in "Tom & Linda Baker"."""
+    small, large = sorted((a.name_tokens, b.name_tokens), key=len)
+    if not small or len("".join(small)) < 4:
+        return False
+    remaining = list(large)
+    for word in small:
+        found = next((w for w in remaining if w == word or (min(len(w), len(word)) >= 5 and fuzz.ratio(w, word) >= 88)),
+                     None)
+        if found is None:
+            return False
+        remaining.remove(found)
+    return True
+
+
+def _looks_like_a_person(party: _Party) -> bool:
+    """Two to four words, none of a legal form or a business: "Ben Kowalski", not "Smith Orthodontics"."""
+    return (2 <= len(party.name_tokens) <= 4 and not has_legal_words(party.name)
+            and not any(w in _BUSINESS_WORDS or w.isdigit() for w in party.name_tokens))
+
+
 def _account_in_id(customer: _Party, account: _Party) -> bool:
     number = re.sub(r"[^0-9A-Z]", "", account.key.upper())
-    # Short numbers turn up in ids by chance ("C-12"): four characters at least.
+    # Short numbers turn up in ids by chance ("C-12"): four characters at least. A number without digits
+    # is a word ("CAFEROMA"), which an id may hold for its own reasons ("caferoma.sj"): only the whole id.
+    if not any(c.isdigit() for c in number):
+        return len(number) >= 4 and number == re.sub(r"[^0-9A-Z]", "", customer.key.upper())
     return len(number) >= 4 and number in customer.id_tokens
 
 
@@ -178,16 +250,20 @@ class _Scored:
     confidence: float
     evidence: tuple[str, ...]
     name: float = 0.0  # how alike the names are, 0..100
+    specific: bool = False  # evidence of this account alone (e-mail, number, phone, street address), not its company's
 
 
 def _score(customer: _Party, account: _Party) -> _Scored:
     name = _name_score(customer, account)
     same_name, near_name = name >= SAME_NAME, name >= NEAR_NAME
+    within = not same_name and _name_within(customer, account)
     same_place = bool(customer.postal and customer.postal == account.postal) or bool(
         customer.city and customer.city == account.city and (not customer.state or customer.state == account.state))
     other_place = bool(customer.city and account.city and customer.city != account.city) or bool(
         customer.postal and account.postal and customer.postal != account.postal)
-    same_street = bool(customer.street_number and customer.street_number == account.street_number and same_place)
+    same_address = bool(customer.street and customer.street == account.street and same_place)
+    same_street = same_address or bool(customer.street_number and customer.street_number == account.street_number
+                                       and same_place)
     evidence: list[str] = []
     strong = 0.0
     if customer.email and customer.email == account.email:
@@ -200,41 +276,61 @@ def _score(customer: _Party, account: _Party) -> _Scored:
         strong = max(strong, 0.9)
         evidence.append("the same phone number")
     same_domain = bool(customer.domain and customer.domain == account.domain)
-    if name:
+    if within:
+        evidence.append(f"one name within the other ({customer.name!r} / {account.name!r})")
+    elif name:
         evidence.append(f"names {name:.0f}% alike ({customer.name!r} / {account.name!r})")
     if same_domain:
         evidence.append(f"the e-mail domain {customer.domain.lower()}")
-    if same_street:
-        evidence.append(f"the same street number and {'postal code' if customer.postal == account.postal else 'city'}")
+    place_word = "postal code" if customer.postal and customer.postal == account.postal else "city"
+    if same_address:
+        evidence.append(f"the same street address and {place_word}")
+    elif same_street:
+        evidence.append(f"the same street number and {place_word}")
     elif same_place:
-        evidence.append(f"the same {'postal code' if customer.postal and customer.postal == account.postal else 'city'}")
+        evidence.append(f"the same {place_word}")
     elif other_place:
         evidence.append(f"another place ({customer.city or customer.postal} / {account.city or account.postal})")
+    agrees = same_name or within
+    person = _looks_like_a_person(customer)
 
     if strong:
-        # A strong identifier, raised by an agreeing name. A name that disagrees says little by itself
-        # (a person pays for the company); a name that is another account's is a conflict (see _best).
-        confidence = strong + (0.03 if near_name else 0.0)
+        # A strong identifier, raised by an agreeing name and by the street address. A name that disagrees
+        # says little by itself (a person pays for the company); a name that is another account's is a
+        # conflict (see _without_conflict).
+        confidence = strong + (0.03 if near_name or within else 0.0) + (0.02 if same_address else 0.0)
+    elif agrees and same_address:
+        confidence = 0.95  # the name, and where the card is billed, to the house number
     elif same_name and (same_street or (same_place and same_domain)):
         confidence = 0.95
     elif same_name and (same_place or same_domain):
         confidence = 0.91
+    elif within and same_domain and not person:
+        confidence = 0.91  # "Lakeview Vet Clinic" at the domain of "Lakeview Veterinary Clinic Inc"
     elif near_name and same_domain and same_place:
         confidence = 0.85  # a sister company at the same domain and address has a name this close
+    elif (near_name or within) and same_street:
+        confidence = 0.85
     elif same_name and not other_place:
         confidence = 0.75  # the name alone: worth a look, not an automatic link
+    elif within and same_place:
+        confidence = 0.75
     elif near_name and (same_place or same_domain):
         confidence = 0.7
-    elif same_domain and same_place and customer.name and not has_legal_words(customer.name):
+    elif same_domain and same_place and person:
         # A person at the organisation: their e-mail at its own domain, their card billed at its place.
-        # A vault name with a legal form is another organisation's (a sister company shares the domain).
+        # A vault name of a business is another organisation's (a sister company shares the domain).
         evidence.append("a person's name, at the organisation's own domain and place")
         confidence = 0.9
+    elif same_domain and person and not (customer.city or customer.postal):
+        evidence.append("a person's name at the organisation's own domain, no address to confirm it")
+        confidence = 0.75
     elif same_domain and same_place:
         confidence = 0.6
     else:
         confidence = 0.0
-    return _Scored(account, round(min(confidence, 0.99), 2), tuple(evidence), name)
+    specific = bool(strong) or same_address
+    return _Scored(account, round(min(confidence, 0.99), 2), tuple(evidence), name, specific)
 
 
 def suggest_customers(paytrace_customers: Iterable[Mapping[str, Any]],
@@ -279,8 +375,15 @@ def _best(scored: list[_Scored]) -> _Scored | None:
     if len(scored) == 1:
         return scored[0]
     first, second = scored[0], scored[1]
+    if first.specific and not second.specific:
+        return first  # something of this account alone, against what the company's accounts all share
     if first.confidence - second.confidence < 0.01:
         return None
+    if not first.specific and first.name >= SAME_NAME and second.name >= SAME_NAME and first.confidence >= AUTO_ACCEPT:
+        # One name on two accounts (a bill-to and a ship-to, a chain's stores), and nothing of either alone.
+        lowered = round(min(first.confidence, AUTO_ACCEPT - 0.1), 2)
+        return _Scored(first.account, lowered, (*first.evidence, f"account {second.account.key} has the same name, and "
+                                                "nothing here tells them apart"), first.name)
     if first.confidence - second.confidence < 0.1:
         lowered = round(min(first.confidence, AUTO_ACCEPT - 0.05), 2)
         return _Scored(first.account, lowered, (*first.evidence, f"account {second.account.key} is close behind"),

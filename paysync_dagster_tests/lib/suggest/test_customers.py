@@ -98,3 +98,62 @@ def test_a_labelled_master_is_the_same_for_the_same_seed() -> None:
     first, again, other = customer_master(seed=4, per_style=3), customer_master(seed=4, per_style=3), customer_master(seed=5, per_style=3)
     assert (first.accounts, first.customers, first.truth) == (again.accounts, again.customers, again.truth)
     assert first.customers != other.customers
+
+
+def test_the_street_address_written_another_way_and_a_name_within_the_other_is_it() -> None:
+    accounts = [_account("6001", "Uptown Wine Bar", street="507 W 1st Ave", phone="509-555-0144"),
+                _account("6002", "Tom & Linda Baker", street="1715 S Pittsburg St", postal="99203"),
+                _account("6003", "William Carter Jr.", street="2124 W Bridge Ave")]
+    found = suggest_customers([
+        _customer("A", "Uptown Wine Bar & Bistro", street="507 West First Avenue, Suite 2", postal="99201-4410"),
+        _customer("B", "Linda Baker", street="1715 South Pittsburg Street", postal="99203"),
+        _customer("C", "Bill Carter", street="2124 W Bridge Ave"),
+        _customer("D", "Uptown Wine Bar & Bistro", street="900 W 1st Ave"),  # another house on the street
+    ], accounts)
+    by_id = {s.paytrace_customer_id: s for s in found.suggestions}
+    for cid, account in (("A", "6001"), ("B", "6002"), ("C", "6003")):
+        assert by_id[cid].erp_account == account and by_id[cid].confidence >= AUTO_ACCEPT, by_id[cid]
+        assert "the same street address" in by_id[cid].evidence
+    assert "one name within the other" in by_id["A"].evidence
+    assert "D" not in by_id or by_id["D"].confidence < AUTO_ACCEPT
+
+
+def test_a_business_at_the_same_building_and_domain_is_not_the_account() -> None:
+    accounts = [_account("7001", "Smith Family Dental PC", email="office@smithfamilydental.example",
+                         street="2020 S Grand Blvd", postal="99203")]
+    found = suggest_customers([
+        _customer("S", "Smith Orthodontics PLLC", email="billing@smithfamilydental.example", street="2020 S Grand Blvd",
+                  postal="99203"),
+        _customer("K", "Dr. Karen Smith", email="karen@smithfamilydental.example", city="", postal=""),
+    ], accounts)
+    by_id = {s.paytrace_customer_id: s for s in found.suggestions}
+    assert "S" not in by_id or by_id["S"].confidence < AUTO_ACCEPT
+    # A person at the domain with no address: shown for review, not in the band.
+    assert by_id["K"].erp_account == "7001" and by_id["K"].confidence < AUTO_ACCEPT
+    assert "no address to confirm it" in by_id["K"].evidence
+
+
+def test_an_account_number_that_is_a_word_counts_only_as_the_whole_id() -> None:
+    accounts = [_account("CAFEROMA", "Café Roma", email="hello@caferoma.example", phone="509-555-0122"),
+                _account("IVYLANE", "Ivy Lane Florist", phone="509-555-0150")]
+    found = suggest_customers([_customer("caferoma.sj", "Cafe Roma", email="caferomasj@gmail.com", city="San Jose",
+                                         postal="95126"),
+                               _customer("ivylane", "Ivy Lane Flowers")], accounts)
+    by_id = {s.paytrace_customer_id: s for s in found.suggestions}
+    assert "caferoma.sj" not in by_id or by_id["caferoma.sj"].confidence < AUTO_ACCEPT
+    assert by_id["ivylane"].erp_account == "IVYLANE" and by_id["ivylane"].confidence >= AUTO_ACCEPT
+
+
+def test_something_of_one_account_alone_tells_a_bill_to_from_its_ship_to() -> None:
+    accounts = [_account("10042", "ACME INDUSTRIAL SUPPLY INC", email="ap@acmeindustrial.example", street="100 N Division St"),
+                _account("10043", "ACME INDUSTRIAL SUPPLY INC", phone="208-555-0143", street="455 W FRONT ST",
+                         city="Boise", postal="83702")]
+    found = suggest_customers([
+        _customer("R", "Acme Industrial Supply, Inc.", email="receiving@acmeindustrial.example", phone="(208) 555-0143",
+                  street="455 West Front Street", city="Boise", postal="83702-5510"),
+        _customer("H", "Acme Industrial Supply", email="purchasing@acmeindustrial.example", city="", postal=""),
+    ], accounts)
+    by_id = {s.paytrace_customer_id: s for s in found.suggestions}
+    assert by_id["R"].erp_account == "10043" and by_id["R"].confidence >= AUTO_ACCEPT
+    # The company's domain and name are both accounts' alike: below the band, saying why.
+    assert by_id["H"].confidence < AUTO_ACCEPT and "the same name" in by_id["H"].evidence

@@ -1,0 +1,31 @@
+"""A street line's key: two writings of one place share it, another house or a PO box does not."""
+
+from __future__ import annotations
+
+import pytest
+
+from paysync_dagster.lib.address import street_key
+
+
+@pytest.mark.parametrize(("one", "other"), [
+    ("2500 North Fourth Avenue", "2500 N 4TH AVE"),
+    ("507 W First Ave", "507 West 1st Avenue"),
+    ("2001 Western Ave, Suite 300", "2001 Western Avenue"),
+    ("123 Main St #3B", "123 Main Street Apt. 3B"),
+    ("4720 South Sixth Street", "4720 S 6th St."),
+])
+def test_two_writings_of_one_place_share_a_key(one: str, other: str) -> None:
+    assert street_key(one) == street_key(other) != ""
+
+
+@pytest.mark.parametrize(("one", "other"), [
+    ("507 W First Ave", "509 W First Ave"),
+    ("507 W First Ave", "507 E First Ave"),
+    ("100 Oak St", "100 Oak Ave"),
+])
+def test_another_house_or_street_has_another_key(one: str, other: str) -> None:
+    assert street_key(one) != street_key(other)
+
+
+def test_a_line_without_a_house_number_has_no_key() -> None:
+    assert street_key("PO Box 3310") == street_key("") == street_key("Building 4") == ""
