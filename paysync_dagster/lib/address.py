@@ -35,7 +35,11 @@ USPS_STREET_WORDS = {
     "court": "Ct", "place": "Pl", "parkway": "Pkwy", "highway": "Hwy", "circle": "Cir", "terrace": "Ter",
     "square": "Sq", "trail": "Trl", "way": "Way", "suite": "Ste", "apartment": "Apt", "building": "Bldg",
     "floor": "Fl", "room": "Rm", "unit": "Unit", "north": "N", "south": "S", "east": "E", "west": "W",
+    "northeast": "NE", "northwest": "NW", "southeast": "SE", "southwest": "SW",
 }
+#: the street suffixes among them (a line may leave its suffix out: "3245 SE Ankeny")
+STREET_SUFFIXES = frozenset({"ST", "AVE", "RD", "BLVD", "DR", "LN", "CT", "PL", "PKWY", "HWY", "CIR", "TER", "SQ",
+                             "TRL", "WAY"})
 _UNIT_WORDS = frozenset({"STE", "APT", "BLDG", "FL", "RM", "UNIT"})
 _ORDINALS = {"FIRST": "1ST", "SECOND": "2ND", "THIRD": "3RD", "FOURTH": "4TH", "FIFTH": "5TH", "SIXTH": "6TH",
              "SEVENTH": "7TH", "EIGHTH": "8TH", "NINTH": "9TH", "TENTH": "10TH", "ELEVENTH": "11TH",
@@ -55,6 +59,18 @@ def street_key(line: str) -> str:
             break  # the unit and what follows it
         out.append(word)
     return " ".join(out) if out and out[0][0].isdigit() else ""
+
+
+def same_street(a: str, b: str) -> bool:
+    """Whether two street keys are one place: equal, or equal but for a suffix one of them leaves out."""
+    if not a or not b:
+        return False
+    if a == b:
+        return True
+    wa, wb = a.split(), b.split()
+    bare_a = [w for w in wa if w not in STREET_SUFFIXES]
+    bare_b = [w for w in wb if w not in STREET_SUFFIXES]
+    return bare_a == bare_b and (len(bare_a) == len(wa) or len(bare_b) == len(wb))
 
 
 def _clean(s: pd.Series) -> pd.Series:

@@ -20,12 +20,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from typing import Any
 
 from rapidfuzz import fuzz
 
-from paysync_dagster.lib.address import street_key
+from paysync_dagster.lib.address import same_street, street_key
 from paysync_dagster.lib.names import has_legal_words, name_key
 
 #: the auto-accept band: a suggestion at or above it may be accepted in bulk after review
@@ -126,7 +126,8 @@ class _Party:
     state: str
     street: str = ""  # street_key of the address line: house number and street
     name_tokens: tuple[str, ...] = ()  # the name's words, nicknames written out, titles left out
-    id_tokens: frozenset[str] = field(default_factory=frozenset)
+    short_tokens: tuple[str, ...] = ()  # the name's words as written (abbreviations kept), titles left out
+    compact_id: str = ""  # the PayTrace customer id in letters and digits only
 
 
 def _text(value: Any) -> str:  # noqa: ANN401
@@ -141,6 +142,11 @@ def _expanded_name(name: str) -> str:
 
 def _name_tokens(expanded: str) -> tuple[str, ...]:
     return tuple(_NICKNAMES.get(w, w) for w in re.split(r"[ -]+", expanded) if w and w not in _TITLES)
+
+
+def _short_tokens(name: str) -> tuple[str, ...]:
+    words = name_key(re.sub(r"&", " AND ", (name or "").upper())).split()
+    return tuple(w for w in words if w not in _TITLES)
 
 
 def _phone(value: str) -> str:
@@ -165,30 +171,37 @@ def _email(value: str) -> tuple[str, str]:
     return email, "" if domain in _FREE_MAIL else domain
 
 
-def _id_tokens(customer_id: str) -> frozenset[str]:
-    """The pieces of a PayTrace customer id that could be an account number: its runs of letters and
-    digits, and the digit runs within them ("ACME1001" -> ACME1001, 1001)."""
-    upper = (customer_id or "").upper()
-    pieces = set(re.findall(r"[0-9A-Z]+", upper))
-    pieces |= set(re.findall(r"\d+", upper))
-    return frozenset(p for p in pieces if p)
+def _address_parts(address: Mapping[str, Any]) -> dict[str, str]:
+    line = _text(address.get("street_address"))
+    return {"postal": _postal(_text(address.get("zip"))), "street_number": _street_number(line),
+            "city": _text(address.get("city")).upper(), "state": _text(address.get("state")).upper(),
+            "street": street_key(line)}
+
+
+def paytrace_parties(customer: Mapping[str, Any]) -> list[_Party]:
+    """A PayTrace vault customer, as ``customer/export`` gives it: one reading per address it has (billing,
+    then shipping: a card billed at home may ship to the account's site), at least one. A customer id
+    that is an e-mail address or a phone number stands for the one the record leaves blank."""
+    billing = customer.get("billing_address") if isinstance(customer.get("billing_address"), Mapping) else {}
+    shipping = customer.get("shipping_address") if isinstance(customer.get("shipping_address"), Mapping) else {}
+    customer_id = _text(customer.get("customer_id"))
+    email, domain = _email(_text(customer.get("email")) or (customer_id if "@" in customer_id else ""))
+    phone = _phone(_text(customer.get("phone")))
+    if not phone and re.fullmatch(r"\+?1?[\d\s().-]{10,16}", customer_id) and len(re.sub(r"\D", "", customer_id)) in (10, 11):
+        phone = _phone(customer_id)
+    name = _text(billing.get("name")) or _text(shipping.get("name"))
+    expanded = _expanded_name(name)
+    base = _Party(key=customer_id, name=name, name_key=expanded, email=email, domain=domain, phone=phone, postal="",
+                  street_number="", city="", state="", name_tokens=_name_tokens(expanded),
+                  short_tokens=_short_tokens(name), compact_id=re.sub(r"[^0-9A-Z]", "", customer_id.upper()))
+    places = [_address_parts(a) for a in (billing, shipping)
+              if _text(a.get("street_address")) or _text(a.get("city")) or _text(a.get("zip"))]
+    return [replace(base, **place) for place in places] or [base]
 
 
 def paytrace_party(customer: Mapping[str, Any]) -> _Party:
-    """A PayTrace vault customer, as ``customer/export`` gives it (billing address first, else shipping)."""
-    billing = customer.get("billing_address") if isinstance(customer.get("billing_address"), Mapping) else {}
-    shipping = customer.get("shipping_address") if isinstance(customer.get("shipping_address"), Mapping) else {}
-    address = billing if _text(billing.get("name")) or _text(billing.get("street_address")) else shipping
-    email, domain = _email(_text(customer.get("email")))
-    name = _text(address.get("name")) or _text(shipping.get("name"))
-    customer_id = _text(customer.get("customer_id"))
-    expanded = _expanded_name(name)
-    return _Party(key=customer_id, name=name, name_key=expanded, email=email, domain=domain,
-                  phone=_phone(_text(customer.get("phone"))), postal=_postal(_text(address.get("zip"))),
-                  street_number=_street_number(_text(address.get("street_address"))),
-                  city=_text(address.get("city")).upper(), state=_text(address.get("state")).upper(),
-                  street=street_key(_text(address.get("street_address"))), name_tokens=_name_tokens(expanded),
-                  id_tokens=_id_tokens(customer_id))
+    """A PayTrace vault customer read at its first address (billing, else shipping)."""
+    return paytrace_parties(customer)[0]
 
 
 def erp_party(account: Mapping[str, Any]) -> _Party:
@@ -201,7 +214,8 @@ def erp_party(account: Mapping[str, Any]) -> _Party:
                   postal=_postal(_text(account.get("postal_code"))),
                   street_number=_street_number(_text(account.get("address_line1"))),
                   city=_text(account.get("city")).upper(), state=_text(account.get("state")).upper(),
-                  street=street_key(_text(account.get("address_line1"))), name_tokens=_name_tokens(expanded))
+                  street=street_key(_text(account.get("address_line1"))), name_tokens=_name_tokens(expanded),
+                  short_tokens=_short_tokens(name))
 
 
 def _name_score(a: _Party, b: _Party) -> float:
@@ -213,20 +227,43 @@ def _name_score(a: _Party, b: _Party) -> float:
     return max(fuzz.token_sort_ratio(a.name_key, b.name_key), fuzz.ratio(a.name_key, b.name_key))
 
 
-def _name_within(a: _Party, b: _Party) -> bool:
-    """Whether one name's words are all in the other's (each word once; a typo in a long word forgiven):
-    "Uptown Wine Bar" in "Uptown Wine Bar & Bistro", "Linda Baker" in "Tom & Linda Baker"."""
-    small, large = sorted((a.name_tokens, b.name_tokens), key=len)
+def _words_within(small: tuple[str, ...], large: tuple[str, ...], *, prefixes: bool) -> bool:
     if not small or len("".join(small)) < 4:
         return False
     remaining = list(large)
     for word in small:
-        found = next((w for w in remaining if w == word or (min(len(w), len(word)) >= 5 and fuzz.ratio(w, word) >= 88)),
-                     None)
+        found = next((w for w in remaining if w == word
+                      or (min(len(w), len(word)) >= 5 and fuzz.ratio(w, word) >= 88)
+                      or (prefixes and len(word) >= 3 and w.startswith(word))), None)
         if found is None:
             return False
         remaining.remove(found)
     return True
+
+
+def _name_within(a: _Party, b: _Party) -> bool:
+    """Whether one name's words are all in the other's (each word once; a typo in a long word forgiven):
+    "Uptown Wine Bar" in "Uptown Wine Bar & Bistro", "Linda Baker" in "Tom & Linda Baker". An
+    organisation's words may also be cut short ("Summit Family Med" in "Summit Family Medicine"); a
+    person's may not ("Chris" is not "Christine")."""
+    small, large = sorted((a.name_tokens, b.name_tokens), key=len)
+    if _words_within(small, large, prefixes=False):
+        return True
+    if _looks_like_a_person(a) or _looks_like_a_person(b):
+        return False
+    short, long_ = sorted((a.short_tokens, b.short_tokens), key=len)
+    return _words_within(short, long_, prefixes=True)
+
+
+def _household(customer: _Party, account: _Party) -> bool:
+    """A person and a person's or a family's account sharing a surname-long word ("Jen Mitchell" and
+    "Mitchell Family", "Debbie Hoffman" and "Hoffman, William")."""
+    if not _looks_like_a_person(customer):
+        return False
+    words = tuple(w for w in account.name_tokens if w != "FAMILY")
+    if not words or has_legal_words(account.name) or any(w in _BUSINESS_WORDS for w in words):
+        return False
+    return bool({w for w in customer.name_tokens if len(w) >= 3} & set(words))
 
 
 def _looks_like_a_person(party: _Party) -> bool:
@@ -239,9 +276,18 @@ def _account_in_id(customer: _Party, account: _Party) -> bool:
     number = re.sub(r"[^0-9A-Z]", "", account.key.upper())
     # Short numbers turn up in ids by chance ("C-12"): four characters at least. A number without digits
     # is a word ("CAFEROMA"), which an id may hold for its own reasons ("caferoma.sj"): only the whole id.
+    if len(number) < 4:
+        return False
     if not any(c.isdigit() for c in number):
-        return len(number) >= 4 and number == re.sub(r"[^0-9A-Z]", "", customer.key.upper())
-    return len(number) >= 4 and number in customer.id_tokens
+        return number == customer.compact_id
+    # A piece of the id ("C20118-01", "ACME1001" holding 1001), or the id without its separators
+    # ("MS-00523", "MS00412-AMEX"); never a piece of a longer number ("1027" is not in "CUST-001027").
+    upper = customer.key.upper()
+    if number in set(re.findall(r"[0-9A-Z]+", upper)) | set(re.findall(r"\d+", upper)):
+        return True
+    before = r"(?<!\d)" if number[0].isdigit() else ""
+    after = r"(?!\d)" if number[-1].isdigit() else ""
+    return re.search(before + re.escape(number) + after, customer.compact_id) is not None
 
 
 @dataclass(frozen=True)
@@ -250,7 +296,9 @@ class _Scored:
     confidence: float
     evidence: tuple[str, ...]
     name: float = 0.0  # how alike the names are, 0..100
-    specific: bool = False  # evidence of this account alone (e-mail, number, phone, street address), not its company's
+    # What ties the customer to this account alone, not to its company: "email", "number", "phone", "street".
+    specific: frozenset[str] = frozenset()
+    agrees: bool = False  # the names are the same, or one is within the other
 
 
 def _score(customer: _Party, account: _Party) -> _Scored:
@@ -261,19 +309,23 @@ def _score(customer: _Party, account: _Party) -> _Scored:
         customer.city and customer.city == account.city and (not customer.state or customer.state == account.state))
     other_place = bool(customer.city and account.city and customer.city != account.city) or bool(
         customer.postal and account.postal and customer.postal != account.postal)
-    same_address = bool(customer.street and customer.street == account.street and same_place)
-    same_street = same_address or bool(customer.street_number and customer.street_number == account.street_number
+    same_address = same_place and same_street(customer.street, account.street)
+    same_number = same_address or bool(customer.street_number and customer.street_number == account.street_number
                                        and same_place)
     evidence: list[str] = []
+    specific: set[str] = set()
     strong = 0.0
     if customer.email and customer.email == account.email:
         strong = max(strong, 0.96)
+        specific.add("email")
         evidence.append(f"the same e-mail address ({customer.email})")
     if _account_in_id(customer, account):
         strong = max(strong, 0.94)
+        specific.add("number")
         evidence.append(f"the PayTrace customer id {customer.key!r} holds the account number {account.key}")
     if customer.phone and customer.phone == account.phone:
         strong = max(strong, 0.9)
+        specific.add("phone")
         evidence.append("the same phone number")
     same_domain = bool(customer.domain and customer.domain == account.domain)
     if within:
@@ -284,8 +336,9 @@ def _score(customer: _Party, account: _Party) -> _Scored:
         evidence.append(f"the e-mail domain {customer.domain.lower()}")
     place_word = "postal code" if customer.postal and customer.postal == account.postal else "city"
     if same_address:
+        specific.add("street")
         evidence.append(f"the same street address and {place_word}")
-    elif same_street:
+    elif same_number:
         evidence.append(f"the same street number and {place_word}")
     elif same_place:
         evidence.append(f"the same {place_word}")
@@ -293,6 +346,7 @@ def _score(customer: _Party, account: _Party) -> _Scored:
         evidence.append(f"another place ({customer.city or customer.postal} / {account.city or account.postal})")
     agrees = same_name or within
     person = _looks_like_a_person(customer)
+    people = person and _looks_like_a_person(account)
 
     if strong:
         # A strong identifier, raised by an agreeing name and by the street address. A name that disagrees
@@ -301,15 +355,22 @@ def _score(customer: _Party, account: _Party) -> _Scored:
         confidence = strong + (0.03 if near_name or within else 0.0) + (0.02 if same_address else 0.0)
     elif agrees and same_address:
         confidence = 0.95  # the name, and where the card is billed, to the house number
-    elif same_name and (same_street or (same_place and same_domain)):
+    elif same_name and (same_number or (same_place and same_domain)):
         confidence = 0.95
+    elif same_address and (people and near_name or _household(customer, account)):
+        # One household: the same person written otherwise ("Kris" / "Kristin"), or a spouse or child.
+        evidence.append("a person of the account's household, at its street address")
+        confidence = 0.92
     elif same_name and (same_place or same_domain):
         confidence = 0.91
     elif within and same_domain and not person:
         confidence = 0.91  # "Lakeview Vet Clinic" at the domain of "Lakeview Veterinary Clinic Inc"
+    elif same_domain and same_address and person:
+        evidence.append("a person's name, at the organisation's own domain and street address")
+        confidence = 0.9
     elif near_name and same_domain and same_place:
         confidence = 0.85  # a sister company at the same domain and address has a name this close
-    elif (near_name or within) and same_street:
+    elif (near_name or within) and same_number:
         confidence = 0.85
     elif same_name and not other_place:
         confidence = 0.75  # the name alone: worth a look, not an automatic link
@@ -327,10 +388,13 @@ def _score(customer: _Party, account: _Party) -> _Scored:
         confidence = 0.75
     elif same_domain and same_place:
         confidence = 0.6
+    elif same_address:
+        # Another name at the account's street address: an employee, or a tenant of a landlord's unit.
+        evidence.append("another name at the account's street address")
+        confidence = 0.55
     else:
         confidence = 0.0
-    specific = bool(strong) or same_address
-    return _Scored(account, round(min(confidence, 0.99), 2), tuple(evidence), name, specific)
+    return _Scored(account, round(min(confidence, 0.99), 2), tuple(evidence), name, frozenset(specific), agrees)
 
 
 def suggest_customers(paytrace_customers: Iterable[Mapping[str, Any]],
@@ -341,19 +405,24 @@ def suggest_customers(paytrace_customers: Iterable[Mapping[str, Any]],
     suggestions: list[Suggestion] = []
     unmatched: list[str] = []
     for raw in paytrace_customers:
-        customer = paytrace_party(raw)
-        if not customer.key:
+        readings = paytrace_parties(raw)
+        if not readings[0].key:
             continue
-        every = [_score(customer, a) for a in accounts]
-        scored = sorted((s for s in every if s.confidence >= SHOWN_FROM), key=lambda s: s.confidence, reverse=True)
+        # Each account under the customer's address that ties it best (billing, or shipping).
+        every = [max((_score(reading, a) for reading in readings), key=_rank) for a in accounts]
+        scored = sorted((s for s in every if s.confidence >= SHOWN_FROM), key=_rank, reverse=True)
         best = _best(scored)
         if best is not None:
             best = _without_conflict(best, every)
         if best is None:
-            unmatched.append(customer.key)
+            unmatched.append(readings[0].key)
             continue
-        suggestions.append(Suggestion(customer.key, best.account.key, best.confidence, "; ".join(best.evidence)))
+        suggestions.append(Suggestion(readings[0].key, best.account.key, best.confidence, "; ".join(best.evidence)))
     return Suggestions(suggestions, unmatched)
+
+
+def _rank(scored: _Scored) -> tuple[float, int]:
+    return scored.confidence, len(scored.specific)
 
 
 def _without_conflict(best: _Scored, every: list[_Scored]) -> _Scored:
@@ -361,8 +430,8 @@ def _without_conflict(best: _Scored, every: list[_Scored]) -> _Scored:
     phone says one account, the name another (a shared mailbox, a reused card profile)."""
     named = next((s for s in every if s.account.key != best.account.key and s.name >= SAME_NAME
                   and s.name > best.name), None)
-    if named is None or best.confidence < AUTO_ACCEPT:
-        return best
+    if named is None or best.confidence < AUTO_ACCEPT or best.agrees:
+        return best  # no other name, or the name agrees with this account too (one company's accounts)
     return _Scored(best.account, round(AUTO_ACCEPT - 0.1, 2),
                    (*best.evidence, f"but the name is account {named.account.key}'s ({named.account.name!r})"), best.name)
 
@@ -375,8 +444,11 @@ def _best(scored: list[_Scored]) -> _Scored | None:
     if len(scored) == 1:
         return scored[0]
     first, second = scored[0], scored[1]
-    if first.specific and not second.specific:
-        return first  # something of this account alone, against what the company's accounts all share
+    if first.specific and all(first.specific > other.specific for other in scored[1:]
+                              if other.confidence >= first.confidence - 0.1):
+        # Something of this account alone on top of all that ties the runner-up (the company's domain, its
+        # shared mailbox or phone): a ship-to told from its bill-to by its street, a facility by its own.
+        return first
     if first.confidence - second.confidence < 0.01:
         return None
     if not first.specific and first.name >= SAME_NAME and second.name >= SAME_NAME and first.confidence >= AUTO_ACCEPT:

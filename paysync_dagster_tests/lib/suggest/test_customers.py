@@ -157,3 +157,84 @@ def test_something_of_one_account_alone_tells_a_bill_to_from_its_ship_to() -> No
     assert by_id["R"].erp_account == "10043" and by_id["R"].confidence >= AUTO_ACCEPT
     # The company's domain and name are both accounts' alike: below the band, saying why.
     assert by_id["H"].confidence < AUTO_ACCEPT and "the same name" in by_id["H"].evidence
+
+
+def test_the_shipping_address_counts_when_the_billing_one_is_elsewhere_or_missing() -> None:
+    accounts = [_account("20546", "Warren, Betty", phone="(503) 555-0104", street="11800 SE Stanley Ave",
+                         city="Milwaukie", postal="97222"),
+                _account("20514", "Kootenai Urgent Care LLC", email="ap@kootenaiuc.example", street="1250 W Seltice Way",
+                         city="Post Falls", postal="83854")]
+    son = _customer("W", "Mark Warren", email="mwarren@gmail.com", street="2207 NW 62nd St", city="Seattle", postal="98107")
+    son["shipping_address"] = {"name": "", "street_address": "11800 Southeast Stanley Avenue", "street_address2": "",
+                               "city": "Milwaukie", "state": "WA", "zip": ""}
+    site = _customer("K", "Kootenai Urgent Care - Post Falls", city="", postal="")
+    site["shipping_address"] = {"name": "", "street_address": "1250 W Seltice Way", "street_address2": "",
+                                "city": "Post Falls", "state": "WA", "zip": ""}
+    by_id = {s.paytrace_customer_id: s for s in suggest_customers([son, site], accounts).suggestions}
+    assert by_id["W"].erp_account == "20546" and by_id["W"].confidence >= AUTO_ACCEPT
+    assert "household" in by_id["W"].evidence
+    assert by_id["K"].erp_account == "20514" and by_id["K"].confidence >= AUTO_ACCEPT
+
+
+def test_a_customer_id_that_is_an_email_or_a_phone_number_stands_for_the_one_left_blank() -> None:
+    accounts = [_account("20561", "Abernathy Family", email="abernathys@gmail.com", city="Portland", postal="97212"),
+                _account("20537", "Chen, Wei", phone="503-555-0163", city="Portland", postal="97229")]
+    found = suggest_customers([_customer("ABERNATHYS@GMAIL.COM", "Colin Abernathy", city="", postal=""),
+                               _customer("5035550163", "Wei Chen", city="", postal="")], accounts)
+    by_id = {s.paytrace_customer_id: s for s in found.suggestions}
+    assert by_id["ABERNATHYS@GMAIL.COM"].erp_account == "20561" and by_id["ABERNATHYS@GMAIL.COM"].confidence >= AUTO_ACCEPT
+    assert by_id["5035550163"].erp_account == "20537" and "the same phone number" in by_id["5035550163"].evidence
+
+
+def test_a_household_at_its_address_but_a_tenant_there_is_not() -> None:
+    accounts = [_account("20481", "Mitchell Family", phone="360-555-0112", street="2210 NW Lake Rd", city="Camas",
+                         postal="98607"),
+                _account("20490", "Petrov, Dmitri", email="dpetrov.rentals@gmail.com", street="4410 SE Division St",
+                         city="Portland", postal="97206")]
+    found = suggest_customers([
+        _customer("J", "Jen Mitchell", street="2210 Northwest Lake Road", city="Camas", postal="98607"),
+        _customer("T", "Alicia Moreno", street="4410 SE Division", city="Portland", postal="97206"),  # the tenant
+    ], accounts)
+    by_id = {s.paytrace_customer_id: s for s in found.suggestions}
+    assert by_id["J"].erp_account == "20481" and by_id["J"].confidence >= AUTO_ACCEPT
+    assert "T" not in by_id or by_id["T"].confidence < AUTO_ACCEPT
+
+
+def test_an_organisations_words_cut_short_but_a_persons_are_not() -> None:
+    accounts = [_account("MS-00529", "Columbia Gorge Community Clinic", street="1005 E 10th St", city="The Dalles",
+                         postal="97058"),
+                _account("30001", "Christine Evans", street="77 Elm St")]
+    found = suggest_customers([
+        _customer("C", "Columbia Gorge Comm. Clinic", street="1005 East Tenth Street", city="The Dalles", postal="97058"),
+        _customer("E", "Chris Evans", street="15 Birch St"),
+    ], accounts)
+    by_id = {s.paytrace_customer_id: s for s in found.suggestions}
+    assert by_id["C"].erp_account == "MS-00529" and by_id["C"].confidence >= AUTO_ACCEPT
+    assert "E" not in by_id or by_id["E"].confidence < AUTO_ACCEPT
+
+
+def test_one_mailbox_for_several_facilities_the_street_tells_which() -> None:
+    shared = {"email": "supplychain@slrmc.example", "phone": "(208) 555-0101"}
+    accounts = [_account("MS-00416", "St. Luke's Regional Medical Center - Meridian", street="520 S Eagle Rd",
+                         city="Meridian", postal="83642", **shared),
+                _account("MS-00417", "St. Luke's Regional Medical Center - Twin Falls", street="801 Pole Line Rd W",
+                         city="Twin Falls", postal="83301", **shared)]
+    found = suggest_customers([
+        _customer("F", "St Luke's Regional Med Ctr", street="801 Pole Line Road West", city="Twin Falls",
+                  postal="83301", **shared),
+        _customer("S", "St Luke's Regional Med Ctr", city="", postal="", **shared),  # the system's mailbox alone
+    ], accounts)
+    by_id = {s.paytrace_customer_id: s for s in found.suggestions}
+    assert by_id["F"].erp_account == "MS-00417" and by_id["F"].confidence >= AUTO_ACCEPT
+    assert "S" not in by_id or by_id["S"].confidence < AUTO_ACCEPT
+
+
+@pytest.mark.parametrize(("customer_id", "account", "holds"), [
+    ("MS-00523", "MS-00523", True), ("MS00412-AMEX", "MS-00412", True), ("C20118-01", "C20118", True),
+    ("ACME1001", "1001", True), ("CUST-001027", "1027", False), ("caferoma.sj", "CAFEROMA", False),
+    ("IVYLANE", "IVYLANE", True), ("C-12", "12", False),
+])
+def test_an_account_number_inside_the_customer_id(customer_id: str, account: str, holds: bool) -> None:
+    found = suggest_customers([_customer(customer_id, "Someone Else", city="", postal="")],
+                              [_account(account, "Another Name Entirely", city="", postal="")])
+    assert bool(found.suggestions and found.suggestions[0].erp_account == account) is holds
