@@ -47,7 +47,7 @@ _ABBREVIATIONS = {
     "RLTY": "REALTY", "SCI": "SCIENTIFIC", "SOLNS": "SOLUTIONS", "SOL": "SOLUTIONS", "TRANS": "TRANSPORT",
     "MKT": "MARKET", "MKTS": "MARKETS", "MERC": "MERCANTILE", "DELI": "DELICATESSEN", "FAB": "FABRICATION",
     "VET": "VETERINARY", "HOA": "HOMEOWNERS ASSOCIATION", "NW": "NORTHWEST", "NE": "NORTHEAST",
-    "SW": "SOUTHWEST", "SE": "SOUTHEAST", "SQ": "SQUARE", "AG": "AGRICULTURAL", "PHARM": "PHARMACY",
+    "SW": "SOUTHWEST", "SE": "SOUTHEAST", "SQ": "SQUARE", "AG": "AGRICULTURAL",
     "&": "AND", "N": "AND",
 }
 # A person's usual short names, and the name they stand for (only those that stand for one name).
@@ -61,6 +61,7 @@ _NICKNAMES = {
     "NICK": "NICHOLAS", "CHUCK": "CHARLES", "CHARLIE": "CHARLES", "PEGGY": "MARGARET", "MAGGIE": "MARGARET",
     "GREG": "GREGORY", "JEFF": "JEFFREY", "ANDY": "ANDREW", "TIM": "TIMOTHY", "BEN": "BENJAMIN",
     "LARRY": "LAWRENCE", "PATTY": "PATRICIA", "TRISH": "PATRICIA", "DEB": "DEBORAH", "DEBBIE": "DEBORAH",
+    "MANDY": "AMANDA", "PEG": "MARGARET", "HAL": "HAROLD", "ROSIE": "ROSE", "LUPE": "GUADALUPE",
 }
 # Words around a person's name that are not the name: titles, generations, degrees.
 _TITLES = frozenset({"DR", "MR", "MRS", "MS", "MISS", "JR", "SR", "II", "III", "IV", "MD", "DDS", "DMD", "DVM",
