@@ -50,8 +50,17 @@ _SHORT = {k.upper(): v.upper() for k, v in USPS_STREET_WORDS.items()}
 def street_key(line: str) -> str:
     """A street line as a key two writings of one place share: upper case, USPS words and ordinals
     ("West First Avenue, Suite 200" and "W 1st Ave" -> "W 1ST AVE"), the unit dropped (a suite or an
-    apartment is the same building); "" when the line has no house number to anchor it."""
-    words = re.sub(r"[^0-9A-Z#]+", " ", (line or "").upper()).split()
+    apartment is the same building); a post office box ("P.O. Box 12" -> "PO BOX 12") and a rural route
+    box ("Rural Route 1 Box 44" -> "RR 1 BOX 44") as the USPS writes them; "" when the line has no house
+    number to anchor it."""
+    upper = (line or "").upper()
+    box = re.match(r"\s*(?:P\.?\s*O\.?\s*|POST\s+OFFICE\s+)BOX\s*#?\s*(\w+)", upper)
+    if box:
+        return f"PO BOX {box.group(1)}"
+    route = re.match(r"\s*(?:RR|R\.R\.|RURAL\s+(?:ROUTE|RTE))\s*#?\s*(\d+)\s*,?\s*BOX\s*#?\s*(\w+)", upper)
+    if route:
+        return f"RR {route.group(1)} BOX {route.group(2)}"
+    words = re.sub(r"[^0-9A-Z#]+", " ", upper).split()
     out: list[str] = []
     for word in words:
         word = _ORDINALS.get(word, _SHORT.get(word, word))
@@ -65,7 +74,7 @@ def same_street(a: str, b: str) -> bool:
     """Whether two street keys are one place: equal, or equal but for a suffix one of them leaves out."""
     if not a or not b:
         return False
-    if a == b:
+    if a == b or a.replace(" ", "") == b.replace(" ", ""):  # "Half Moon Rd" / "Halfmoon Rd"
         return True
     wa, wb = a.split(), b.split()
     bare_a = [w for w in wa if w not in STREET_SUFFIXES]

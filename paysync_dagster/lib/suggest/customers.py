@@ -64,8 +64,8 @@ _NICKNAMES = {
     "MANDY": "AMANDA", "PEG": "MARGARET", "HAL": "HAROLD", "ROSIE": "ROSE", "LUPE": "GUADALUPE",
 }
 # Words around a person's name that are not the name: titles, generations, degrees.
-_TITLES = frozenset({"DR", "MR", "MRS", "MS", "MISS", "JR", "SR", "II", "III", "IV", "MD", "DDS", "DMD", "DVM",
-                     "ESQ", "PHD", "CPA", "AND"})
+_TITLES = frozenset({"DR", "MR", "MRS", "MS", "MISS", "PROF", "REV", "JR", "SR", "II", "III", "IV", "MD", "DDS",
+                     "DMD", "DVM", "ESQ", "PHD", "CPA", "AND"})
 # Words of a business's name, not a person's: a vault name with one is an organisation (a sister company
 # at an account's domain and place is one, a person there is not).
 _BUSINESS_WORDS = frozenset(set(_ABBREVIATIONS.values()) - {"AND"} | {
@@ -78,6 +78,11 @@ _BUSINESS_WORDS = frozenset(set(_ABBREVIATIONS.values()) - {"AND"} | {
     "PIZZA", "PLUMBING", "PRESS", "PRINTING", "PROPERTIES", "PUMP", "RENTAL", "REPAIR", "RESTAURANT", "ROOFING",
     "SALON", "SCHOOL", "SHOP", "SIGNS", "SPA", "STEEL", "STORE", "STUDIO", "TRADERS", "TRUCKING", "VALVE",
     "WELDING", "WHOLESALE", "WINERY", "WORKS",
+    # Institutions and their parts: a university's department is not a person at the university.
+    "ALLIANCE", "ATHLETICS", "BOARD", "CHAPTER", "CITY", "COLLECTIVE", "COLLEGE", "COMMISSION", "COMMITTEE",
+    "COOPERATIVE", "COUNCIL", "COUNTY", "DEPARTMENT", "DEPT", "DISTRICT", "DIVISION", "EXTENSION", "FOUNDATION",
+    "FUND", "INSTITUTE", "LEAGUE", "LIBRARY", "MINISTRIES", "MINISTRY", "MUSEUM", "PARISH", "PROGRAM",
+    "SOCIETY", "STATE", "TRUST", "UNION", "UNIVERSITY",
 })
 # Free mail providers: a domain many unrelated payers share says nothing about the organisation.
 _FREE_MAIL = frozenset({
@@ -151,7 +156,9 @@ def _short_tokens(name: str) -> tuple[str, ...]:
 
 
 def _phone(value: str) -> str:
-    digits = re.sub(r"\D", "", value or "")
+    # An extension is not the number ("503 224 1189 ext 2", "x204").
+    number = re.split(r"(?i)\s*(?:ext\.?|extension|x|#)\s*\d+\s*$", value or "")[0]
+    digits = re.sub(r"\D", "", number)
     return digits[-10:] if len(digits) >= 7 else ""
 
 
@@ -364,7 +371,7 @@ def _score(customer: _Party, account: _Party) -> _Scored:
         confidence = 0.92
     elif same_name and (same_place or same_domain):
         confidence = 0.91
-    elif within and same_domain and not person:
+    elif within and same_domain:
         confidence = 0.91  # "Lakeview Vet Clinic" at the domain of "Lakeview Veterinary Clinic Inc"
     elif same_domain and same_address and person:
         evidence.append("a person's name, at the organisation's own domain and street address")
@@ -377,6 +384,8 @@ def _score(customer: _Party, account: _Party) -> _Scored:
         confidence = 0.75  # the name alone: worth a look, not an automatic link
     elif within and same_place:
         confidence = 0.75
+    elif within and not other_place:
+        confidence = 0.6  # shown, and a second account of the company keeps the first out of the band
     elif near_name and (same_place or same_domain):
         confidence = 0.7
     elif same_domain and same_place and person:
@@ -452,8 +461,9 @@ def _best(scored: list[_Scored]) -> _Scored | None:
         return first
     if first.confidence - second.confidence < 0.01:
         return None
-    if not first.specific and first.name >= SAME_NAME and second.name >= SAME_NAME and first.confidence >= AUTO_ACCEPT:
-        # One name on two accounts (a bill-to and a ship-to, a chain's stores), and nothing of either alone.
+    if not first.specific and first.agrees and second.agrees and first.confidence >= AUTO_ACCEPT:
+        # One name on two accounts (a bill-to and a ship-to, a chain's stores: the same, or one within the
+        # other), and nothing of either alone.
         lowered = round(min(first.confidence, AUTO_ACCEPT - 0.1), 2)
         return _Scored(first.account, lowered, (*first.evidence, f"account {second.account.key} has the same name, and "
                                                 "nothing here tells them apart"), first.name)

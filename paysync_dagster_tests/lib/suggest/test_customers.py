@@ -238,3 +238,27 @@ def test_an_account_number_inside_the_customer_id(customer_id: str, account: str
     found = suggest_customers([_customer(customer_id, "Someone Else", city="", postal="")],
                               [_account(account, "Another Name Entirely", city="", postal="")])
     assert bool(found.suggestions and found.suggestions[0].erp_account == account) is holds
+
+
+def test_an_extension_is_not_part_of_the_phone_number_and_a_title_not_part_of_the_name() -> None:
+    accounts = [_account("M-003725", "Dr. Kenneth Abara", phone="503-224-1189", city="Portland", postal="97210"),
+                _account("M-004633", "Haddad, Amir", email="amir.haddad@wsu.example", city="Pullman", postal="99164")]
+    found = suggest_customers([_customer("kabara", "Kenneth Abara MD", phone="503 224 1189 ext 2", city="", postal=""),
+                               _customer("ahaddad", "Prof. Amir Haddad", email="ahaddad@wsu.example", city="", postal="")],
+                              accounts)
+    by_id = {s.paytrace_customer_id: s for s in found.suggestions}
+    assert by_id["kabara"].erp_account == "M-003725" and by_id["kabara"].confidence >= AUTO_ACCEPT
+    assert by_id["ahaddad"].erp_account == "M-004633" and by_id["ahaddad"].confidence >= AUTO_ACCEPT
+
+
+def test_a_company_name_within_an_accounts_at_its_domain_unless_the_company_has_two_such_accounts() -> None:
+    accounts = [_account("BT-10390", "Timberline Solar & Electric", email="office@timberlinesolar.example"),
+                _account("10275", "RIVERBEND PAPER MILL INC", email="ap@riverbendpaper.example", city="Longview"),
+                _account("10276", "RIVERBEND PAPER MILL INC", city="Kelso", postal="98626")]
+    found = suggest_customers([
+        _customer("T", "Timberline Solar", email="info@timberlinesolar.example", city="", postal=""),
+        _customer("R", "Riverbend Paper", email="maintenance@riverbendpaper.example", city="", postal=""),
+    ], accounts)
+    by_id = {s.paytrace_customer_id: s for s in found.suggestions}
+    assert by_id["T"].erp_account == "BT-10390" and by_id["T"].confidence >= AUTO_ACCEPT
+    assert by_id["R"].confidence < AUTO_ACCEPT and "nothing here tells them apart" in by_id["R"].evidence
