@@ -27,70 +27,13 @@ from rapidfuzz import fuzz
 
 from paysync_dagster.lib.address import same_street, street_key
 from paysync_dagster.lib.names import has_legal_words, name_key
+from paysync_dagster.lib.suggest.vocabulary import ABBREVIATIONS, BUSINESS_WORDS, FREE_MAIL, NICKNAMES, TITLES
 
 #: the auto-accept band: a suggestion at or above it may be accepted in bulk after review
 AUTO_ACCEPT = 0.9
 #: below this, a candidate is not shown at all
 SHOWN_FROM = 0.5
 
-# Words written short in customer masters, and the word they stand for.
-_ABBREVIATIONS = {
-    "INTL": "INTERNATIONAL", "INT": "INTERNATIONAL", "MFG": "MANUFACTURING", "MFRS": "MANUFACTURERS",
-    "SVCS": "SERVICES", "SVC": "SERVICE", "SERV": "SERVICES", "TECH": "TECHNOLOGY", "TECHS": "TECHNOLOGIES",
-    "ASSOC": "ASSOCIATES", "ASSN": "ASSOCIATION", "BROS": "BROTHERS", "CTR": "CENTER", "CNTR": "CENTER",
-    "DIST": "DISTRIBUTION", "DISTR": "DISTRIBUTORS", "ENG": "ENGINEERING", "ENGG": "ENGINEERING",
-    "GRP": "GROUP", "HLDGS": "HOLDINGS", "IND": "INDUSTRIES", "INDS": "INDUSTRIES", "LABS": "LABORATORIES",
-    "LAB": "LABORATORY", "MED": "MEDICAL", "MGMT": "MANAGEMENT", "MKTG": "MARKETING", "NATL": "NATIONAL",
-    "PROD": "PRODUCTS", "PRODS": "PRODUCTS", "SUPP": "SUPPLY", "SYS": "SYSTEMS", "AMER": "AMERICA",
-    "AUTO": "AUTOMOTIVE", "CONST": "CONSTRUCTION", "ELEC": "ELECTRIC", "EQUIP": "EQUIPMENT",
-    "FDN": "FOUNDATION", "HOSP": "HOSPITAL", "INS": "INSURANCE", "MTN": "MOUNTAIN", "PHARM": "PHARMACEUTICAL",
-    "RLTY": "REALTY", "SCI": "SCIENTIFIC", "SOLNS": "SOLUTIONS", "SOL": "SOLUTIONS", "TRANS": "TRANSPORT",
-    "MKT": "MARKET", "MKTS": "MARKETS", "MERC": "MERCANTILE", "DELI": "DELICATESSEN", "FAB": "FABRICATION",
-    "VET": "VETERINARY", "HOA": "HOMEOWNERS ASSOCIATION", "NW": "NORTHWEST", "NE": "NORTHEAST",
-    "SW": "SOUTHWEST", "SE": "SOUTHEAST", "SQ": "SQUARE", "AG": "AGRICULTURAL",
-    "&": "AND", "N": "AND",
-}
-# A person's usual short names, and the name they stand for (only those that stand for one name).
-_NICKNAMES = {
-    "BOB": "ROBERT", "BOBBY": "ROBERT", "ROB": "ROBERT", "ROBBIE": "ROBERT", "BILL": "WILLIAM", "BILLY": "WILLIAM",
-    "WILL": "WILLIAM", "MIKE": "MICHAEL", "DAN": "DANIEL", "DANNY": "DANIEL", "JIM": "JAMES", "JIMMY": "JAMES",
-    "LIZ": "ELIZABETH", "BETH": "ELIZABETH", "BETSY": "ELIZABETH", "TOM": "THOMAS", "TOMMY": "THOMAS",
-    "JOE": "JOSEPH", "DAVE": "DAVID", "STEVE": "STEVEN", "KATHY": "KATHERINE", "KATE": "KATHERINE",
-    "KATIE": "KATHERINE", "SUE": "SUSAN", "TONY": "ANTHONY", "RICK": "RICHARD", "RICH": "RICHARD",
-    "DICK": "RICHARD", "ED": "EDWARD", "JENNY": "JENNIFER", "JEN": "JENNIFER", "MATT": "MATTHEW",
-    "NICK": "NICHOLAS", "CHUCK": "CHARLES", "CHARLIE": "CHARLES", "PEGGY": "MARGARET", "MAGGIE": "MARGARET",
-    "GREG": "GREGORY", "JEFF": "JEFFREY", "ANDY": "ANDREW", "TIM": "TIMOTHY", "BEN": "BENJAMIN",
-    "LARRY": "LAWRENCE", "PATTY": "PATRICIA", "TRISH": "PATRICIA", "DEB": "DEBORAH", "DEBBIE": "DEBORAH",
-    "MANDY": "AMANDA", "PEG": "MARGARET", "HAL": "HAROLD", "ROSIE": "ROSE", "LUPE": "GUADALUPE",
-}
-# Words around a person's name that are not the name: titles, generations, degrees.
-_TITLES = frozenset({"DR", "MR", "MRS", "MS", "MISS", "PROF", "REV", "JR", "SR", "II", "III", "IV", "MD", "DDS",
-                     "DMD", "DVM", "ESQ", "PHD", "CPA", "AND"})
-# Words of a business's name, not a person's: a vault name with one is an organisation (a sister company
-# at an account's domain and place is one, a person there is not).
-_BUSINESS_WORDS = frozenset(set(_ABBREVIATIONS.values()) - {"AND"} | {
-    "ACADEMY", "AGENCY", "ANIMAL", "APPAREL", "ASSOCIATION", "AUTO", "BAKERY", "BANK", "BAR", "BISTRO", "BREWERY",
-    "BUILDERS", "CAFE", "CARE", "CATERING", "CHURCH", "CLINIC", "CLUB", "COLLISION", "CONSULTING", "CREAMERY",
-    "DENTAL", "DENTISTRY", "DESIGN", "DEVELOPMENT", "DINER", "ELECTRICAL", "ENTERPRISES", "FAMILY", "FARM",
-    "FARMS", "FINANCIAL", "FITNESS", "FLORIST", "FOODS", "GALLERY", "GARAGE", "GRILL", "HARDWARE", "HEALTH",
-    "HEATING", "HOMES", "HOTEL", "IMPORTS", "INN", "JANITORIAL", "KITCHEN", "LANDSCAPING", "LAW", "LOGISTICS",
-    "MACHINE", "MARKET", "MEDIA", "MOTORS", "OFFICE", "ORTHODONTICS", "OUTFITTERS", "PARTNERS", "PHARMACY",
-    "PIZZA", "PLUMBING", "PRESS", "PRINTING", "PROPERTIES", "PUMP", "RENTAL", "REPAIR", "RESTAURANT", "ROOFING",
-    "SALON", "SCHOOL", "SHOP", "SIGNS", "SPA", "STEEL", "STORE", "STUDIO", "TRADERS", "TRUCKING", "VALVE",
-    "WELDING", "WHOLESALE", "WINERY", "WORKS",
-    # Institutions and their parts: a university's department is not a person at the university.
-    "ALLIANCE", "ATHLETICS", "BOARD", "CHAPTER", "CITY", "COLLECTIVE", "COLLEGE", "COMMISSION", "COMMITTEE",
-    "COOPERATIVE", "COUNCIL", "COUNTY", "DEPARTMENT", "DEPT", "DISTRICT", "DIVISION", "EXTENSION", "FOUNDATION",
-    "FUND", "INSTITUTE", "LEAGUE", "LIBRARY", "MINISTRIES", "MINISTRY", "MUSEUM", "PARISH", "PROGRAM",
-    "SOCIETY", "STATE", "TRUST", "UNION", "UNIVERSITY",
-})
-# Free mail providers: a domain many unrelated payers share says nothing about the organisation.
-_FREE_MAIL = frozenset({
-    "GMAIL.COM", "GOOGLEMAIL.COM", "YAHOO.COM", "YAHOO.CO.UK", "HOTMAIL.COM", "OUTLOOK.COM", "LIVE.COM",
-    "MSN.COM", "AOL.COM", "ICLOUD.COM", "ME.COM", "MAC.COM", "PROTONMAIL.COM", "PROTON.ME", "GMX.COM",
-    "GMX.DE", "WEB.DE", "MAIL.COM", "YANDEX.COM", "ZOHO.COM", "COMCAST.NET", "VERIZON.NET", "ATT.NET",
-    "SBCGLOBAL.NET", "BELLSOUTH.NET", "COX.NET", "EARTHLINK.NET",
-})
 #: how alike (0..100) two name keys must be to count as the same name, and as a near one
 SAME_NAME, NEAR_NAME = 92.0, 85.0
 
@@ -143,16 +86,16 @@ def _text(value: Any) -> str:  # noqa: ANN401
 def _expanded_name(name: str) -> str:
     """``name_key`` with abbreviations written out: "Acme Intl Mfg, Inc." -> "ACME INTERNATIONAL MANUFACTURING"."""
     words = re.sub(r"&", " AND ", (name or "").upper())
-    return " ".join(_ABBREVIATIONS.get(w, w) for w in name_key(words).split())
+    return " ".join(ABBREVIATIONS.get(w, w) for w in name_key(words).split())
 
 
 def _name_tokens(expanded: str) -> tuple[str, ...]:
-    return tuple(_NICKNAMES.get(w, w) for w in re.split(r"[ -]+", expanded) if w and w not in _TITLES)
+    return tuple(NICKNAMES.get(w, w) for w in re.split(r"[ -]+", expanded) if w and w not in TITLES)
 
 
 def _short_tokens(name: str) -> tuple[str, ...]:
     words = name_key(re.sub(r"&", " AND ", (name or "").upper())).split()
-    return tuple(w for w in words if w not in _TITLES)
+    return tuple(w for w in words if w not in TITLES)
 
 
 def _phone(value: str) -> str:
@@ -176,7 +119,7 @@ def _email(value: str) -> tuple[str, str]:
     if "@" not in email:
         return "", ""
     domain = email.rpartition("@")[2].upper()
-    return email, "" if domain in _FREE_MAIL else domain
+    return email, "" if domain in FREE_MAIL else domain
 
 
 def _address_parts(address: Mapping[str, Any]) -> dict[str, str]:
@@ -205,11 +148,6 @@ def paytrace_parties(customer: Mapping[str, Any]) -> list[_Party]:
     places = [_address_parts(a) for a in (billing, shipping)
               if _text(a.get("street_address")) or _text(a.get("city")) or _text(a.get("zip"))]
     return [replace(base, **place) for place in places] or [base]
-
-
-def paytrace_party(customer: Mapping[str, Any]) -> _Party:
-    """A PayTrace vault customer read at its first address (billing, else shipping)."""
-    return paytrace_parties(customer)[0]
 
 
 def erp_party(account: Mapping[str, Any]) -> _Party:
@@ -269,7 +207,7 @@ def _household(customer: _Party, account: _Party) -> bool:
     if not _looks_like_a_person(customer):
         return False
     words = tuple(w for w in account.name_tokens if w != "FAMILY")
-    if not words or has_legal_words(account.name) or any(w in _BUSINESS_WORDS for w in words):
+    if not words or has_legal_words(account.name) or any(w in BUSINESS_WORDS for w in words):
         return False
     return bool({w for w in customer.name_tokens if len(w) >= 3} & set(words))
 
@@ -277,7 +215,7 @@ def _household(customer: _Party, account: _Party) -> bool:
 def _looks_like_a_person(party: _Party) -> bool:
     """Two to four words, none of a legal form or a business: "Ben Kowalski", not "Smith Orthodontics"."""
     return (2 <= len(party.name_tokens) <= 4 and not has_legal_words(party.name)
-            and not any(w in _BUSINESS_WORDS or w.isdigit() for w in party.name_tokens))
+            and not any(w in BUSINESS_WORDS or w.isdigit() for w in party.name_tokens))
 
 
 def _account_in_id(customer: _Party, account: _Party) -> bool:
