@@ -6,13 +6,11 @@ from datetime import datetime
 
 import dagster as dg
 
-from paysync_dagster.defs.paytrace.partitions import daily_partitions
 from paysync_dagster.lib.settings import merchant_timezone
 
 paysync_daily_job = dg.define_asset_job(
     "paysync_daily_job",
     selection=dg.AssetSelection.all(),
-    partitions_def=daily_partitions,
     description="Everything for one business date: pull PayTrace, build every table downstream.",
 )
 

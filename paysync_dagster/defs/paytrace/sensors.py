@@ -43,7 +43,6 @@ POSTING_PATH = (dg.AssetSelection.assets("paytrace_transactions", "normalized_pa
 paysync_live_job = dg.define_asset_job(
     "paysync_live_job",
     selection=POSTING_PATH,
-    partitions_def=daily_partitions,
     executor_def=dg.in_process_executor,
     tags={TRIGGER_TAG: LANDING},
     config=dg.RunConfig(ops={"paytrace_transactions": PayTraceTransactionsConfig(pull_export=False)}),
