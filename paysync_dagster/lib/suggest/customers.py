@@ -76,7 +76,12 @@ class _Party:
     street: str = ""  # street_key of the address line: house number and street
     name_tokens: tuple[str, ...] = ()  # the name's words, nicknames written out, titles left out
     short_tokens: tuple[str, ...] = ()  # the name's words as written (abbreviations kept), titles left out
+    person: bool = False  # the name reads as a person's (see _looks_like_a_person)
+    legal: bool = False  # the name carries a legal form (Inc, LLC, ...)
     compact_id: str = ""  # the PayTrace customer id in letters and digits only
+    id_pieces: frozenset[str] = frozenset()  # its runs of letters and digits, and the digit runs within them
+    number: str = ""  # the ERP account number in letters and digits only
+    number_pattern: re.Pattern[str] | None = None  # that number inside a compact id, not inside a longer number
 
 
 def _text(value: Any) -> str:  # noqa: ANN401
@@ -87,6 +92,11 @@ def _expanded_name(name: str) -> str:
     """``name_key`` with abbreviations written out: "Acme Intl Mfg, Inc." -> "ACME INTERNATIONAL MANUFACTURING"."""
     words = re.sub(r"&", " AND ", (name or "").upper())
     return " ".join(ABBREVIATIONS.get(w, w) for w in name_key(words).split())
+
+
+def _with_name(party: _Party) -> _Party:
+    """``party`` with what its name says worked out once (not once per pair compared)."""
+    return replace(party, person=_looks_like_a_person(party), legal=has_legal_words(party.name))
 
 
 def _name_tokens(expanded: str) -> tuple[str, ...]:
@@ -142,9 +152,12 @@ def paytrace_parties(customer: Mapping[str, Any]) -> list[_Party]:
         phone = _phone(customer_id)
     name = _text(billing.get("name")) or _text(shipping.get("name"))
     expanded = _expanded_name(name)
-    base = _Party(key=customer_id, name=name, name_key=expanded, email=email, domain=domain, phone=phone, postal="",
-                  street_number="", city="", state="", name_tokens=_name_tokens(expanded),
-                  short_tokens=_short_tokens(name), compact_id=re.sub(r"[^0-9A-Z]", "", customer_id.upper()))
+    upper = customer_id.upper()
+    base = _with_name(_Party(
+        key=customer_id, name=name, name_key=expanded, email=email, domain=domain, phone=phone, postal="",
+        street_number="", city="", state="", name_tokens=_name_tokens(expanded), short_tokens=_short_tokens(name),
+        compact_id=re.sub(r"[^0-9A-Z]", "", upper),
+        id_pieces=frozenset(re.findall(r"[0-9A-Z]+", upper)) | frozenset(re.findall(r"\d+", upper))))
     places = [_address_parts(a) for a in (billing, shipping)
               if _text(a.get("street_address")) or _text(a.get("city")) or _text(a.get("zip"))]
     return [replace(base, **place) for place in places] or [base]
@@ -155,13 +168,19 @@ def erp_party(account: Mapping[str, Any]) -> _Party:
     email, domain = _email(_text(account.get("email")))
     name = _text(account.get("name"))
     expanded = _expanded_name(name)
-    return _Party(key=_text(account.get("account_number")), name=name, name_key=expanded, email=email,
-                  domain=domain, phone=_phone(_text(account.get("phone"))),
-                  postal=_postal(_text(account.get("postal_code"))),
-                  street_number=_street_number(_text(account.get("address_line1"))),
-                  city=_text(account.get("city")).upper(), state=_text(account.get("state")).upper(),
-                  street=street_key(_text(account.get("address_line1"))), name_tokens=_name_tokens(expanded),
-                  short_tokens=_short_tokens(name))
+    key = _text(account.get("account_number"))
+    number = re.sub(r"[^0-9A-Z]", "", key.upper())
+    pattern = None
+    if any(c.isdigit() for c in number):
+        # Never a piece of a longer number ("1027" is not in "CUST001027").
+        pattern = re.compile((r"(?<!\d)" if number[0].isdigit() else "") + re.escape(number)
+                             + (r"(?!\d)" if number[-1].isdigit() else ""))
+    return _with_name(_Party(
+        key=key, name=name, name_key=expanded, email=email, domain=domain, phone=_phone(_text(account.get("phone"))),
+        postal=_postal(_text(account.get("postal_code"))), street_number=_street_number(_text(account.get("address_line1"))),
+        city=_text(account.get("city")).upper(), state=_text(account.get("state")).upper(),
+        street=street_key(_text(account.get("address_line1"))), name_tokens=_name_tokens(expanded),
+        short_tokens=_short_tokens(name), number=number, number_pattern=pattern))
 
 
 def _name_score(a: _Party, b: _Party) -> float:
@@ -176,6 +195,8 @@ def _name_score(a: _Party, b: _Party) -> float:
 def _words_within(small: tuple[str, ...], large: tuple[str, ...], *, prefixes: bool) -> bool:
     if not small or len("".join(small)) < 4:
         return False
+    if len(small) > 1 and set(small).isdisjoint(large):
+        return False  # not one word in common: most pairs, answered without comparing spellings
     remaining = list(large)
     for word in small:
         found = next((w for w in remaining if w == word
@@ -195,7 +216,7 @@ def _name_within(a: _Party, b: _Party) -> bool:
     small, large = sorted((a.name_tokens, b.name_tokens), key=len)
     if _words_within(small, large, prefixes=False):
         return True
-    if _looks_like_a_person(a) or _looks_like_a_person(b):
+    if a.person or b.person:
         return False
     short, long_ = sorted((a.short_tokens, b.short_tokens), key=len)
     return _words_within(short, long_, prefixes=True)
@@ -204,10 +225,10 @@ def _name_within(a: _Party, b: _Party) -> bool:
 def _household(customer: _Party, account: _Party) -> bool:
     """A person and a person's or a family's account sharing a surname-long word ("Jen Mitchell" and
     "Mitchell Family", "Debbie Hoffman" and "Hoffman, William")."""
-    if not _looks_like_a_person(customer):
+    if not customer.person:
         return False
     words = tuple(w for w in account.name_tokens if w != "FAMILY")
-    if not words or has_legal_words(account.name) or any(w in BUSINESS_WORDS for w in words):
+    if not words or account.legal or any(w in BUSINESS_WORDS for w in words):
         return False
     return bool({w for w in customer.name_tokens if len(w) >= 3} & set(words))
 
@@ -219,21 +240,17 @@ def _looks_like_a_person(party: _Party) -> bool:
 
 
 def _account_in_id(customer: _Party, account: _Party) -> bool:
-    number = re.sub(r"[^0-9A-Z]", "", account.key.upper())
     # Short numbers turn up in ids by chance ("C-12"): four characters at least. A number without digits
     # is a word ("CAFEROMA"), which an id may hold for its own reasons ("caferoma.sj"): only the whole id.
+    # Else a piece of the id ("C20118-01", "ACME1001" holding 1001), or in the id without its separators
+    # ("MS-00523", "MS00412-AMEX").
+    number = account.number
     if len(number) < 4:
         return False
-    if not any(c.isdigit() for c in number):
+    if account.number_pattern is None:
         return number == customer.compact_id
-    # A piece of the id ("C20118-01", "ACME1001" holding 1001), or the id without its separators
-    # ("MS-00523", "MS00412-AMEX"); never a piece of a longer number ("1027" is not in "CUST-001027").
-    upper = customer.key.upper()
-    if number in set(re.findall(r"[0-9A-Z]+", upper)) | set(re.findall(r"\d+", upper)):
-        return True
-    before = r"(?<!\d)" if number[0].isdigit() else ""
-    after = r"(?!\d)" if number[-1].isdigit() else ""
-    return re.search(before + re.escape(number) + after, customer.compact_id) is not None
+    return number in customer.id_pieces or (number in customer.compact_id
+                                            and account.number_pattern.search(customer.compact_id) is not None)
 
 
 @dataclass(frozen=True)
@@ -291,8 +308,8 @@ def _score(customer: _Party, account: _Party) -> _Scored:
     elif other_place:
         evidence.append(f"another place ({customer.city or customer.postal} / {account.city or account.postal})")
     agrees = same_name or within
-    person = _looks_like_a_person(customer)
-    people = person and _looks_like_a_person(account)
+    person = customer.person
+    people = person and account.person
 
     if strong:
         # A strong identifier, raised by an agreeing name and by the street address. A name that disagrees
@@ -303,7 +320,7 @@ def _score(customer: _Party, account: _Party) -> _Scored:
         confidence = 0.95  # the name, and where the card is billed, to the house number
     elif same_name and (same_number or (same_place and same_domain)):
         confidence = 0.95
-    elif same_address and (people and near_name or _household(customer, account)):
+    elif same_address and ((people and near_name) or _household(customer, account)):
         # One household: the same person written otherwise ("Kris" / "Kristin"), or a spouse or child.
         evidence.append("a person of the account's household, at its street address")
         confidence = 0.92
