@@ -128,10 +128,12 @@ def evaluate(seeds: tuple[int, ...], per_style: int, sets: tuple[Path, ...], fmt
     from paysync_dagster.lib.suggest.evaluation import evaluate as evaluate_master
     from paysync_dagster.sandbox.customer_master import customer_master
 
+    seeds = seeds or (() if sets else (1, 2, 3))
     masters: list[tuple[str, list[dict[str, Any]], list[dict[str, str]], dict[str, str | None]]] = []
-    for folder in sets:
-        masters.append((folder.name, *_labelled_set(folder)))
-    for seed in seeds or (() if sets else (1, 2, 3)):
+    names = [folder.name for folder in sets]
+    for folder in sets:  # a folder by its name, or by its path when two share a name
+        masters.append((folder.name if names.count(folder.name) == 1 else str(folder), *_labelled_set(folder)))
+    for seed in seeds:
         master = customer_master(seed, per_style)
         masters.append((f"seed {seed}", master.customers, master.accounts, master.truth))
     per_master = {name: evaluate_master(customers, accounts, truth) for name, customers, accounts, truth in masters}
@@ -147,7 +149,7 @@ def evaluate(seeds: tuple[int, ...], per_style: int, sets: tuple[Path, ...], fmt
     whos = ("paysync", "baseline")
     rows = {who: row([figures[who] for figures in per_master.values()]) for who in whos}
     if fmt == "json":
-        click.echo(json.dumps({"masters": list(per_master), "seeds": list(seeds or (() if sets else (1, 2, 3))),
+        click.echo(json.dumps({"masters": list(per_master), "seeds": list(seeds),
                                "per_style": per_style, "figures": rows,
                                "per_master": {name: {who: row([f[who]]) for who in whos} for name, f in per_master.items()}},
                               indent=2))
