@@ -24,8 +24,8 @@ whatever else was committed with it.
 from __future__ import annotations
 
 import asyncio
-import json
 import hmac
+import json
 import logging
 import threading
 import time
