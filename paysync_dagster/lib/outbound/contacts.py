@@ -13,7 +13,8 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from paysync_dagster.lib.address import COUNTRIES, US_STATES, USPS_STREET_WORDS  # one list of each
+from paysync_dagster.lib.address import COUNTRIES, US_STATES  # normalization's tables: one list of each
+from paysync_dagster.lib.streets import USPS_STREET_WORDS
 
 CONTACT_FIELDS = ("name", "email", "phone", "address_line1", "address_line2", "city", "state", "postal_code",
                   "country")

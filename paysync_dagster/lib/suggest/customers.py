@@ -25,7 +25,7 @@ from typing import Any
 
 from rapidfuzz import fuzz
 
-from paysync_dagster.lib.address import same_street, street_key
+from paysync_dagster.lib.streets import same_street, street_key
 from paysync_dagster.lib.names import has_legal_words, name_key
 from paysync_dagster.lib.suggest.vocabulary import ABBREVIATIONS, BUSINESS_WORDS, FREE_MAIL, NICKNAMES, TITLES
 

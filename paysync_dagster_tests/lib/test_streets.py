@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from paysync_dagster.lib.address import same_street, street_key
+from paysync_dagster.lib.streets import same_street, street_key
 
 
 @pytest.mark.parametrize(("one", "other"), [
